@@ -1,0 +1,623 @@
+//! Polynomials of R_Q in RNS form, with their representation in the type.
+//!
+//! A [`Poly<Coeff>`] holds coefficients, a [`Poly<Ntt>`] holds the values of
+//! tfhe-ntt's negacyclic transform (in its bit-reversed order). Products exist
+//! only in the NTT domain, CRT reconstruction only in the coefficient domain,
+//! so mixing the two is a compile error rather than a wrong result.
+//!
+//! Storage is prime-major: the N residues modulo q_0, then the N residues
+//! modulo q_1, and so on, so every NTT works on one contiguous row.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use num_bigint::{BigInt, BigUint};
+use subtle::{Choice, ConstantTimeEq};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::context::RingContext;
+use crate::error::{MathError, Result};
+use crate::zq::Modulus;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The representation of a polynomial: [`Coeff`] or [`Ntt`].
+pub trait Representation: sealed::Sealed + Copy + fmt::Debug + Send + Sync + 'static {
+    /// A short name for diagnostics.
+    const NAME: &'static str;
+}
+
+/// Coefficient representation: the residues of a_0, ..., a_(N-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coeff;
+
+/// NTT representation: the negacyclic transform of each residue row, where
+/// the ring product is the pointwise product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ntt;
+
+impl sealed::Sealed for Coeff {}
+impl sealed::Sealed for Ntt {}
+impl Representation for Coeff {
+    const NAME: &'static str = "coefficient";
+}
+impl Representation for Ntt {
+    const NAME: &'static str = "NTT";
+}
+
+/// A polynomial of R_Q in RNS form, representation `R`.
+///
+/// `Poly` is for public values and values about to become public: its
+/// equality is variable time and its buffer is not wiped on drop. Wrap
+/// secrets in [`SecretPoly`].
+pub struct Poly<R: Representation> {
+    ctx: Arc<RingContext>,
+    data: Vec<u64>,
+    repr: PhantomData<R>,
+}
+
+impl<R: Representation> Clone for Poly<R> {
+    fn clone(&self) -> Self {
+        Self {
+            ctx: Arc::clone(&self.ctx),
+            data: self.data.clone(),
+            repr: PhantomData,
+        }
+    }
+}
+
+impl<R: Representation> fmt::Debug for Poly<R> {
+    /// Shape only: a polynomial may be a secret in the making, so its
+    /// coefficients are never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Poly")
+            .field("representation", &R::NAME)
+            .field("degree", &self.ctx.degree())
+            .field("primes", &self.ctx.num_primes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Representation> PartialEq for Poly<R> {
+    /// Variable-time comparison, for public polynomials.
+    fn eq(&self, other: &Self) -> bool {
+        self.ctx.same_ring(&other.ctx) && self.data == other.data
+    }
+}
+impl<R: Representation> Eq for Poly<R> {}
+
+impl<R: Representation> Zeroize for Poly<R> {
+    fn zeroize(&mut self) {
+        self.data.iter_mut().zeroize();
+    }
+}
+
+impl<R: Representation> Poly<R> {
+    /// The zero polynomial (zero in both representations).
+    pub fn zero(ctx: &Arc<RingContext>) -> Self {
+        Self::from_raw(ctx, vec![0; ctx.poly_len()])
+    }
+
+    /// Wraps a buffer the caller knows to be k*N reduced residues.
+    pub(crate) fn from_raw(ctx: &Arc<RingContext>, data: Vec<u64>) -> Self {
+        Self {
+            ctx: Arc::clone(ctx),
+            data,
+            repr: PhantomData,
+        }
+    }
+
+    /// A polynomial from its residues in prime-major order (N residues modulo
+    /// q_0, then N modulo q_1, ...), in representation `R`.
+    ///
+    /// # Errors
+    /// [`MathError::LengthMismatch`] unless there are k*N values,
+    /// [`MathError::ValueOutOfRange`] for a value not below its prime.
+    pub fn try_from_residues(ctx: &Arc<RingContext>, data: Vec<u64>) -> Result<Self> {
+        if data.len() != ctx.poly_len() {
+            return Err(MathError::LengthMismatch {
+                what: "polynomial residues",
+                expected: ctx.poly_len(),
+                found: data.len(),
+            });
+        }
+        let degree = ctx.degree();
+        for (row_index, (row, m)) in data.chunks_exact(degree).zip(ctx.moduli()).enumerate() {
+            if let Some(offset) = row.iter().position(|&v| v >= m.value()) {
+                let index = row_index * degree + offset;
+                return Err(MathError::ValueOutOfRange {
+                    index,
+                    value: row.get(offset).copied().unwrap_or_default(),
+                    modulus: m.value(),
+                });
+            }
+        }
+        Ok(Self::from_raw(ctx, data))
+    }
+
+    /// The ring of this polynomial.
+    pub fn context(&self) -> &Arc<RingContext> {
+        &self.ctx
+    }
+
+    /// All residues in prime-major order.
+    pub fn residues(&self) -> &[u64] {
+        &self.data
+    }
+
+    /// The N residues modulo prime `index`, or `None` past the last prime.
+    pub fn row(&self, index: usize) -> Option<&[u64]> {
+        let degree = self.ctx.degree();
+        self.data.get(index * degree..(index + 1) * degree)
+    }
+
+    /// Consumes the polynomial and returns its residue buffer.
+    pub fn into_residues(mut self) -> Vec<u64> {
+        std::mem::take(&mut self.data)
+    }
+
+    /// Rows paired with their moduli.
+    fn rows_mut(&mut self) -> impl Iterator<Item = (&Modulus, &mut [u64])> {
+        let degree = self.ctx.degree();
+        let ctx = &self.ctx;
+        ctx.moduli().iter().zip(self.data.chunks_exact_mut(degree))
+    }
+
+    /// Applies `op` to every pair of residues of `self` and `other`, prime by
+    /// prime, after checking that both live in the same ring.
+    #[inline(always)]
+    fn zip_assign(&mut self, other: &Self, op: impl Fn(&Modulus, u64, u64) -> u64) -> Result<()> {
+        self.ctx.check_same(&other.ctx)?;
+        let degree = self.ctx.degree();
+        for ((m, lhs), rhs) in self
+            .ctx
+            .moduli()
+            .iter()
+            .zip(self.data.chunks_exact_mut(degree))
+            .zip(other.data.chunks_exact(degree))
+        {
+            let m = *m;
+            crate::simd::vectorize(
+                #[inline(always)]
+                || {
+                    for (x, &y) in lhs.iter_mut().zip(rhs) {
+                        *x = op(&m, *x, y);
+                    }
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// self += other.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the operands live in different rings.
+    pub fn try_add_assign(&mut self, other: &Self) -> Result<()> {
+        self.zip_assign(other, Modulus::add)
+    }
+
+    /// self -= other.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the operands live in different rings.
+    pub fn try_sub_assign(&mut self, other: &Self) -> Result<()> {
+        self.zip_assign(other, Modulus::sub)
+    }
+
+    /// self + other.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the operands live in different rings.
+    pub fn try_add(&self, other: &Self) -> Result<Self> {
+        let mut out = self.clone();
+        out.try_add_assign(other)?;
+        Ok(out)
+    }
+
+    /// self - other.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the operands live in different rings.
+    pub fn try_sub(&self, other: &Self) -> Result<Self> {
+        let mut out = self.clone();
+        out.try_sub_assign(other)?;
+        Ok(out)
+    }
+
+    /// self = -self.
+    pub fn neg_assign(&mut self) {
+        for (m, row) in self.rows_mut() {
+            let m = *m;
+            crate::simd::vectorize(
+                #[inline(always)]
+                || {
+                    for x in row {
+                        *x = m.neg(*x);
+                    }
+                },
+            );
+        }
+    }
+
+    /// -self.
+    #[must_use]
+    pub fn neg(&self) -> Self {
+        let mut out = self.clone();
+        out.neg_assign();
+        out
+    }
+
+    /// self *= c for a public scalar given in RNS form.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the scalar was built for another ring.
+    pub fn try_mul_scalar_assign(&mut self, scalar: &RnsScalar) -> Result<()> {
+        self.ctx.check_same(&scalar.ctx)?;
+        self.apply_scalar(scalar);
+        Ok(())
+    }
+
+    /// self * c for a public scalar given in RNS form.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the scalar was built for another ring.
+    pub fn try_mul_scalar(&self, scalar: &RnsScalar) -> Result<Self> {
+        let mut out = self.clone();
+        out.try_mul_scalar_assign(scalar)?;
+        Ok(out)
+    }
+
+    /// self *= c for a public word c.
+    pub fn mul_u64_assign(&mut self, c: u64) {
+        let scalar = RnsScalar::from_u64(&self.ctx, c);
+        self.apply_scalar(&scalar);
+    }
+
+    /// Multiplies every row by the scalar's residue for that prime (the
+    /// caller has checked that the scalar belongs to this ring).
+    fn apply_scalar(&mut self, scalar: &RnsScalar) {
+        for (((m, row), &w), &w_shoup) in self.rows_mut().zip(&scalar.residues).zip(&scalar.shoup) {
+            let m = *m;
+            for x in row {
+                *x = m.mul_shoup(*x, w, w_shoup);
+            }
+        }
+    }
+}
+
+impl Poly<Coeff> {
+    /// The polynomial with the given signed integer coefficients (one per
+    /// ring coefficient, any `i64`), reduced into every prime in constant time.
+    ///
+    /// # Errors
+    /// [`MathError::LengthMismatch`] unless there are exactly N coefficients.
+    pub fn try_from_i64(ctx: &Arc<RingContext>, coefficients: &[i64]) -> Result<Self> {
+        let degree = ctx.degree();
+        if coefficients.len() != degree {
+            return Err(MathError::LengthMismatch {
+                what: "polynomial coefficients",
+                expected: degree,
+                found: coefficients.len(),
+            });
+        }
+        let mut data = vec![0u64; ctx.poly_len()];
+        for (m, row) in ctx.moduli().iter().zip(data.chunks_exact_mut(degree)) {
+            for (out, &c) in row.iter_mut().zip(coefficients) {
+                *out = m.reduce_i64(c);
+            }
+        }
+        Ok(Self::from_raw(ctx, data))
+    }
+
+    /// The polynomial with the given big-integer coefficients, reduced mod Q
+    /// (variable time: public values only).
+    ///
+    /// # Errors
+    /// [`MathError::LengthMismatch`] unless there are exactly N coefficients.
+    pub fn try_from_bigints_vartime(
+        ctx: &Arc<RingContext>,
+        coefficients: &[BigInt],
+    ) -> Result<Self> {
+        let degree = ctx.degree();
+        if coefficients.len() != degree {
+            return Err(MathError::LengthMismatch {
+                what: "polynomial coefficients",
+                expected: degree,
+                found: coefficients.len(),
+            });
+        }
+        let mut data = vec![0u64; ctx.poly_len()];
+        for (j, c) in coefficients.iter().enumerate() {
+            let residues = ctx.basis().reduce_bigint_vartime(c);
+            for (row, r) in data.chunks_exact_mut(degree).zip(residues) {
+                if let Some(slot) = row.get_mut(j) {
+                    *slot = r;
+                }
+            }
+        }
+        Ok(Self::from_raw(ctx, data))
+    }
+
+    /// The coefficients as integers in [0, Q) (variable time: public values only).
+    pub fn to_biguints_vartime(&self) -> Vec<BigUint> {
+        let degree = self.ctx.degree();
+        let basis = self.ctx.basis();
+        (0..degree)
+            .map(|j| basis.reconstruct_unchecked_vartime(self.column(j)))
+            .collect()
+    }
+
+    /// The coefficients as integers in (-Q/2, Q/2] (variable time: public
+    /// values only).
+    pub fn to_centered_bigints_vartime(&self) -> Vec<BigInt> {
+        let basis = self.ctx.basis();
+        self.to_biguints_vartime()
+            .into_iter()
+            .map(|x| basis.center_vartime(x))
+            .collect()
+    }
+
+    /// The residues of coefficient j across the primes.
+    fn column(&self, j: usize) -> impl Iterator<Item = u64> + '_ {
+        self.data
+            .chunks_exact(self.ctx.degree())
+            .filter_map(move |row| row.get(j).copied())
+    }
+
+    /// The forward negacyclic NTT, in place.
+    #[must_use]
+    pub fn into_ntt(mut self) -> Poly<Ntt> {
+        let degree = self.ctx.degree();
+        for (plan, row) in self
+            .ctx
+            .plans()
+            .iter()
+            .zip(self.data.chunks_exact_mut(degree))
+        {
+            plan.fwd(row);
+        }
+        Poly {
+            ctx: self.ctx,
+            data: self.data,
+            repr: PhantomData,
+        }
+    }
+
+    /// The forward negacyclic NTT of a copy.
+    #[must_use]
+    pub fn to_ntt(&self) -> Poly<Ntt> {
+        self.clone().into_ntt()
+    }
+}
+
+impl Poly<Ntt> {
+    /// The inverse negacyclic NTT (with the 1/N normalisation), in place.
+    #[must_use]
+    pub fn into_coeff(mut self) -> Poly<Coeff> {
+        let degree = self.ctx.degree();
+        for (plan, row) in self
+            .ctx
+            .plans()
+            .iter()
+            .zip(self.data.chunks_exact_mut(degree))
+        {
+            plan.inv(row);
+            plan.normalize(row);
+        }
+        Poly {
+            ctx: self.ctx,
+            data: self.data,
+            repr: PhantomData,
+        }
+    }
+
+    /// The inverse negacyclic NTT of a copy.
+    #[must_use]
+    pub fn to_coeff(&self) -> Poly<Coeff> {
+        self.clone().into_coeff()
+    }
+
+    /// self + a * b, accumulated in place: the workhorse of key generation and
+    /// encryption.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the operands live in different rings.
+    pub fn try_mul_accumulate(&mut self, a: &Self, b: &Self) -> Result<()> {
+        self.ctx.check_same(&a.ctx)?;
+        self.ctx.check_same(&b.ctx)?;
+        let degree = self.ctx.degree();
+        for (((plan, acc), lhs), rhs) in self
+            .ctx
+            .plans()
+            .iter()
+            .zip(self.data.chunks_exact_mut(degree))
+            .zip(a.data.chunks_exact(degree))
+            .zip(b.data.chunks_exact(degree))
+        {
+            plan.mul_accumulate(acc, lhs, rhs);
+        }
+        Ok(())
+    }
+
+    /// self * other, the ring product.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the operands live in different rings.
+    pub fn try_mul(&self, other: &Self) -> Result<Self> {
+        let mut out = Self::zero(&self.ctx);
+        out.try_mul_accumulate(self, other)?;
+        Ok(out)
+    }
+
+    /// self *= other, in place: no polynomial-sized allocation, which
+    /// matters for large rings, where a fresh multi-megabyte buffer costs
+    /// more in page faults than the product itself.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when the operands live in different rings.
+    pub fn try_mul_assign(&mut self, other: &Self) -> Result<()> {
+        self.ctx.check_same(&other.ctx)?;
+        let degree = self.ctx.degree();
+        with_row_scratch(degree, |scratch| {
+            for ((plan, lhs), rhs) in self
+                .ctx
+                .plans()
+                .iter()
+                .zip(self.data.chunks_exact_mut(degree))
+                .zip(other.data.chunks_exact(degree))
+            {
+                // tfhe-ntt multiplies into an accumulator: move the row out
+                // of the way, clear it, and accumulate the product into it.
+                scratch.copy_from_slice(lhs);
+                lhs.fill(0);
+                plan.mul_accumulate(lhs, scratch, rhs);
+            }
+        });
+        Ok(())
+    }
+}
+
+std::thread_local! {
+    /// One row of scratch space per thread, reused by in-place products.
+    static ROW_SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with an N-word scratch row, wiped afterwards (it held a copy of
+/// an operand, which may be secret).
+fn with_row_scratch(degree: usize, f: impl FnOnce(&mut [u64])) {
+    let run = |scratch: &mut Vec<u64>| {
+        scratch.resize(degree, 0);
+        f(scratch);
+        scratch.iter_mut().zeroize();
+    };
+    ROW_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => run(&mut scratch),
+        // Not reachable today (nothing re-enters), but never panic for it.
+        Err(_) => run(&mut Vec::new()),
+    });
+}
+
+/// A public scalar in RNS form with its Shoup constants, built once and
+/// applied to many polynomials (for example the BFV scaling factor
+/// floor(Q/t)).
+#[derive(Clone, Debug)]
+pub struct RnsScalar {
+    ctx: Arc<RingContext>,
+    residues: Vec<u64>,
+    shoup: Vec<u64>,
+}
+
+impl RnsScalar {
+    fn from_residues(ctx: &Arc<RingContext>, residues: Vec<u64>) -> Self {
+        let shoup = residues
+            .iter()
+            .zip(ctx.moduli())
+            .map(|(&r, m)| m.shoup(r))
+            .collect();
+        Self {
+            ctx: Arc::clone(ctx),
+            residues,
+            shoup,
+        }
+    }
+
+    /// The scalar c mod Q for a word c.
+    pub fn from_u64(ctx: &Arc<RingContext>, c: u64) -> Self {
+        let residues = ctx.moduli().iter().map(|m| m.reduce(c)).collect();
+        Self::from_residues(ctx, residues)
+    }
+
+    /// The scalar c mod Q for a big integer c (variable time: public values).
+    pub fn from_bigint_vartime(ctx: &Arc<RingContext>, c: &BigInt) -> Self {
+        Self::from_residues(ctx, ctx.basis().reduce_bigint_vartime(c))
+    }
+
+    /// The residues of the scalar, one per prime.
+    pub fn residues(&self) -> &[u64] {
+        &self.residues
+    }
+}
+
+/// A secret polynomial: wiped on drop, compared in constant time, never
+/// printed. Key shares, secret keys and encryption randomness live in one.
+#[derive(Clone)]
+pub struct SecretPoly<R: Representation>(Poly<R>);
+
+impl<R: Representation> SecretPoly<R> {
+    /// Takes ownership of a polynomial that holds a secret.
+    pub fn new(poly: Poly<R>) -> Self {
+        Self(poly)
+    }
+
+    /// Read access to the secret, for arithmetic.
+    pub fn expose(&self) -> &Poly<R> {
+        &self.0
+    }
+
+    /// Write access to the secret, for in-place arithmetic.
+    pub fn expose_mut(&mut self) -> &mut Poly<R> {
+        &mut self.0
+    }
+
+    /// Constant-time equality (same ring and same residues).
+    pub fn ct_eq(&self, other: &Self) -> Choice {
+        let same_ring = Choice::from(u8::from(self.0.ctx.same_ring(&other.0.ctx)));
+        same_ring & self.0.data.as_slice().ct_eq(other.0.data.as_slice())
+    }
+
+    /// Moves the buffer out, leaving an empty one to be dropped.
+    fn take(mut self) -> Poly<R> {
+        Poly {
+            ctx: Arc::clone(&self.0.ctx),
+            data: std::mem::take(&mut self.0.data),
+            repr: PhantomData,
+        }
+    }
+}
+
+impl SecretPoly<Coeff> {
+    /// The forward NTT, in place (no copy of the secret is left behind).
+    #[must_use]
+    pub fn into_ntt(self) -> SecretPoly<Ntt> {
+        SecretPoly(self.take().into_ntt())
+    }
+}
+
+impl SecretPoly<Ntt> {
+    /// The inverse NTT, in place (no copy of the secret is left behind).
+    #[must_use]
+    pub fn into_coeff(self) -> SecretPoly<Coeff> {
+        SecretPoly(self.take().into_coeff())
+    }
+}
+
+impl<R: Representation> Zeroize for SecretPoly<R> {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<R: Representation> Drop for SecretPoly<R> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<R: Representation> ZeroizeOnDrop for SecretPoly<R> {}
+
+impl<R: Representation> fmt::Debug for SecretPoly<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretPoly")
+            .field("representation", &R::NAME)
+            .field("degree", &self.0.ctx.degree())
+            .field("primes", &self.0.ctx.num_primes())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;
