@@ -1,0 +1,405 @@
+//! Parameter sets: one TOML file each under `params/`, validated on load.
+//!
+//! A [`ParameterSet`] can only be obtained through the loader, so holding one
+//! means its ring exists (degree a power of two, distinct NTT-friendly
+//! primes), its error distribution is the one the security estimate assumes,
+//! and its modulus respects the HomomorphicEncryption.org bound for the
+//! claimed security. The file format is described in `params/README.md`.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use ringsum_math::prime::generate_ntt_primes;
+use ringsum_math::{DiscreteGaussian, RingContext};
+
+use crate::error::{CoreError, Result};
+
+/// The parameter sets shipped in `params/`, compiled in so that the library
+/// works without the files.
+const BUILTIN: [(&str, &str); 4] = [
+    (
+        "pq128-n4096",
+        include_str!("../../../params/pq128-n4096.toml"),
+    ),
+    (
+        "pq128-n8192",
+        include_str!("../../../params/pq128-n8192.toml"),
+    ),
+    (
+        "pq128-n16384",
+        include_str!("../../../params/pq128-n16384.toml"),
+    ),
+    (
+        "pq128-n32768",
+        include_str!("../../../params/pq128-n32768.toml"),
+    ),
+];
+
+/// Largest log2 Q for 128-bit security with a ternary secret and sigma about
+/// 3.2, from the HomomorphicEncryption.org security standard (2018, Table 1):
+/// (N, classical, quantum).
+const SECURITY_BOUNDS_128: [(usize, u64, u64); 6] = [
+    (1024, 27, 25),
+    (2048, 54, 51),
+    (4096, 109, 101),
+    (8192, 218, 202),
+    (16384, 438, 411),
+    (32768, 881, 827),
+];
+
+/// The standard's error width: 8 / sqrt(2 pi) = 3.19.
+pub const MIN_SIGMA: f64 = 3.19;
+
+/// The attack model of a security claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityModel {
+    /// Best known classical attacks.
+    Classical,
+    /// Best known quantum attacks (the default for ringsum).
+    Quantum,
+}
+
+impl fmt::Display for SecurityModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Classical => "classical",
+            Self::Quantum => "quantum",
+        })
+    }
+}
+
+/// The distribution of secret-key coefficients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SecretDistribution {
+    /// Uniform on {-1, 0, 1}: the distribution the security table assumes.
+    Ternary,
+}
+
+/// The largest log2 Q allowed at `degree` for 128-bit security in `model`,
+/// or `None` for a degree the table does not cover.
+pub fn max_log2_q_128(degree: usize, model: SecurityModel) -> Option<u64> {
+    SECURITY_BOUNDS_128
+        .iter()
+        .find(|(n, _, _)| *n == degree)
+        .map(|&(_, classical, quantum)| match model {
+            SecurityModel::Classical => classical,
+            SecurityModel::Quantum => quantum,
+        })
+}
+
+/// The identifier of a parameter set, such as `pq128-n8192`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParamSetId(String);
+
+impl ParamSetId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn parse(id: &str) -> Option<Self> {
+        let valid = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        valid.then(|| Self(id.to_owned()))
+    }
+}
+
+impl fmt::Display for ParamSetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The file as written, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParameterFile {
+    id: String,
+    description: String,
+    ring: RingSection,
+    noise: NoiseSection,
+    security: SecuritySection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RingSection {
+    degree: usize,
+    primes: Option<Vec<u64>>,
+    prime_bits: Option<Vec<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoiseSection {
+    sigma: f64,
+    tail_cut: f64,
+    secret: SecretDistribution,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecuritySection {
+    level: u32,
+    model: SecurityModel,
+}
+
+/// A validated parameter set.
+#[derive(Clone)]
+pub struct ParameterSet {
+    id: ParamSetId,
+    description: String,
+    degree: usize,
+    primes: Vec<u64>,
+    gaussian: DiscreteGaussian,
+    secret: SecretDistribution,
+    security_level: u32,
+    security_model: SecurityModel,
+    ring: Arc<RingContext>,
+    log2_q: u64,
+}
+
+impl ParameterSet {
+    /// Parses and validates a parameter file's text. `source` names it in
+    /// errors; when it ends in `.toml`, the file stem must equal the `id`.
+    ///
+    /// # Errors
+    /// [`CoreError::MalformedParameters`] for invalid TOML, a missing,
+    /// mistyped or unknown field; [`CoreError::InvalidParameter`],
+    /// [`CoreError::AmbiguousPrimes`], [`CoreError::NoiseTooNarrow`],
+    /// [`CoreError::InvalidId`] or [`CoreError::IdMismatch`] for a refused
+    /// value; [`CoreError::SecurityBoundExceeded`] or
+    /// [`CoreError::UnknownSecurityBound`] when the security claim does not
+    /// hold.
+    pub fn from_toml_str(text: &str, source: &str) -> Result<Self> {
+        let file = parse_file(text, source)?;
+        let id = ParamSetId::parse(&file.id).ok_or_else(|| CoreError::InvalidId {
+            file: source.to_owned(),
+            id: file.id.clone(),
+        })?;
+        if let Some(stem) = source.strip_suffix(".toml") {
+            let stem = Path::new(stem)
+                .file_name()
+                .and_then(|s| s.to_str())
+                .unwrap_or(stem);
+            if stem != id.as_str() {
+                return Err(CoreError::IdMismatch {
+                    file: source.to_owned(),
+                    id: file.id,
+                    expected: stem.to_owned(),
+                });
+            }
+        }
+        let invalid = |field: &'static str| {
+            move |e: ringsum_math::MathError| CoreError::InvalidParameter {
+                file: source.to_owned(),
+                field,
+                source: e,
+            }
+        };
+        let degree = file.ring.degree;
+        ringsum_math::context::check_degree(degree).map_err(invalid("ring.degree"))?;
+        let primes = match (file.ring.primes, file.ring.prime_bits) {
+            (Some(primes), None) => primes,
+            (None, Some(bits)) => {
+                generate_ntt_primes(degree, &bits).map_err(invalid("ring.prime_bits"))?
+            }
+            _ => {
+                return Err(CoreError::AmbiguousPrimes {
+                    file: source.to_owned(),
+                });
+            }
+        };
+        let ring = RingContext::new(degree, &primes).map_err(invalid("ring.primes"))?;
+
+        let noise = file.noise;
+        if noise.sigma.is_nan() || noise.sigma < MIN_SIGMA {
+            return Err(CoreError::NoiseTooNarrow {
+                file: source.to_owned(),
+                sigma: noise.sigma,
+                minimum: MIN_SIGMA,
+            });
+        }
+        let gaussian =
+            DiscreteGaussian::new(noise.sigma, noise.tail_cut).map_err(invalid("noise"))?;
+
+        let security = file.security;
+        let log2_q = ring.basis().product_bits();
+        let bound = (security.level == 128)
+            .then(|| max_log2_q_128(degree, security.model))
+            .flatten()
+            .ok_or_else(|| CoreError::UnknownSecurityBound {
+                file: source.to_owned(),
+                degree,
+                level: security.level,
+            })?;
+        if log2_q > bound {
+            return Err(CoreError::SecurityBoundExceeded {
+                file: source.to_owned(),
+                degree,
+                log2_q,
+                bound,
+                level: security.level,
+                model: security.model,
+            });
+        }
+
+        Ok(Self {
+            id,
+            description: file.description,
+            degree,
+            primes,
+            gaussian,
+            secret: noise.secret,
+            security_level: security.level,
+            security_model: security.model,
+            ring,
+            log2_q,
+        })
+    }
+
+    /// Reads and validates a parameter file.
+    ///
+    /// # Errors
+    /// [`CoreError::Io`] when the file cannot be read, otherwise as
+    /// [`Self::from_toml_str`].
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| CoreError::Io {
+            file: name.clone(),
+            source,
+        })?;
+        Self::from_toml_str(&text, &name)
+    }
+
+    /// Loads every `*.toml` file of a directory, sorted by file name.
+    ///
+    /// # Errors
+    /// The first error of [`Self::load`], or [`CoreError::Io`] when the
+    /// directory cannot be listed.
+    pub fn load_dir(dir: impl AsRef<Path>) -> Result<Vec<Self>> {
+        let dir = dir.as_ref();
+        let io = |source| CoreError::Io {
+            file: dir.display().to_string(),
+            source,
+        };
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        paths.iter().map(Self::load).collect()
+    }
+
+    /// A parameter set shipped with ringsum, by id.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownParameterSet`] for an id that is not shipped.
+    pub fn builtin(id: &str) -> Result<Self> {
+        let (name, text) = BUILTIN
+            .iter()
+            .find(|(name, _)| *name == id)
+            .ok_or_else(|| CoreError::UnknownParameterSet {
+                id: id.to_owned(),
+                known: Self::builtin_ids().join(", "),
+            })?;
+        Self::from_toml_str(text, &format!("{name}.toml"))
+    }
+
+    /// The ids of the shipped parameter sets, smallest ring first.
+    pub fn builtin_ids() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The parameter set's id.
+    pub fn id(&self) -> &ParamSetId {
+        &self.id
+    }
+
+    /// The human description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The ring degree N.
+    pub fn degree(&self) -> usize {
+        self.degree
+    }
+
+    /// The RNS primes.
+    pub fn primes(&self) -> &[u64] {
+        &self.primes
+    }
+
+    /// The bit length of Q.
+    pub fn log2_q(&self) -> u64 {
+        self.log2_q
+    }
+
+    /// The ring, built once and shared.
+    pub fn ring(&self) -> &Arc<RingContext> {
+        &self.ring
+    }
+
+    /// The error distribution.
+    pub fn gaussian(&self) -> &DiscreteGaussian {
+        &self.gaussian
+    }
+
+    /// The secret-key distribution.
+    pub fn secret_distribution(&self) -> SecretDistribution {
+        self.secret
+    }
+
+    /// The claimed security: level in bits and attack model.
+    pub fn security(&self) -> (u32, SecurityModel) {
+        (self.security_level, self.security_model)
+    }
+}
+
+impl fmt::Debug for ParameterSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParameterSet")
+            .field("id", &self.id)
+            .field("degree", &self.degree)
+            .field("primes", &self.primes)
+            .field("log2_q", &self.log2_q)
+            .field("sigma", &self.gaussian.sigma())
+            .field("security", &(self.security_level, self.security_model))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses the TOML text, naming the field of the first error.
+fn parse_file(text: &str, source: &str) -> Result<ParameterFile> {
+    let malformed = |field: String, error: &toml::de::Error| CoreError::MalformedParameters {
+        file: source.to_owned(),
+        field,
+        line: error.span().map(|span| line_of(text, span.start)),
+        message: error.message().to_owned(),
+    };
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| malformed(".".to_owned(), &e))?;
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|e| malformed(e.path().to_string(), e.inner()))
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |before| before.bytes().filter(|&b| b == b'\n').count())
+        + 1
+}

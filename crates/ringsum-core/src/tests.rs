@@ -1,0 +1,221 @@
+use crate::params::max_log2_q_128;
+use crate::{CoreError, ParameterSet, SecurityModel};
+
+const GOOD: &str = r#"
+id = "test-set"
+description = "a test"
+
+[ring]
+degree = 4096
+prime_bits = [50, 50]
+
+[noise]
+sigma = 3.2
+tail_cut = 6.0
+secret = "ternary"
+
+[security]
+level = 128
+model = "quantum"
+"#;
+
+fn with(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "{from}");
+    GOOD.replace(from, to)
+}
+
+#[test]
+fn every_builtin_set_validates_and_claims_quantum_security() {
+    for id in ParameterSet::builtin_ids() {
+        let params = ParameterSet::builtin(id).unwrap();
+        assert_eq!(params.id().as_str(), id);
+        assert_eq!(params.security(), (128, SecurityModel::Quantum));
+        let bound = max_log2_q_128(params.degree(), SecurityModel::Quantum).unwrap();
+        assert!(params.log2_q() <= bound);
+        assert!(params.primes().iter().all(|&p| p < 1 << 50));
+        assert_eq!(params.ring().degree(), params.degree());
+    }
+    let degrees: Vec<usize> = ParameterSet::builtin_ids()
+        .iter()
+        .map(|id| ParameterSet::builtin(id).unwrap().degree())
+        .collect();
+    assert_eq!(degrees, [4096, 8192, 16384, 32768]);
+}
+
+#[test]
+fn a_good_file_loads() {
+    let params = ParameterSet::from_toml_str(GOOD, "test-set.toml").unwrap();
+    assert_eq!(params.degree(), 4096);
+    assert_eq!(params.primes().len(), 2);
+    assert_eq!(params.gaussian().bound(), 19);
+    let explicit = with(
+        "prime_bits = [50, 50]",
+        &format!("primes = [{}, {}]", params.primes()[0], params.primes()[1]),
+    );
+    let again = ParameterSet::from_toml_str(&explicit, "inline").unwrap();
+    assert_eq!(again.primes(), params.primes());
+}
+
+#[test]
+fn an_oversized_modulus_is_refused_with_n_log_q_and_the_bound() {
+    // Three 50-bit primes: log2 Q = 150 > 101 at N = 4096 (quantum).
+    let text = with("prime_bits = [50, 50]", "prime_bits = [50, 50, 50]");
+    let err = ParameterSet::from_toml_str(&text, "test-set.toml").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CoreError::SecurityBoundExceeded {
+                degree: 4096,
+                log2_q: 150,
+                bound: 101,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("4096") && message.contains("150") && message.contains("101"),
+        "{message}"
+    );
+    // The classical column allows 109 bits, still not 150.
+    let classical = text.replace("model = \"quantum\"", "model = \"classical\"");
+    assert!(matches!(
+        ParameterSet::from_toml_str(&classical, "x").unwrap_err(),
+        CoreError::SecurityBoundExceeded { bound: 109, .. }
+    ));
+    // 102 bits passes the classical bound but not the quantum one.
+    let edge = with("prime_bits = [50, 50]", "prime_bits = [51, 51]");
+    assert!(matches!(
+        ParameterSet::from_toml_str(&edge, "x").unwrap_err(),
+        CoreError::SecurityBoundExceeded {
+            log2_q: 102,
+            bound: 101,
+            ..
+        }
+    ));
+    assert!(
+        ParameterSet::from_toml_str(&edge.replace("\"quantum\"", "\"classical\""), "x").is_ok()
+    );
+}
+
+#[test]
+fn malformed_files_name_the_file_and_the_field() {
+    let cases = [
+        (with("degree = 4096", "degree = \"big\""), "ring.degree"),
+        (with("sigma = 3.2\n", ""), "noise"),
+        (
+            with("tail_cut = 6.0", "tail_cut = 6.0\nsigmma = 3"),
+            "noise.sigmma",
+        ),
+        (
+            with("secret = \"ternary\"", "secret = \"binary\""),
+            "noise.secret",
+        ),
+        (
+            with("model = \"quantum\"", "model = \"postquantum\""),
+            "security.model",
+        ),
+        (with("[security]", "[securty]"), "securty"),
+        (with("level = 128", "level = -1"), "security.level"),
+        (
+            with("prime_bits = [50, 50]", "prime_bits = [50, \"x\"]"),
+            "ring.prime_bits",
+        ),
+        ("id = ".to_owned(), "."),
+    ];
+    for (text, field) in cases {
+        let err = ParameterSet::from_toml_str(&text, "test-set.toml").unwrap_err();
+        match &err {
+            CoreError::MalformedParameters {
+                file, field: found, ..
+            } => {
+                assert_eq!(file, "test-set.toml");
+                assert!(
+                    found.starts_with(field),
+                    "expected {field}, got {found}: {err}"
+                );
+            }
+            other => panic!("expected a malformed-file error for {field}, got {other}"),
+        }
+        assert!(err.to_string().contains("test-set.toml"));
+    }
+}
+
+#[test]
+fn refused_values_name_the_field() {
+    let cases: Vec<(String, &str)> = vec![
+        (with("degree = 4096", "degree = 3000"), "ring.degree"),
+        (
+            with("prime_bits = [50, 50]", "prime_bits = [70]"),
+            "ring.prime_bits",
+        ),
+        (
+            with("prime_bits = [50, 50]", "primes = [12289, 15]"),
+            "ring.primes",
+        ),
+        (
+            with("prime_bits = [50, 50]", "primes = [40961, 40961]"),
+            "ring.primes",
+        ),
+        (
+            with("prime_bits = [50, 50]", "primes = [7681]"),
+            "ring.primes",
+        ),
+        (with("tail_cut = 6.0", "tail_cut = 1.0"), "noise"),
+    ];
+    for (text, field) in cases {
+        match ParameterSet::from_toml_str(&text, "test-set.toml").unwrap_err() {
+            CoreError::InvalidParameter {
+                field: found, file, ..
+            } => {
+                assert_eq!(found, field);
+                assert_eq!(file, "test-set.toml");
+            }
+            other => panic!("expected an invalid-parameter error for {field}, got {other}"),
+        }
+    }
+    assert!(matches!(
+        ParameterSet::from_toml_str(&with("sigma = 3.2", "sigma = 1.0"), "x").unwrap_err(),
+        CoreError::NoiseTooNarrow { .. }
+    ));
+    assert!(matches!(
+        ParameterSet::from_toml_str(
+            &with(
+                "prime_bits = [50, 50]",
+                "prime_bits = [50]\nprimes = [12289]"
+            ),
+            "x"
+        )
+        .unwrap_err(),
+        CoreError::AmbiguousPrimes { .. }
+    ));
+    assert!(matches!(
+        ParameterSet::from_toml_str(&with("level = 128", "level = 192"), "x").unwrap_err(),
+        CoreError::UnknownSecurityBound { level: 192, .. }
+    ));
+    assert!(matches!(
+        ParameterSet::from_toml_str(&with("degree = 4096", "degree = 65536"), "x").unwrap_err(),
+        CoreError::UnknownSecurityBound { degree: 65536, .. }
+    ));
+    assert!(matches!(
+        ParameterSet::from_toml_str(GOOD, "dir/other-name.toml").unwrap_err(),
+        CoreError::IdMismatch { .. }
+    ));
+    assert!(matches!(
+        ParameterSet::from_toml_str(&with("id = \"test-set\"", "id = \"Test Set\""), "x")
+            .unwrap_err(),
+        CoreError::InvalidId { .. }
+    ));
+    assert!(matches!(
+        ParameterSet::builtin("pq128-n1"),
+        Err(CoreError::UnknownParameterSet { .. })
+    ));
+}
+
+#[test]
+fn loading_from_disk_reports_missing_files() {
+    let err = ParameterSet::load("/nonexistent/ringsum/x.toml").unwrap_err();
+    assert!(matches!(err, CoreError::Io { .. }));
+    assert!(err.to_string().contains("/nonexistent/ringsum/x.toml"));
+}
