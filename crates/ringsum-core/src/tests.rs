@@ -219,3 +219,34 @@ fn loading_from_disk_reports_missing_files() {
     assert!(matches!(err, CoreError::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/ringsum/x.toml"));
 }
+
+mod robustness {
+    use super::GOOD;
+    use crate::ParameterSet;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary text is refused with an error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,400}") {
+            let _ = ParameterSet::from_toml_str(&text, "fuzz.toml");
+        }
+
+        /// A good file with one byte changed either loads or is refused;
+        /// what loads still satisfies the security bound.
+        #[test]
+        fn mutated_files_never_panic(position in 0usize..400, byte in any::<u8>()) {
+            let mut bytes = GOOD.as_bytes().to_vec();
+            let position = position % bytes.len();
+            bytes[position] = byte;
+            if let Ok(text) = String::from_utf8(bytes)
+                && let Ok(params) = ParameterSet::from_toml_str(&text, "test-set.toml")
+            {
+                let bound = crate::params::max_log2_q_128(params.degree(), params.security().1).unwrap();
+                prop_assert!(params.log2_q() <= bound);
+            }
+        }
+    }
+}
