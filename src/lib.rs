@@ -1,7 +1,15 @@
 //! # ringsum
 //!
 //! Post-quantum secure aggregation for federated learning. This facade
-//! re-exports the layers of the workspace.
+//! re-exports the layers of the workspace:
+//!
+//! - [`math`]: ring arithmetic (Z_q, RNS, NTT through tfhe-ntt, polynomials,
+//!   samplers, CRS expansion);
+//! - [`core`]: validated parameter sets (then keys, encryption, packing and
+//!   aggregation).
+//!
+//! The README follows, and its example runs as a doctest.
+#![doc = include_str!("../README.md")]
 
 pub use ringsum_core as core;
 pub use ringsum_math as math;
