@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use ringsum_math::prime::generate_ntt_primes;
-use ringsum_math::{DiscreteGaussian, RingContext};
+use ringsum_math::{DiscreteGaussian, MathError, RingContext};
 
 use crate::error::{CoreError, Result};
 
@@ -50,8 +50,8 @@ const SECURITY_BOUNDS_128: [(usize, u64, u64); 6] = [
     (32768, 881, 827),
 ];
 
-/// The standard's error width: 8 / sqrt(2 pi) = 3.19.
-pub const MIN_SIGMA: f64 = 3.19;
+/// The standard's error width, 8 / sqrt(2 pi).
+pub const MIN_SIGMA: f64 = 3.191_538_243_211_461_6;
 
 /// The attack model of a security claim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -200,13 +200,27 @@ impl ParameterSet {
             }
         }
         let invalid = |field: &'static str| {
-            move |e: ringsum_math::MathError| CoreError::InvalidParameter {
+            move |e: MathError| CoreError::InvalidParameter {
                 file: source.to_owned(),
                 field,
                 source: e,
             }
         };
         let degree = file.ring.degree;
+        // Bound the lists before any prime is tested or searched for.
+        let listed = file.ring.primes.as_ref().map_or(0, Vec::len)
+            + file.ring.prime_bits.as_ref().map_or(0, Vec::len);
+        if listed > ringsum_math::rns::MAX_BASIS_PRIMES {
+            let field = if file.ring.primes.is_some() {
+                "ring.primes"
+            } else {
+                "ring.prime_bits"
+            };
+            return Err(invalid(field)(MathError::InvalidBasisSize {
+                count: listed,
+                max: ringsum_math::rns::MAX_BASIS_PRIMES,
+            }));
+        }
         ringsum_math::context::check_degree(degree).map_err(invalid("ring.degree"))?;
         let primes = match (file.ring.primes, file.ring.prime_bits) {
             (Some(primes), None) => primes,

@@ -151,6 +151,20 @@ fn refused_values_name_the_field() {
             "ring.prime_bits",
         ),
         (
+            with(
+                "prime_bits = [50, 50]",
+                &format!("prime_bits = {:?}", vec![62; 100_000]),
+            ),
+            "ring.prime_bits",
+        ),
+        (
+            with(
+                "prime_bits = [50, 50]",
+                &format!("primes = {:?}", vec![12289; 33]),
+            ),
+            "ring.primes",
+        ),
+        (
             with("prime_bits = [50, 50]", "primes = [12289, 15]"),
             "ring.primes",
         ),

@@ -51,6 +51,12 @@ impl RingContext {
     /// 1 mod 2N.
     pub fn new(degree: usize, primes: &[u64]) -> Result<Arc<Self>> {
         check_degree(degree)?;
+        if primes.is_empty() || primes.len() > crate::rns::MAX_BASIS_PRIMES {
+            return Err(MathError::InvalidBasisSize {
+                count: primes.len(),
+                max: crate::rns::MAX_BASIS_PRIMES,
+            });
+        }
         for &p in primes {
             check_ntt_prime(p, degree)?;
         }

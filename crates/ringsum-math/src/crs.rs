@@ -168,6 +168,23 @@ mod tests {
     use super::*;
     use crate::prime::generate_ntt_primes;
 
+    const KAT_NTT: [u64; 6] = [
+        1118214860273137,
+        1075926345620201,
+        1066182824224476,
+        243967347764165,
+        199157171027220,
+        485379713025746,
+    ];
+    const KAT_COEFF: [u64; 6] = [
+        225554391712166,
+        1115895883976277,
+        898162668979354,
+        813810264356086,
+        819923910707394,
+        69285271014901,
+    ];
+
     fn ring(degree: usize, k: usize) -> Arc<RingContext> {
         RingContext::new(degree, &generate_ntt_primes(degree, &vec![50; k]).unwrap()).unwrap()
     }
@@ -187,6 +204,26 @@ mod tests {
             expand_crs(&ctx, &seed, &domain).residues(),
             expand_crs(&again, &seed, &domain).residues()
         );
+    }
+
+    /// Known answers: the NTT-form values pin the XOF input and the rejection
+    /// sampling; the coefficient form pins the NTT's evaluation order and
+    /// roots, which the CRS inherits from tfhe-ntt (a dependency upgrade that
+    /// changed them would change every party's `a` and must be noticed).
+    #[test]
+    fn known_answer() {
+        let ctx = ring(1024, 2);
+        let a = expand_crs(
+            &ctx,
+            &CrsSeed::new([0x42; 32]),
+            &CrsDomain::new("public-key", 1, 2).unwrap(),
+        );
+        let positions = [0, 1, 1022, 1023, 1024, 2047];
+        let ntt_head: Vec<u64> = positions.iter().map(|&i| a.residues()[i]).collect();
+        let coeff = a.to_coeff();
+        let coeff_head: Vec<u64> = positions.iter().map(|&i| coeff.residues()[i]).collect();
+        assert_eq!(ntt_head, KAT_NTT);
+        assert_eq!(coeff_head, KAT_COEFF);
     }
 
     #[test]

@@ -151,7 +151,8 @@ impl<R: Representation> Poly<R> {
     /// The N residues modulo prime `index`, or `None` past the last prime.
     pub fn row(&self, index: usize) -> Option<&[u64]> {
         let degree = self.ctx.degree();
-        self.data.get(index * degree..(index + 1) * degree)
+        let start = index.checked_mul(degree)?;
+        self.data.get(start..start.checked_add(degree)?)
     }
 
     /// Consumes the polynomial and returns its residue buffer.

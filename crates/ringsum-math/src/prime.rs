@@ -66,16 +66,17 @@ pub fn is_prime(n: u64) -> bool {
 /// Whether `p` is a prime with p = 1 mod 2N, the condition for a negacyclic
 /// NTT of degree N modulo p.
 pub fn is_ntt_friendly(p: u64, degree: usize) -> bool {
-    let two_n = 2 * degree as u64;
-    degree.is_power_of_two() && p % two_n == 1 && is_prime(p)
+    crate::context::check_degree(degree).is_ok() && p % (2 * degree as u64) == 1 && is_prime(p)
 }
 
 /// Checks that `p` can serve as an RNS prime for degree N.
 ///
 /// # Errors
+/// [`MathError::InvalidDegree`] for an unsupported degree;
 /// [`MathError::InvalidModulus`], [`MathError::NotPrime`] or
 /// [`MathError::NotNttFriendly`], naming the prime.
 pub fn check_ntt_prime(p: u64, degree: usize) -> Result<Modulus> {
+    crate::context::check_degree(degree)?;
     let modulus = Modulus::new(p)?;
     if !is_prime(p) {
         return Err(MathError::NotPrime { modulus: p });
@@ -102,9 +103,16 @@ pub fn check_ntt_prime(p: u64, degree: usize) -> Result<Modulus> {
 /// [`MathError::InvalidDegree`] for a degree that is not a power of two in the
 /// supported range, [`MathError::InvalidPrimeBits`] for a size outside
 /// [`MIN_PRIME_BITS`]..=[`MAX_PRIME_BITS`], [`MathError::NotEnoughPrimes`] when
-/// the size holds fewer such primes than requested.
+/// the size holds fewer such primes than requested,
+/// [`MathError::InvalidBasisSize`] for more primes than a basis may hold.
 pub fn generate_ntt_primes(degree: usize, bit_sizes: &[u32]) -> Result<Vec<u64>> {
     crate::context::check_degree(degree)?;
+    if bit_sizes.len() > crate::rns::MAX_BASIS_PRIMES {
+        return Err(MathError::InvalidBasisSize {
+            count: bit_sizes.len(),
+            max: crate::rns::MAX_BASIS_PRIMES,
+        });
+    }
     let two_n = 2 * degree as u64;
     let mut primes: Vec<u64> = Vec::with_capacity(bit_sizes.len());
     for &bits in bit_sizes {
@@ -217,15 +225,26 @@ mod tests {
             generate_ntt_primes(1024, &[63]),
             Err(MathError::InvalidPrimeBits { bits: 63, .. })
         ));
-        // Few 20-bit primes are 1 mod 2^16: asking for 40 of them must fail.
+        // Few 20-bit primes are 1 mod 2^16: asking for 30 of them must fail.
         assert!(matches!(
-            generate_ntt_primes(32768, &[20; 40]),
+            generate_ntt_primes(32768, &[20; 30]),
             Err(MathError::NotEnoughPrimes { bits: 20, .. })
         ));
         assert_eq!(check_ntt_prime(97, 16).unwrap().value(), 97);
         assert!(matches!(
             check_ntt_prime(15, 16),
             Err(MathError::NotPrime { modulus: 15 })
+        ));
+        // Degenerate degrees are refused, never divided by.
+        assert!(matches!(
+            check_ntt_prime(97, 0),
+            Err(MathError::InvalidDegree { degree: 0, .. })
+        ));
+        assert!(!is_ntt_friendly(97, 0));
+        assert!(!is_ntt_friendly(97, 1 << 63));
+        assert!(matches!(
+            generate_ntt_primes(1024, &[50; 33]),
+            Err(MathError::InvalidBasisSize { count: 33, .. })
         ));
         assert!(matches!(
             check_ntt_prime(101, 16),

@@ -42,7 +42,7 @@ impl Modulus {
         }
         let bits = u64::BITS - value.leading_zeros();
         let p = u128::from(value);
-        // Both quotients fit a word: 2^(2*bits) / p < 2^(bits+1) <= 2^63 and
+        // Both quotients fit a word: 2^(2*bits) / p <= 2^(bits+1) <= 2^63 and
         // 2^64 / p <= 2^63 for p >= 2.
         let barrett = narrow((1u128 << (2 * bits)) / p);
         let word_barrett = narrow((1u128 << 64) / p);
@@ -76,22 +76,26 @@ impl Modulus {
         t ^ ((x ^ t) & keep_x)
     }
 
+    // add, sub and neg require reduced operands (every residue of a `Poly`
+    // is); they use wrapping arithmetic so that a caller breaking that rule
+    // gets a wrong value, never a panic.
+
     /// (a + b) mod p for a, b < p.
     #[inline(always)]
     pub const fn add(&self, a: u64, b: u64) -> u64 {
-        self.reduce_once(a + b)
+        self.reduce_once(a.wrapping_add(b))
     }
 
     /// (a - b) mod p for a, b < p.
     #[inline(always)]
     pub const fn sub(&self, a: u64, b: u64) -> u64 {
-        self.reduce_once(a + self.value - b)
+        self.reduce_once(a.wrapping_add(self.value).wrapping_sub(b))
     }
 
     /// (-a) mod p for a < p.
     #[inline(always)]
     pub const fn neg(&self, a: u64) -> u64 {
-        self.reduce_once(self.value - a)
+        self.reduce_once(self.value.wrapping_sub(a))
     }
 
     /// x mod p for any word x (Barrett reduction with 2^64 as the base).

@@ -30,19 +30,22 @@ const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 /// sign, applied with a mask (|x| = 0 keeps probability ρ(0)/S because the
 /// table folds ±j into 2ρ(j)).
 ///
-/// The thresholds are computed from the tail sums, smallest terms first, so
-/// that even the rarest values carry their probability to within a relative
-/// 2^-50; a tail whose probability is below 2^-63 is drawn with probability
-/// at most 2^-63.
+/// The thresholds come from the tail sums, added smallest term first in
+/// `f64` and then rounded to integers in units of 2^-63 (integer arithmetic
+/// from there on), so each realised probability is within about 2^-63 of the
+/// ideal one (plus the `f64` rounding of the tail sums, a relative 2^-50).
+/// [`Self::probability`] reports the realised distribution, exactly;
+/// [`Self::ideal_probability`] the ideal one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DiscreteGaussian {
     sigma: f64,
     tail_cut: f64,
     bound: i64,
-    /// T_j for j = 0..bound, as signed integers (all below 2^63).
+    /// T_j - 1 for j = 0..bound, where P(u >= T_j) = P(|x| > j); stored
+    /// minus one so that T_j = 2^63 (a tail that rounds to zero) still fits.
     thresholds: Vec<i64>,
-    /// P(|x| = j) for j = 0..=bound, for tests and noise analysis.
-    magnitude_probabilities: Vec<f64>,
+    /// The ideal P(|x| = j) for j = 0..=bound.
+    ideal_magnitude: Vec<f64>,
 }
 
 impl DiscreteGaussian {
@@ -76,23 +79,23 @@ impl DiscreteGaussian {
         };
         let weights: Vec<f64> = (0..=bound).map(weight).collect();
         let total: f64 = weights.iter().rev().sum();
-        let magnitude_probabilities: Vec<f64> = weights.iter().map(|w| w / total).collect();
+        let ideal_magnitude: Vec<f64> = weights.iter().map(|w| w / total).collect();
         // tail[j] = P(|x| > j), summed from the smallest terms up.
         let mut tails = vec![0.0f64; weights.len()];
         let mut running = 0.0;
-        for (tail, p) in tails.iter_mut().zip(&magnitude_probabilities).rev() {
+        for (tail, p) in tails.iter_mut().zip(&ideal_magnitude).rev() {
             *tail = running;
             running += p;
         }
-        #[allow(clippy::cast_possible_truncation)]
         let thresholds = tails
             .iter()
             .take(weights.len().saturating_sub(1))
             .map(|tail| {
-                let complement = (tail * TWO_63).round();
-                // 2^63 - complement, kept within [0, 2^63].
-                // Saturates to 2^63 - 1 when the tail rounds to zero.
-                (TWO_63 - complement).clamp(0.0, TWO_63) as i64
+                // tail < 1, so the rounded count fits in [0, 2^63].
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let count = (tail * TWO_63).round() as u64;
+                let threshold = (1i128 << 63) - i128::from(count.min(1 << 63));
+                i64::try_from(threshold - 1).unwrap_or(i64::MAX)
             })
             .collect();
         Ok(Self {
@@ -100,7 +103,7 @@ impl DiscreteGaussian {
             tail_cut,
             bound,
             thresholds,
-            magnitude_probabilities,
+            ideal_magnitude,
         })
     }
 
@@ -119,24 +122,39 @@ impl DiscreteGaussian {
         self.bound
     }
 
-    /// The exact probability of x under the sampler (0 outside the bound).
+    /// The probability of x under the sampler as built: exact, from the
+    /// integer thresholds (0 outside the bound).
     pub fn probability(&self, x: i64) -> f64 {
-        let magnitude = usize::try_from(x.unsigned_abs()).unwrap_or(usize::MAX);
-        let p = self
-            .magnitude_probabilities
-            .get(magnitude)
-            .copied()
-            .unwrap_or(0.0);
+        let magnitude = x.unsigned_abs();
+        if magnitude > self.bound.unsigned_abs() {
+            return 0.0;
+        }
+        // P(|x| > j) = (2^63 - T_j) / 2^63, with T_(-1) = 0 and T_bound = 2^63.
+        let threshold = |j: u64| -> i128 {
+            usize::try_from(j)
+                .ok()
+                .and_then(|j| self.thresholds.get(j))
+                .map_or(1i128 << 63, |&t| i128::from(t) + 1)
+        };
+        let upper = threshold(magnitude);
+        let lower = magnitude.checked_sub(1).map_or(0, threshold);
+        #[allow(clippy::cast_precision_loss)]
+        let p = (upper - lower) as f64 / TWO_63;
         if x == 0 { p } else { p / 2.0 }
     }
 
-    /// The exact variance of the sampler (slightly below sigma^2 because of
-    /// discretisation and the tail cut).
+    /// The probability of x under the ideal tail-cut discrete Gaussian.
+    pub fn ideal_probability(&self, x: i64) -> f64 {
+        let magnitude = usize::try_from(x.unsigned_abs()).unwrap_or(usize::MAX);
+        let p = self.ideal_magnitude.get(magnitude).copied().unwrap_or(0.0);
+        if x == 0 { p } else { p / 2.0 }
+    }
+
+    /// The variance of the sampler as built (slightly below sigma^2 because
+    /// of discretisation and the tail cut).
     pub fn variance(&self) -> f64 {
-        self.magnitude_probabilities
-            .iter()
-            .enumerate()
-            .map(|(j, p)| (j * j) as f64 * p)
+        (-self.bound..=self.bound)
+            .map(|x| (x * x) as f64 * self.probability(x))
             .sum()
     }
 
@@ -190,7 +208,8 @@ fn scan_table(thresholds: &[i64], scratch: &mut Scratch, out: &mut [i64]) {
     magnitudes.fill(0);
     for &t in thresholds {
         for (m, &u) in magnitudes.iter_mut().zip(uniform.iter()) {
-            *m += i64::from(u >= t);
+            // u >= T_j, with the stored value T_j - 1.
+            *m += i64::from(u > t);
         }
     }
     for ((o, &m), &w) in out.iter_mut().zip(magnitudes.iter()).zip(words.iter()) {

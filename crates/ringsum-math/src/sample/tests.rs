@@ -91,25 +91,33 @@ fn uniform_residues_are_uniform() {
 
 use crate::poly::Ntt;
 
+/// Each of the three frequencies within five standard errors of n/3.
+fn ternary_frequencies_pass(values: &[i64]) -> bool {
+    let mut counts = [0f64; 3];
+    for &v in values {
+        counts[(v + 1) as usize] += 1.0;
+    }
+    let n = values.len() as f64;
+    // Each count is Binomial(n, 1/3).
+    let standard_error = (n * (1.0 / 3.0) * (2.0 / 3.0)).sqrt();
+    counts
+        .iter()
+        .all(|c| (c - n / 3.0).abs() < 5.0 * standard_error)
+}
+
 #[test]
 fn ternary_is_uniform_on_three_values() {
     let mut values = vec![0i64; 1 << 20];
     fill_ternary(&mut rng(5), &mut values);
-    let mut counts = [0f64; 3];
-    for &v in &values {
-        assert!((-1..=1).contains(&v));
-        counts[(v + 1) as usize] += 1.0;
+    assert!(values.iter().all(|v| (-1..=1).contains(v)));
+    assert!(ternary_frequencies_pass(&values));
+    // The check has teeth: the same samples with one in a hundred forced to
+    // zero (P(0) = 0.34 instead of 0.33) fail it.
+    let mut biased = values.clone();
+    for v in biased.iter_mut().step_by(100) {
+        *v = 0;
     }
-    let n = values.len() as f64;
-    // Each count is Binomial(n, 1/3): five standard errors is about 0.23%.
-    let standard_error = (n * (1.0 / 3.0) * (2.0 / 3.0)).sqrt();
-    for c in counts {
-        assert!((c - n / 3.0).abs() < 5.0 * standard_error, "{counts:?}");
-    }
-    // A sampler biased by 1% towards zero (P(0) = 0.3433) would fail the
-    // test above: its excess is 0.01 * n, about 10,000 samples here, against
-    // a tolerance of 5 * 483.
-    assert!(0.01 * n > 5.0 * standard_error * 4.0);
+    assert!(!ternary_frequencies_pass(&biased));
 
     let ctx = ring(4096, 2);
     let secret = sample_ternary(&ctx, &mut rng(6));
@@ -166,6 +174,32 @@ fn gaussian_matches_its_distribution() {
         stat < chi_square_limit(df),
         "chi-square {stat} with {df} degrees of freedom"
     );
+}
+
+/// The integer thresholds realise the ideal distribution to within 2^-62
+/// absolute per value (plus a relative 2^-45 for the float tail sums), with
+/// the shipped cut and with the widest cut, where the rarest values have
+/// probabilities near 2^-63.
+#[test]
+fn realised_probabilities_match_the_ideal_table() {
+    for (sigma, tail_cut) in [(3.2, 6.0), (3.2, 13.0), (20.0, 8.0)] {
+        let gaussian = DiscreteGaussian::new(sigma, tail_cut).unwrap();
+        let bound = gaussian.bound();
+        for x in -bound..=bound {
+            let (realised, ideal) = (gaussian.probability(x), gaussian.ideal_probability(x));
+            let tolerance = 2f64.powi(-62) + ideal * 2f64.powi(-45);
+            assert!(
+                (realised - ideal).abs() <= tolerance,
+                "sigma {sigma}, cut {tail_cut}, x = {x}: realised {realised:e}, ideal {ideal:e}"
+            );
+        }
+        assert_eq!(gaussian.probability(bound + 1), 0.0);
+        let total: f64 = (-bound..=bound).map(|x| gaussian.probability(x)).sum();
+        assert!((total - 1.0).abs() < 1e-12);
+    }
+    // With the shipped parameters every value up to the bound can occur.
+    let shipped = DiscreteGaussian::new(3.2, 6.0).unwrap();
+    assert!((-19..=19).all(|x| shipped.probability(x) > 0.0));
 }
 
 #[test]
@@ -269,6 +303,39 @@ fn flooding_noise_is_uniform_on_its_interval() {
     );
     // Both halves and the outer tenth of the range are reached.
     assert!(floats.iter().any(|&x| x > 0.9) && floats.iter().any(|&x| x < -0.9));
+}
+
+/// The low limbs are uniform too: B = 2^127 - 1 makes the candidates exactly
+/// 128 bits (two full limbs, no top mask), and the bits of x + B at
+/// positions 0, 63, 64 and 126 are each set about half the time.
+#[test]
+fn flooding_noise_has_uniform_low_limbs() {
+    let ctx = ring(1024, 4);
+    let bound = (BigUint::from(1u32) << 127u32) - 1u32;
+    let mut r = rng(13);
+    let shift = num_bigint::BigInt::from(bound.clone());
+    let mut ones = [0usize; 4];
+    let positions = [0u64, 63, 64, 126];
+    let mut total = 0usize;
+    for _ in 0..8 {
+        let noise = sample_flooding_uniform(&ctx, &bound, &mut r).unwrap();
+        for v in noise.expose().to_centered_bigints_vartime() {
+            let x = (v + &shift).to_biguint().unwrap();
+            assert!(x.bits() <= 128);
+            for (count, &bit) in ones.iter_mut().zip(&positions) {
+                *count += usize::from(x.bit(bit));
+            }
+            total += 1;
+        }
+    }
+    let half = total as f64 / 2.0;
+    let tolerance = 5.0 * (total as f64 / 4.0).sqrt();
+    for (count, bit) in ones.iter().zip(positions) {
+        assert!(
+            (*count as f64 - half).abs() < tolerance,
+            "bit {bit}: {count} of {total}"
+        );
+    }
 }
 
 #[test]
