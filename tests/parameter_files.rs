@@ -1,6 +1,15 @@
 //! The files under params/ are what users copy and edit: load them from disk,
 //! exactly as the loader sees them, and check they match the built-in copies.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss
+)]
+
 use std::path::PathBuf;
 
 use ringsum::core::{CoreError, ParameterSet};

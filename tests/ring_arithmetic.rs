@@ -1,6 +1,15 @@
 //! End-to-end checks of the ring layer through the facade, at the sizes of
 //! the shipped parameter sets.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss
+)]
+
 use num_bigint::BigInt;
 use proptest::prelude::*;
 use ringsum::core::ParameterSet;

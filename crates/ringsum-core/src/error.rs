@@ -114,6 +114,49 @@ pub enum CoreError {
         id: String,
     },
 
+    /// A value outside its allowed range.
+    #[error("{file}: field `{field}` must be {allowed}")]
+    OutOfRange {
+        /// The file.
+        file: String,
+        /// The dotted path of the field.
+        field: &'static str,
+        /// The allowed range, in words.
+        allowed: &'static str,
+    },
+
+    /// A slot cannot hold the sum of `max_clients` largest values.
+    #[error(
+        "{file}: {max_clients} clients of up to {max_quantized} (+1 for rounding) overflow a signed {slot_bits}-bit slot; lower encoding.max_clients, clip or fraction_bits, or widen encoding.slot_bits"
+    )]
+    SlotOverflow {
+        /// The file.
+        file: String,
+        /// The declared maximum number of clients.
+        max_clients: u64,
+        /// The largest quantized magnitude of one value.
+        max_quantized: u64,
+        /// The slot width.
+        slot_bits: u32,
+    },
+
+    /// The modulus is too small for the message, the noise and the flooding.
+    #[error(
+        "{file}: the encoding needs {required_bits} bits of modulus ({message_bits} message bits, scale 2^{scale_bits} above the proven noise bound, 3 bits of margin) but Q offers {available_bits}; use fewer slots, fewer clients or holders, or a larger ring"
+    )]
+    NoiseBudgetExceeded {
+        /// The file.
+        file: String,
+        /// Bits of Q the configuration needs.
+        required_bits: u64,
+        /// Bits of Q available (log2 Q - 1).
+        available_bits: u64,
+        /// d, with Δ = 2^d.
+        scale_bits: u32,
+        /// K * b.
+        message_bits: u32,
+    },
+
     /// No shipped parameter set has this id.
     #[error("no built-in parameter set is called {id:?} (known: {known})")]
     UnknownParameterSet {
@@ -123,6 +166,108 @@ pub enum CoreError {
         known: String,
     },
 
+    /// Two objects belong to different parameter sets.
+    #[error("parameter set mismatch: expected {expected}, found {found}")]
+    ParameterMismatch {
+        /// The id the receiver works with.
+        expected: String,
+        /// The id the object carries.
+        found: String,
+    },
+
+    /// An update's model layout differs from the aggregate's.
+    #[error("model layout mismatch: expected layout {expected}, found {found}")]
+    LayoutMismatch {
+        /// Hex SHA3-256 of the expected layout.
+        expected: String,
+        /// Hex SHA3-256 of the layout found.
+        found: String,
+    },
+
+    /// An update belongs to another round.
+    #[error("round mismatch: expected round {expected}, found round {found}")]
+    RoundMismatch {
+        /// The aggregate's round.
+        expected: u64,
+        /// The update's round.
+        found: u64,
+    },
+
+    /// A wrong number of ciphertexts or values.
+    #[error("{what}: expected {expected}, found {found}")]
+    CountMismatch {
+        /// What was counted.
+        what: &'static str,
+        /// The number required.
+        expected: usize,
+        /// The number given.
+        found: usize,
+    },
+
+    /// An aggregate already holds the most updates its slots can sum.
+    #[error("the aggregate already holds {max_clients} updates, the most its parameter set allows")]
+    TooManyClients {
+        /// The limit (encoding.max_clients).
+        max_clients: u64,
+    },
+
+    /// A model layout that cannot be used.
+    #[error("invalid model layout: {problem}")]
+    InvalidLayout {
+        /// What is wrong with it.
+        problem: LayoutProblem,
+    },
+
+    /// A model value that is NaN or infinite.
+    #[error("tensor {tensor:?}, value {index}: {value} is not a finite number")]
+    NonFiniteValue {
+        /// The tensor's name.
+        tensor: String,
+        /// The index within the tensor.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+
+    /// A client weight (sample count) of zero or above the set's maximum.
+    #[error("weight {samples} is outside 1..={max_weight}")]
+    InvalidWeight {
+        /// The sample count given.
+        samples: u64,
+        /// encoding.max_weight.
+        max_weight: u64,
+    },
+
+    /// A slot value wider than a slot.
+    #[error("slot value {value} at position {index} does not fit a signed {slot_bits}-bit slot")]
+    SlotValueOutOfRange {
+        /// Position in the plaintext.
+        index: usize,
+        /// The value.
+        value: i64,
+        /// The slot width.
+        slot_bits: u32,
+    },
+
+    /// A decrypted coefficient does not split into slots: the aggregate
+    /// overflowed or was not produced by this parameter set.
+    #[error(
+        "decrypted coefficient {coefficient} of ciphertext {ciphertext} does not split into slots: overflow or foreign ciphertext"
+    )]
+    DecodeOverflow {
+        /// The ciphertext's position.
+        ciphertext: usize,
+        /// The coefficient's position.
+        coefficient: usize,
+    },
+
+    /// The decoded weight sum is not positive, so no average exists.
+    #[error("the decoded weight sum is {weight_sum}: no weighted average exists")]
+    NoWeight {
+        /// The decoded weight sum (in quanta).
+        weight_sum: i64,
+    },
+
     /// An error of the ring arithmetic.
     #[error(transparent)]
     Math(#[from] MathError),
@@ -130,3 +275,34 @@ pub enum CoreError {
 
 /// Result type of `ringsum-core`.
 pub type Result<T> = core::result::Result<T, CoreError>;
+
+/// What is wrong with a model layout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayoutProblem {
+    /// The model has no tensor.
+    #[error("the model has no tensor")]
+    Empty,
+    /// A tensor name is empty or longer than 256 bytes.
+    #[error("tensor name {0:?} must be 1 to 256 bytes")]
+    BadName(String),
+    /// Two tensors share a name.
+    #[error("tensor name {0:?} appears twice")]
+    DuplicateName(String),
+    /// A tensor has a zero dimension, no dimension, or more than 8.
+    #[error("tensor {name:?} has shape {shape:?}: 1 to 8 dimensions, each at least 1")]
+    BadShape {
+        /// The tensor.
+        name: String,
+        /// Its shape.
+        shape: Vec<u64>,
+    },
+    /// The model has more parameters than supported.
+    #[error("{count} parameters exceed the limit of {max}")]
+    TooLarge {
+        /// The parameter count.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
+}

@@ -13,11 +13,30 @@
 //! # Ok::<(), ringsum_core::CoreError>(())
 //! ```
 
+// Tests convert between integer widths freely to build expectations.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap,
+        clippy::cast_precision_loss
+    )
+)]
+
 pub mod error;
+pub mod model;
+pub mod noise;
 pub mod params;
+pub mod scheme;
+pub mod update;
 
 pub use error::{CoreError, Result};
-pub use params::{ParamSetId, ParameterSet, SecretDistribution, SecurityModel};
+pub use noise::NoiseBudget;
+pub use params::{
+    DEFAULT_PARAMETER_SET, EncodingParams, ParamSetId, ParameterSet, SecretDistribution,
+    SecurityModel, ThresholdParams,
+};
 
 #[cfg(test)]
 mod tests;

@@ -16,9 +16,14 @@ use ringsum_math::prime::generate_ntt_primes;
 use ringsum_math::{DiscreteGaussian, MathError, RingContext};
 
 use crate::error::{CoreError, Result};
+use crate::noise::NoiseBudget;
 
 /// The parameter sets shipped in `params/`, compiled in so that the library
 /// works without the files.
+/// The parameter set used when none is named: N = 16384 packs 11 values per
+/// coefficient, about 9 bytes per parameter on the wire.
+pub const DEFAULT_PARAMETER_SET: &str = "pq128-n16384";
+
 const BUILTIN: [(&str, &str); 4] = [
     (
         "pq128-n4096",
@@ -128,6 +133,56 @@ struct ParameterFile {
     ring: RingSection,
     noise: NoiseSection,
     security: SecuritySection,
+    encoding: EncodingSection,
+    threshold: ThresholdSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EncodingSection {
+    clip: f64,
+    fraction_bits: u32,
+    slot_bits: u32,
+    slots: u32,
+    max_clients: u64,
+    max_weight: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdSection {
+    max_holders: u32,
+    flooding_bits: u32,
+}
+
+/// How model updates are quantized and packed, validated against the slot
+/// width and the noise budget.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodingParams {
+    /// Values are clipped to [-clip, clip].
+    pub clip: f64,
+    /// Values are scaled by 2^fraction_bits before rounding.
+    pub fraction_bits: u32,
+    /// Width b of one slot in bits (signed).
+    pub slot_bits: u32,
+    /// Slots per ring coefficient, K: the plaintext modulus is 2^(K*b).
+    pub slots: u32,
+    /// The most clients whose updates one aggregate may sum.
+    pub max_clients: u64,
+    /// The largest weight (sample count) a client may declare.
+    pub max_weight: u64,
+    /// The largest magnitude one quantized value can take:
+    /// ceil(max(clip, 1) * 2^fraction_bits) (weights are at most 1).
+    pub max_quantized: u64,
+}
+
+/// Bounds for threshold decryption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThresholdParams {
+    /// The most key holders (shares of the secret key).
+    pub max_holders: u32,
+    /// Statistical security lambda of the flooding noise, in bits.
+    pub flooding_bits: u32,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +221,9 @@ pub struct ParameterSet {
     security_model: SecurityModel,
     ring: Arc<RingContext>,
     log2_q: u64,
+    encoding: EncodingParams,
+    threshold: ThresholdParams,
+    budget: NoiseBudget,
 }
 
 impl ParameterSet {
@@ -267,7 +325,34 @@ impl ParameterSet {
             });
         }
 
+        let threshold = ThresholdParams {
+            max_holders: file.threshold.max_holders,
+            flooding_bits: file.threshold.flooding_bits,
+        };
+        let encoding = check_encoding(source, &file.encoding, &threshold)?;
+        let budget = NoiseBudget::new(
+            degree,
+            gaussian.bound().unsigned_abs(),
+            threshold.max_holders,
+            encoding.max_clients,
+            threshold.flooding_bits,
+        );
+        let required = budget.required_modulus_bits(encoding.slots * encoding.slot_bits);
+        // Q >= 2^(log2_q - 1): the budget must fit below that.
+        if required > log2_q - 1 {
+            return Err(CoreError::NoiseBudgetExceeded {
+                file: source.to_owned(),
+                required_bits: required,
+                available_bits: log2_q - 1,
+                scale_bits: budget.scale_bits,
+                message_bits: encoding.slots * encoding.slot_bits,
+            });
+        }
+
         Ok(Self {
+            encoding,
+            threshold,
+            budget,
             id,
             description: file.description,
             degree,
@@ -378,6 +463,21 @@ impl ParameterSet {
         self.secret
     }
 
+    /// The encoding of model updates.
+    pub fn encoding(&self) -> &EncodingParams {
+        &self.encoding
+    }
+
+    /// The threshold-decryption bounds.
+    pub fn threshold(&self) -> ThresholdParams {
+        self.threshold
+    }
+
+    /// The proven noise bounds of this set.
+    pub fn noise_budget(&self) -> &NoiseBudget {
+        &self.budget
+    }
+
     /// The claimed security: level in bits and attack model.
     pub fn security(&self) -> (u32, SecurityModel) {
         (self.security_level, self.security_model)
@@ -395,6 +495,74 @@ impl fmt::Debug for ParameterSet {
             .field("security", &(self.security_level, self.security_model))
             .finish_non_exhaustive()
     }
+}
+
+/// Checks the encoding settings on their own: ranges, and that a slot holds
+/// the signed sum of `max_clients` values.
+fn check_encoding(
+    source: &str,
+    section: &EncodingSection,
+    threshold: &ThresholdParams,
+) -> Result<EncodingParams> {
+    let out_of_range = |field: &'static str, allowed: &'static str| CoreError::OutOfRange {
+        file: source.to_owned(),
+        field,
+        allowed,
+    };
+    if !(section.clip.is_finite() && section.clip > 0.0) {
+        return Err(out_of_range("encoding.clip", "a finite number above 0"));
+    }
+    if section.fraction_bits > 40 {
+        return Err(out_of_range("encoding.fraction_bits", "0 to 40"));
+    }
+    if !(2..=62).contains(&section.slot_bits) {
+        return Err(out_of_range("encoding.slot_bits", "2 to 62"));
+    }
+    if !(1..=4096).contains(&section.slots) {
+        return Err(out_of_range("encoding.slots", "1 to 4096"));
+    }
+    if !(1..=1 << 32).contains(&section.max_clients) {
+        return Err(out_of_range("encoding.max_clients", "1 to 2^32"));
+    }
+    if section.max_weight == 0 {
+        return Err(out_of_range("encoding.max_weight", "at least 1"));
+    }
+    if !(1..=1024).contains(&threshold.max_holders) {
+        return Err(out_of_range("threshold.max_holders", "1 to 1024"));
+    }
+    if !(20..=128).contains(&threshold.flooding_bits) {
+        return Err(out_of_range("threshold.flooding_bits", "20 to 128"));
+    }
+    let scaled = section.clip.max(1.0) * f64::from(section.fraction_bits).exp2();
+    if scaled >= 2f64.powi(52) {
+        return Err(out_of_range(
+            "encoding.clip",
+            "clip * 2^fraction_bits below 2^52",
+        ));
+    }
+    // Exact: the value is an integer below 2^52 after ceil.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let max_quantized = scaled.ceil() as u64;
+    // Stochastic rounding may round up by one quantum, hence the + 1.
+    let worst_sum = u128::from(section.max_clients) * u128::from(max_quantized + 1);
+    let slot_capacity = (1u128 << (section.slot_bits - 1)) - 1;
+    if worst_sum > slot_capacity {
+        return Err(CoreError::SlotOverflow {
+            file: source.to_owned(),
+            max_clients: section.max_clients,
+            max_quantized,
+            slot_bits: section.slot_bits,
+        });
+    }
+    Ok(EncodingParams {
+        clip: section.clip,
+        fraction_bits: section.fraction_bits,
+        slot_bits: section.slot_bits,
+        slots: section.slots,
+        max_clients: section.max_clients,
+        max_weight: section.max_weight,
+        max_quantized,
+    })
 }
 
 /// Parses the TOML text, naming the field of the first error.

@@ -17,6 +17,18 @@ secret = "ternary"
 [security]
 level = 128
 model = "quantum"
+
+[encoding]
+clip = 1.0
+fraction_bits = 16
+slot_bits = 24
+slots = 1
+max_clients = 100
+max_weight = 1000
+
+[threshold]
+max_holders = 8
+flooding_bits = 40
 "#;
 
 fn with(from: &str, to: &str) -> String {
@@ -263,4 +275,94 @@ mod robustness {
             }
         }
     }
+}
+
+#[test]
+fn encodings_that_could_overflow_are_refused() {
+    // 200 clients of up to 2^16 + 1 exceed a signed 24-bit slot (2^23 - 1).
+    let err = ParameterSet::from_toml_str(
+        &with("max_clients = 100", "max_clients = 200"),
+        "test-set.toml",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CoreError::SlotOverflow {
+                max_clients: 200,
+                max_quantized: 65536,
+                slot_bits: 24,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A clip of 2 doubles every value: 100 * (2^17 + 1) > 2^23 - 1.
+    assert!(matches!(
+        ParameterSet::from_toml_str(&with("clip = 1.0", "clip = 2.0"), "test-set.toml")
+            .unwrap_err(),
+        CoreError::SlotOverflow {
+            max_quantized: 131072,
+            ..
+        }
+    ));
+    // Two slots of 24 bits plus the scale do not fit in 100 bits of Q.
+    let err =
+        ParameterSet::from_toml_str(&with("slots = 1", "slots = 2"), "test-set.toml").unwrap_err();
+    match err {
+        CoreError::NoiseBudgetExceeded {
+            required_bits,
+            available_bits,
+            message_bits: 48,
+            ..
+        } => {
+            assert!(required_bits > available_bits);
+        }
+        other => panic!("expected a noise-budget refusal, got {other}"),
+    }
+    // More holders or more flooding also cost modulus bits.
+    assert!(matches!(
+        ParameterSet::from_toml_str(
+            &with("flooding_bits = 40", "flooding_bits = 80"),
+            "test-set.toml"
+        )
+        .unwrap_err(),
+        CoreError::NoiseBudgetExceeded { .. }
+    ));
+    for (from, to, field) in [
+        ("clip = 1.0", "clip = -1.0", "encoding.clip"),
+        ("clip = 1.0", "clip = nan", "encoding.clip"),
+        ("slot_bits = 24", "slot_bits = 70", "encoding.slot_bits"),
+        ("slots = 1", "slots = 0", "encoding.slots"),
+        (
+            "max_clients = 100",
+            "max_clients = 0",
+            "encoding.max_clients",
+        ),
+        ("max_weight = 1000", "max_weight = 0", "encoding.max_weight"),
+        (
+            "max_holders = 8",
+            "max_holders = 0",
+            "threshold.max_holders",
+        ),
+        (
+            "flooding_bits = 40",
+            "flooding_bits = 10",
+            "threshold.flooding_bits",
+        ),
+    ] {
+        match ParameterSet::from_toml_str(&with(from, to), "test-set.toml").unwrap_err() {
+            CoreError::OutOfRange { field: found, .. } => assert_eq!(found, field),
+            other => panic!("expected {field} out of range, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn the_default_set_packs_eleven_values_per_coefficient() {
+    let params = ParameterSet::builtin(crate::DEFAULT_PARAMETER_SET).unwrap();
+    assert_eq!(params.degree(), 16384);
+    assert_eq!(params.encoding().slots, 11);
+    let budget = params.noise_budget();
+    assert!(budget.required_modulus_bits(11 * 28) < params.log2_q());
 }

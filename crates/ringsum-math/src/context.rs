@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tfhe_ntt::prime64::Plan;
 
+use crate::crt::FastCrt;
 use crate::error::{MathError, Result};
 use crate::prime::check_ntt_prime;
 use crate::rns::RnsBasis;
@@ -39,6 +40,7 @@ pub fn check_degree(degree: usize) -> Result<()> {
 pub struct RingContext {
     degree: usize,
     basis: RnsBasis,
+    crt: FastCrt,
     plans: Vec<Plan>,
 }
 
@@ -69,6 +71,7 @@ impl RingContext {
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(Self {
             degree,
+            crt: FastCrt::new(&basis),
             basis,
             plans,
         }))
@@ -82,6 +85,11 @@ impl RingContext {
     /// The RNS basis of Q.
     pub fn basis(&self) -> &RnsBasis {
         &self.basis
+    }
+
+    /// The fixed-width CRT of the basis, for decoding public coefficients.
+    pub fn crt(&self) -> &FastCrt {
+        &self.crt
     }
 
     /// The primes as moduli.

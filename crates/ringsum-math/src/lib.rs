@@ -42,6 +42,7 @@
 
 pub mod context;
 pub mod crs;
+pub mod crt;
 pub mod error;
 pub mod poly;
 pub mod prime;

@@ -362,6 +362,13 @@ impl Poly<Coeff> {
             .collect()
     }
 
+    /// The centred value of coefficient j in (-Q/2, Q/2] as two's complement
+    /// limbs, through the fixed-width CRT (variable time: public values), or
+    /// `None` past the last coefficient.
+    pub fn centered_limbs_vartime(&self, j: usize) -> Option<crate::crt::Limbs> {
+        (j < self.ctx.degree()).then(|| self.ctx.crt().centered_lift_vartime(self.column(j)))
+    }
+
     /// The residues of coefficient j across the primes.
     fn column(&self, j: usize) -> impl Iterator<Item = u64> + '_ {
         self.data

@@ -162,6 +162,11 @@ impl RnsBasis {
         acc
     }
 
+    /// The CRT constants: Q/q_i and (Q/q_i)^(-1) mod q_i.
+    pub(crate) fn crt_constants(&self) -> (&[BigUint], &[u64]) {
+        (&self.cofactors, &self.cofactor_inverses)
+    }
+
     /// Maps x in [0, Q) to (-Q/2, Q/2].
     pub(crate) fn center_vartime(&self, x: BigUint) -> BigInt {
         if x > self.half_product {

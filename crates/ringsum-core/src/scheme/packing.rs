@@ -1,0 +1,249 @@
+//! Slot packing: K signed b-bit values per ring coefficient, scaled by
+//! Δ = 2^d, and the exact decoding of a decrypted coefficient.
+
+use std::sync::Arc;
+
+use ringsum_math::crt::{Limbs, MAX_LIMBS};
+use ringsum_math::{Coeff, Poly, RingContext};
+
+use crate::error::{CoreError, Result};
+use crate::params::ParameterSet;
+
+/// A plaintext: N*K signed slot values, slot j of coefficient i at
+/// position i*K + j, each within a signed b-bit slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plaintext {
+    slots: Vec<i64>,
+}
+
+impl Plaintext {
+    /// A plaintext from its slot values.
+    ///
+    /// # Errors
+    /// [`CoreError::CountMismatch`] unless there are N*K values;
+    /// [`CoreError::SlotValueOutOfRange`] for a value outside
+    /// [-2^(b-1), 2^(b-1)).
+    pub fn try_new(params: &ParameterSet, slots: Vec<i64>) -> Result<Self> {
+        let encoding = params.encoding();
+        let expected = params.degree() * encoding.slots as usize;
+        if slots.len() != expected {
+            return Err(CoreError::CountMismatch {
+                what: "plaintext slots",
+                expected,
+                found: slots.len(),
+            });
+        }
+        let half = 1i64 << (encoding.slot_bits - 1);
+        if let Some((index, &value)) = slots
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(-half..half).contains(*v))
+        {
+            return Err(CoreError::SlotValueOutOfRange {
+                index,
+                value,
+                slot_bits: encoding.slot_bits,
+            });
+        }
+        Ok(Self { slots })
+    }
+
+    /// A plaintext the decoder built (values known to fit).
+    pub(crate) fn from_slots_unchecked(slots: Vec<i64>) -> Self {
+        Self { slots }
+    }
+
+    /// The slot values.
+    pub fn slots(&self) -> &[i64] {
+        &self.slots
+    }
+
+    /// Consumes the plaintext and returns its slot values.
+    pub fn into_slots(self) -> Vec<i64> {
+        self.slots
+    }
+}
+
+/// The precomputed constants of packing for one parameter set.
+#[derive(Clone, Debug)]
+pub struct Packing {
+    ring: Arc<RingContext>,
+    slots: usize,
+    slot_bits: u32,
+    scale_bits: u32,
+    /// Per prime: Δ * 2^(b*j) mod q for every slot j.
+    slot_factors: Vec<Vec<u64>>,
+    /// Per prime: Δ * 2^(b-1) * sum_j 2^(b*j) mod q, the offset to remove.
+    offset_correction: Vec<u64>,
+    /// Whether sum_j (v_j + 2^(b-1)) * factor fits below 2^(2*bits(q)).
+    lazy: bool,
+}
+
+impl Packing {
+    /// The packing of a parameter set.
+    pub fn new(params: &ParameterSet) -> Self {
+        let ring = Arc::clone(params.ring());
+        let encoding = params.encoding();
+        let (slots, slot_bits) = (encoding.slots as usize, encoding.slot_bits);
+        let scale_bits = params.noise_budget().scale_bits;
+        let mut slot_factors = Vec::with_capacity(ring.num_primes());
+        let mut offset_correction = Vec::with_capacity(ring.num_primes());
+        let mut lazy = true;
+        for m in ring.moduli() {
+            let two = m.reduce(2);
+            let delta = m.pow(two, u64::from(scale_bits));
+            let step = m.pow(two, u64::from(slot_bits));
+            let mut factor = delta;
+            let mut factors = Vec::with_capacity(slots);
+            let mut sum = 0u64;
+            for _ in 0..slots {
+                factors.push(factor);
+                sum = m.add(sum, factor);
+                factor = m.mul(factor, step);
+            }
+            let half = m.pow(two, u64::from(slot_bits - 1));
+            offset_correction.push(m.mul(sum, half));
+            slot_factors.push(factors);
+            // Each term is below 2^(b + bits(q)); K of them must stay below
+            // 2^(2 bits(q)) for one Barrett reduction at the end.
+            let term_bits = u64::from(slot_bits) + u64::from(m.bits());
+            let sum_bits =
+                term_bits + u64::from((slots as u64).next_power_of_two().trailing_zeros());
+            lazy &= sum_bits < 2 * u64::from(m.bits());
+        }
+        Self {
+            ring,
+            slots,
+            slot_bits,
+            scale_bits,
+            slot_factors,
+            offset_correction,
+            lazy,
+        }
+    }
+
+    /// Slots per coefficient, K.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Values one ciphertext carries: N*K.
+    pub fn capacity(&self) -> usize {
+        self.ring.degree() * self.slots
+    }
+
+    /// Δ*M for every coefficient, in RNS form: the message part of an
+    /// encryption.
+    ///
+    /// # Errors
+    /// [`CoreError::CountMismatch`] for a plaintext of another parameter set.
+    pub fn scaled_message(&self, plaintext: &Plaintext) -> Result<Poly<Coeff>> {
+        if plaintext.slots.len() != self.capacity() {
+            return Err(CoreError::CountMismatch {
+                what: "plaintext slots",
+                expected: self.capacity(),
+                found: plaintext.slots.len(),
+            });
+        }
+        let degree = self.ring.degree();
+        let mut data = vec![0u64; self.ring.poly_len()];
+        let offset = 1i64 << (self.slot_bits - 1);
+        for (((m, row), factors), &correction) in self
+            .ring
+            .moduli()
+            .iter()
+            .zip(data.chunks_exact_mut(degree))
+            .zip(&self.slot_factors)
+            .zip(&self.offset_correction)
+        {
+            for (out, values) in row.iter_mut().zip(plaintext.slots.chunks_exact(self.slots)) {
+                // v + 2^(b-1) is in [0, 2^b): non-negative, so the products
+                // can be summed in 128 bits and reduced once.
+                let shifted = values.iter().map(|&v| (v + offset).unsigned_abs());
+                let reduced = if self.lazy {
+                    let sum: u128 = shifted
+                        .zip(factors)
+                        .map(|(v, &f)| u128::from(v) * u128::from(f))
+                        .sum();
+                    m.reduce_wide(sum)
+                } else {
+                    shifted
+                        .zip(factors)
+                        .fold(0, |acc, (v, &f)| m.add(acc, m.mul(m.reduce(v), f)))
+                };
+                *out = m.sub(reduced, correction);
+            }
+        }
+        Ok(Poly::try_from_residues(&self.ring, data)?)
+    }
+
+    /// Splits a decrypted coefficient x = Δ*M + noise (centred, in limbs)
+    /// into its K slot values: M = round(x / 2^d), then signed base-2^b
+    /// digits. Returns `false` when M does not fit K slots (overflow, or a
+    /// ciphertext that is not an encryption under this packing).
+    pub fn decode_coefficient(&self, x: &Limbs, out: &mut [i64]) -> bool {
+        // round(x / 2^d) = floor((x + 2^(d-1)) / 2^d), in two's complement.
+        let mut value = *x;
+        add_power_of_two(&mut value, self.scale_bits - 1);
+        let b = self.slot_bits;
+        let mut carry = 0i64;
+        let half = 1i64 << (b - 1);
+        for (j, slot) in out.iter_mut().enumerate().take(self.slots) {
+            let start = u64::from(self.scale_bits) + j as u64 * u64::from(b);
+            let raw = extract_bits(&value, start, b).cast_signed() + carry;
+            // raw is in [0, 2^b]; map to [-2^(b-1), 2^(b-1)).
+            if raw >= half {
+                *slot = raw - (1i64 << b);
+                carry = 1;
+            } else {
+                *slot = raw;
+                carry = 0;
+            }
+        }
+        // Above the K slots only the sign extension of the last digit may
+        // remain: all ones if the top digit borrowed, all zeros otherwise.
+        let top = u64::from(self.scale_bits) + self.slots as u64 * u64::from(b);
+        let expected = if carry == 1 { u64::MAX } else { 0 };
+        remaining_bits_equal(&value, top, expected)
+    }
+}
+
+/// x += 2^k in two's complement limbs.
+fn add_power_of_two(x: &mut Limbs, k: u32) {
+    let limb = (k / 64) as usize;
+    let mut carry = 1u64 << (k % 64);
+    for word in x.iter_mut().skip(limb) {
+        let (sum, overflow) = word.overflowing_add(carry);
+        *word = sum;
+        if !overflow {
+            break;
+        }
+        carry = 1;
+    }
+}
+
+/// The `width` bits of x starting at bit `start` (width <= 62).
+fn extract_bits(x: &Limbs, start: u64, width: u32) -> u64 {
+    let limb = usize::try_from(start / 64).unwrap_or(MAX_LIMBS);
+    let shift = start % 64;
+    let low = x.get(limb).copied().unwrap_or(0) >> shift;
+    let high = if shift == 0 {
+        0
+    } else {
+        x.get(limb + 1).copied().unwrap_or(0) << (64 - shift)
+    };
+    (low | high) & ((1u64 << width) - 1)
+}
+
+/// Whether every bit of x from `start` up equals the bits of `pattern`.
+fn remaining_bits_equal(x: &Limbs, start: u64, pattern: u64) -> bool {
+    let first = usize::try_from(start / 64).unwrap_or(MAX_LIMBS);
+    let shift = start % 64;
+    x.iter().enumerate().skip(first).all(|(i, &word)| {
+        if i == first {
+            (word >> shift) == (pattern >> shift)
+        } else {
+            word == pattern
+        }
+    })
+}

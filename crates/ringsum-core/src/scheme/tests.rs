@@ -1,0 +1,177 @@
+use super::*;
+use crate::params::ParameterSet;
+use proptest::prelude::*;
+use ringsum_math::{CrsSeed, Csprng};
+
+fn setup(id: &str, seed: u8) -> (ParameterSet, Packing, SecretKey, PublicKey, Csprng) {
+    let params = ParameterSet::builtin(id).unwrap();
+    let packing = Packing::new(&params);
+    let mut rng = Csprng::from_seed([seed; 32]);
+    let sk = SecretKey::generate(&params, &mut rng);
+    let pk = PublicKey::generate(&params, &sk, &CrsSeed::new([9; 32]), 0, &mut rng).unwrap();
+    (params, packing, sk, pk, rng)
+}
+
+fn random_plaintext(params: &ParameterSet, rng: &mut Csprng, magnitude: i64) -> Plaintext {
+    let n = params.degree() * params.encoding().slots as usize;
+    let slots = (0..n)
+        .map(|_| (rng.next_u64() % (2 * magnitude as u64 + 1)) as i64 - magnitude)
+        .collect();
+    Plaintext::try_new(params, slots).unwrap()
+}
+
+#[test]
+fn encryption_round_trips_at_every_shipped_set() {
+    for id in ParameterSet::builtin_ids() {
+        let (params, packing, sk, pk, mut rng) = setup(id, 1);
+        let half = 1i64 << (params.encoding().slot_bits - 1);
+        // Extreme slot values included.
+        let mut pt = random_plaintext(&params, &mut rng, half - 1).into_slots();
+        pt[0] = -half;
+        pt[1] = half - 1;
+        let pt = Plaintext::try_new(&params, pt).unwrap();
+        let ct = encrypt(&params, &packing, &pk, &pt, &mut rng).unwrap();
+        assert_eq!(decrypt(&params, &packing, &sk, &ct).unwrap(), pt, "{id}");
+    }
+}
+
+#[test]
+fn sums_and_integer_multiples_decrypt_exactly() {
+    let (params, packing, sk, pk, mut rng) = setup("pq128-n8192", 2);
+    let pts: Vec<Plaintext> = (0..10)
+        .map(|_| random_plaintext(&params, &mut rng, 1 << 16))
+        .collect();
+    let cts: Vec<Ciphertext> = pts
+        .iter()
+        .map(|p| encrypt(&params, &packing, &pk, p, &mut rng).unwrap())
+        .collect();
+    let sum = sum_ciphertexts(&cts).unwrap();
+    let expected: Vec<i64> = (0..pts[0].slots().len())
+        .map(|i| pts.iter().map(|p| p.slots()[i]).sum())
+        .collect();
+    assert_eq!(
+        decrypt(&params, &packing, &sk, &sum).unwrap().slots(),
+        expected.as_slice()
+    );
+
+    let mut diff = cts[0].clone();
+    diff.try_sub_assign(&cts[1]).unwrap();
+    let expected: Vec<i64> = pts[0]
+        .slots()
+        .iter()
+        .zip(pts[1].slots())
+        .map(|(a, b)| a - b)
+        .collect();
+    assert_eq!(
+        decrypt(&params, &packing, &sk, &diff).unwrap().slots(),
+        expected.as_slice()
+    );
+
+    let mut scaled = cts[2].clone();
+    scaled.mul_integer_assign(-7);
+    let expected: Vec<i64> = pts[2].slots().iter().map(|v| -7 * v).collect();
+    assert_eq!(
+        decrypt(&params, &packing, &sk, &scaled).unwrap().slots(),
+        expected.as_slice()
+    );
+}
+
+#[test]
+fn bad_inputs_are_refused() {
+    let (params, packing, sk, pk, mut rng) = setup("pq128-n4096", 3);
+    let n = params.degree();
+    assert!(matches!(
+        Plaintext::try_new(&params, vec![0; n - 1]),
+        Err(crate::CoreError::CountMismatch { .. })
+    ));
+    let mut slots = vec![0; n];
+    slots[5] = 1 << 23;
+    assert!(matches!(
+        Plaintext::try_new(&params, slots),
+        Err(crate::CoreError::SlotValueOutOfRange {
+            index: 5,
+            value: 8_388_608,
+            slot_bits: 24
+        })
+    ));
+    // A ciphertext of another set cannot be added or decrypted here.
+    let (other, other_packing, _, other_pk, _) = setup("pq128-n8192", 4);
+    let pt = random_plaintext(&other, &mut rng, 10);
+    let foreign = encrypt(&other, &other_packing, &other_pk, &pt, &mut rng).unwrap();
+    let mine = encrypt(
+        &params,
+        &packing,
+        &pk,
+        &random_plaintext(&params, &mut rng, 10),
+        &mut rng,
+    )
+    .unwrap();
+    let mut sum = mine.clone();
+    assert!(matches!(
+        sum.try_add_assign(&foreign),
+        Err(crate::CoreError::ParameterMismatch { .. })
+    ));
+    assert_eq!(sum, mine, "a refused addition leaves the sum intact");
+    assert!(decrypt(&params, &packing, &sk, &foreign).is_err());
+    assert!(
+        encrypt(
+            &params,
+            &packing,
+            &other_pk,
+            &random_plaintext(&params, &mut rng, 1),
+            &mut rng
+        )
+        .is_err()
+    );
+    // Decrypting with the wrong key does not split into slots.
+    let wrong = SecretKey::generate(&params, &mut rng);
+    assert!(matches!(
+        decrypt(&params, &packing, &wrong, &mine),
+        Err(crate::CoreError::DecodeOverflow { .. })
+    ));
+    assert!(format!("{sk:?}").contains("SecretKey") && !format!("{sk:?}").contains('['));
+}
+
+/// The measured noise of a sum of many fresh ciphertexts stays far below
+/// the proven bound the validator assumes (which is a worst case).
+#[test]
+fn measured_noise_stays_below_the_bound() {
+    let (params, packing, sk, pk, mut rng) = setup("pq128-n8192", 5);
+    let clients = 64;
+    let zero = Plaintext::try_new(&params, vec![0; packing.capacity()]).unwrap();
+    let cts: Vec<Ciphertext> = (0..clients)
+        .map(|_| encrypt(&params, &packing, &pk, &zero, &mut rng).unwrap())
+        .collect();
+    let fresh = measure_noise_bits_vartime(&params, &packing, &sk, &cts[0], &zero).unwrap();
+    let sum = sum_ciphertexts(&cts).unwrap();
+    let summed = measure_noise_bits_vartime(&params, &packing, &sk, &sum, &zero).unwrap();
+    // Single-key bound for 64 clients: B_e (2N + 1) * 64.
+    let bound = (19.0 * (2.0 * 8192.0 + 1.0) * 64.0f64).log2();
+    assert!(fresh < bound - 6.0, "fresh {fresh}");
+    assert!(summed < bound - 2.0, "summed {summed} vs bound {bound}");
+    // Noise grows with the sum: roughly sqrt(64) = 3 bits.
+    assert!(
+        summed > fresh + 1.5 && summed < fresh + 4.5,
+        "fresh {fresh}, summed {summed}"
+    );
+    // Typical fresh noise: each coefficient of e*u has standard deviation
+    // sigma * sqrt(2N/3), here about 236; the maximum over N coefficients is
+    // a few standard deviations.
+    assert!(fresh > 8.0 && fresh < 13.0, "fresh {fresh}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    #[test]
+    fn any_number_of_clients_sums_exactly(clients in 1usize..40, seed in any::<u8>()) {
+        let (params, packing, sk, pk, mut rng) = setup("pq128-n4096", seed);
+        let max = params.encoding().max_quantized as i64;
+        let pts: Vec<Plaintext> = (0..clients).map(|_| random_plaintext(&params, &mut rng, max)).collect();
+        let cts: Vec<Ciphertext> = pts.iter().map(|p| encrypt(&params, &packing, &pk, p, &mut rng).unwrap()).collect();
+        let sum = sum_ciphertexts(&cts).unwrap();
+        let expected: Vec<i64> = (0..packing.capacity()).map(|i| pts.iter().map(|p| p.slots()[i]).sum()).collect();
+        let decrypted = decrypt(&params, &packing, &sk, &sum).unwrap();
+        prop_assert_eq!(decrypted.slots(), expected.as_slice());
+    }
+}

@@ -1,0 +1,343 @@
+//! Encrypted model updates, their aggregation by the server, and the
+//! decoding of the aggregate into a weighted average (FedAvg).
+//!
+//! Slot 0 of the first ciphertext carries the client's quantized weight;
+//! the model's parameters follow in model order from slot 1, filling one
+//! ciphertext (N*K slots) after another.
+
+use rayon::prelude::*;
+use ringsum_math::{Coeff, Csprng, Poly};
+
+use crate::error::{CoreError, Result};
+use crate::model::{ModelLayout, check_values, quantize};
+use crate::params::{ParamSetId, ParameterSet};
+use crate::scheme::{Ciphertext, Packing, Plaintext, PublicKey, SecretKey, encrypt};
+
+/// The identifier of a training round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoundId(pub u64);
+
+/// One client's encrypted update: its ciphertexts and what they belong to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncryptedUpdate {
+    /// The parameter set the ciphertexts use.
+    pub param_set: ParamSetId,
+    /// SHA3-256 of the model layout.
+    pub layout_hash: [u8; 32],
+    /// The round the update is for.
+    pub round: RoundId,
+    /// The ciphertexts, in slot order.
+    pub ciphertexts: Vec<Ciphertext>,
+}
+
+/// How many ciphertexts a model needs: one slot for the weight plus one per
+/// parameter.
+pub fn ciphertexts_for(packing: &Packing, layout: &ModelLayout) -> usize {
+    (layout.parameter_count() + 1).div_ceil(packing.capacity())
+}
+
+/// Quantizes, packs and encrypts one client's update (ciphertexts in
+/// parallel, each with its own generator forked from `rng`).
+///
+/// # Errors
+/// [`CoreError::CountMismatch`] or [`CoreError::NonFiniteValue`] for values
+/// that do not match the layout, [`CoreError::InvalidWeight`] for a sample
+/// count of 0 or above the set's `max_weight`, and the errors of
+/// [`encrypt`].
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_update(
+    params: &ParameterSet,
+    packing: &Packing,
+    key: &PublicKey,
+    layout: &ModelLayout,
+    values: &[f32],
+    samples: u64,
+    round: RoundId,
+    rng: &mut Csprng,
+) -> Result<EncryptedUpdate> {
+    check_values(layout, values)?;
+    let (quantized, weight) = quantize(params.encoding(), values, samples, rng)?;
+    let capacity = packing.capacity();
+    let count = ciphertexts_for(packing, layout);
+    let mut slots = Vec::with_capacity(count * capacity);
+    slots.push(weight);
+    slots.extend_from_slice(&quantized);
+    slots.resize(count * capacity, 0);
+    let plaintexts: Vec<Plaintext> = slots
+        .chunks_exact(capacity)
+        .map(|chunk| Plaintext::try_new(params, chunk.to_vec()))
+        .collect::<Result<_>>()?;
+    let mut rngs: Vec<Csprng> = (0..count).map(|_| rng.fork()).collect();
+    let ciphertexts = plaintexts
+        .par_iter()
+        .zip(rngs.par_iter_mut())
+        .map(|(pt, rng)| encrypt(params, packing, key, pt, rng))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(EncryptedUpdate {
+        param_set: params.id().clone(),
+        layout_hash: *layout.hash(),
+        round,
+        ciphertexts,
+    })
+}
+
+/// The server's running sum of the updates of one round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    param_set: ParamSetId,
+    layout_hash: [u8; 32],
+    round: RoundId,
+    ciphertexts: usize,
+    max_clients: u64,
+    clients: u64,
+    sum: Vec<Ciphertext>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Aggregate {
+    /// An empty aggregate for updates of `layout` in `round`.
+    pub fn new(
+        params: &ParameterSet,
+        packing: &Packing,
+        layout: &ModelLayout,
+        round: RoundId,
+    ) -> Self {
+        Self {
+            param_set: params.id().clone(),
+            layout_hash: *layout.hash(),
+            round,
+            ciphertexts: ciphertexts_for(packing, layout),
+            max_clients: params.encoding().max_clients,
+            clients: 0,
+            sum: Vec::new(),
+        }
+    }
+
+    /// Checks that an update can join this aggregate.
+    fn check(&self, update: &EncryptedUpdate) -> Result<()> {
+        if update.param_set != self.param_set {
+            return Err(CoreError::ParameterMismatch {
+                expected: self.param_set.to_string(),
+                found: update.param_set.to_string(),
+            });
+        }
+        if update.layout_hash != self.layout_hash {
+            return Err(CoreError::LayoutMismatch {
+                expected: hex(&self.layout_hash),
+                found: hex(&update.layout_hash),
+            });
+        }
+        if update.round != self.round {
+            return Err(CoreError::RoundMismatch {
+                expected: self.round.0,
+                found: update.round.0,
+            });
+        }
+        if update.ciphertexts.len() != self.ciphertexts {
+            return Err(CoreError::CountMismatch {
+                what: "ciphertexts in the update",
+                expected: self.ciphertexts,
+                found: update.ciphertexts.len(),
+            });
+        }
+        if let Some(ct) = update
+            .ciphertexts
+            .iter()
+            .find(|ct| ct.param_set() != &self.param_set)
+        {
+            return Err(CoreError::ParameterMismatch {
+                expected: self.param_set.to_string(),
+                found: ct.param_set().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds one update. Every check runs before anything changes, so a
+    /// refused update leaves the aggregate as it was.
+    ///
+    /// # Errors
+    /// [`CoreError::ParameterMismatch`], [`CoreError::LayoutMismatch`],
+    /// [`CoreError::RoundMismatch`], [`CoreError::CountMismatch`] naming what
+    /// differs, or [`CoreError::TooManyClients`] when the slots are full.
+    pub fn try_add(&mut self, update: &EncryptedUpdate) -> Result<()> {
+        self.check(update)?;
+        if self.clients >= self.max_clients {
+            return Err(CoreError::TooManyClients {
+                max_clients: self.max_clients,
+            });
+        }
+        if self.sum.is_empty() {
+            self.sum = update.ciphertexts.clone();
+        } else {
+            // Same parameter set and count were checked: these cannot fail.
+            self.sum
+                .par_iter_mut()
+                .zip(&update.ciphertexts)
+                .try_for_each(|(acc, ct)| acc.try_add_assign(ct))?;
+        }
+        self.clients += 1;
+        Ok(())
+    }
+
+    /// Adds many updates, in parallel over ciphertexts; all are checked
+    /// first, so on error nothing is added.
+    ///
+    /// # Errors
+    /// As [`Self::try_add`], for the first update that fails.
+    pub fn try_add_all(&mut self, updates: &[EncryptedUpdate]) -> Result<()> {
+        for update in updates {
+            self.check(update)?;
+        }
+        let total = self.clients.saturating_add(updates.len() as u64);
+        if total > self.max_clients {
+            return Err(CoreError::TooManyClients {
+                max_clients: self.max_clients,
+            });
+        }
+        let Some((first, rest)) = updates.split_first() else {
+            return Ok(());
+        };
+        if self.sum.is_empty() {
+            self.sum = first.ciphertexts.clone();
+        } else {
+            self.add_ciphertexts(&first.ciphertexts)?;
+        }
+        for update in rest {
+            self.add_ciphertexts(&update.ciphertexts)?;
+        }
+        self.clients = total;
+        Ok(())
+    }
+
+    fn add_ciphertexts(&mut self, cts: &[Ciphertext]) -> Result<()> {
+        self.sum
+            .par_iter_mut()
+            .zip(cts)
+            .try_for_each(|(acc, ct)| acc.try_add_assign(ct))
+    }
+
+    /// How many updates the aggregate holds.
+    pub fn clients(&self) -> u64 {
+        self.clients
+    }
+
+    /// The summed ciphertexts (empty before the first update).
+    pub fn ciphertexts(&self) -> &[Ciphertext] {
+        &self.sum
+    }
+
+    /// The round.
+    pub fn round(&self) -> RoundId {
+        self.round
+    }
+
+    /// The layout hash.
+    pub fn layout_hash(&self) -> &[u8; 32] {
+        &self.layout_hash
+    }
+}
+
+/// The decoded result of a round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FedAvgResult {
+    /// The weighted average, one vector per tensor in layout order.
+    pub average: Vec<Vec<f32>>,
+    /// The sum of the clients' quantized weights, in quanta of 2^-f.
+    pub weight_sum: i64,
+    /// How many updates were summed.
+    pub clients: u64,
+    /// A bound on |average - exact weighted average of the clipped inputs|
+    /// from quantization alone (see [`fedavg_error_bound`]).
+    pub error_bound: f64,
+}
+
+/// Bound on the error of the decoded weighted average from stochastic
+/// rounding: each of the n numerator terms and n weights is off by less than
+/// one quantum, so with W the decoded weight sum (in quanta) and c the clip,
+/// |avg - exact| <= n (1 + c) / (W - 2n) for W > 2n (docs/noise.md).
+pub fn fedavg_error_bound(clients: u64, weight_sum: i64, clip: f64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let (n, w) = (clients as f64, weight_sum as f64);
+    if w > 2.0 * n {
+        n * (1.0 + clip) / (w - 2.0 * n)
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Decodes the phases c0 + c1*s of an aggregate's ciphertexts (from a single
+/// key or from combined threshold shares) into the weighted average.
+///
+/// # Errors
+/// [`CoreError::CountMismatch`] for the wrong number of phases,
+/// [`CoreError::DecodeOverflow`] for a coefficient that does not split into
+/// slots, [`CoreError::NoWeight`] when the weight sum is not positive.
+pub fn decode_aggregate(
+    params: &ParameterSet,
+    packing: &Packing,
+    layout: &ModelLayout,
+    clients: u64,
+    phases: &[Poly<Coeff>],
+) -> Result<FedAvgResult> {
+    let expected = ciphertexts_for(packing, layout);
+    if phases.len() != expected {
+        return Err(CoreError::CountMismatch {
+            what: "decrypted ciphertexts",
+            expected,
+            found: phases.len(),
+        });
+    }
+    let plaintexts = phases
+        .par_iter()
+        .enumerate()
+        .map(|(i, phase)| crate::scheme::decode_phase(packing, phase, i))
+        .collect::<Result<Vec<_>>>()?;
+    let mut slots = plaintexts.iter().flat_map(|p| p.slots().iter().copied());
+    let weight_sum = slots.next().unwrap_or(0);
+    if weight_sum <= 0 {
+        return Err(CoreError::NoWeight { weight_sum });
+    }
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let flat: Vec<f32> = slots
+        .take(layout.parameter_count())
+        .map(|s| (s as f64 / weight_sum as f64) as f32)
+        .collect();
+    Ok(FedAvgResult {
+        average: layout.split(&flat),
+        weight_sum,
+        clients,
+        error_bound: fedavg_error_bound(clients, weight_sum, params.encoding().clip),
+    })
+}
+
+/// Decrypts an aggregate with a single secret key and decodes the weighted
+/// average (single-party use and tests; threshold decryption combines
+/// shares into the same phases).
+///
+/// # Errors
+/// [`CoreError::CountMismatch`] for an empty aggregate or one of another
+/// layout, the errors of [`decode_aggregate`], and parameter mismatches.
+pub fn decrypt_aggregate(
+    params: &ParameterSet,
+    packing: &Packing,
+    key: &SecretKey,
+    layout: &ModelLayout,
+    aggregate: &Aggregate,
+) -> Result<FedAvgResult> {
+    if aggregate.layout_hash != *layout.hash() {
+        return Err(CoreError::LayoutMismatch {
+            expected: hex(layout.hash()),
+            found: hex(&aggregate.layout_hash),
+        });
+    }
+    let phases = aggregate
+        .sum
+        .par_iter()
+        .map(|ct| crate::scheme::phase(params, key, ct))
+        .collect::<Result<Vec<_>>>()?;
+    decode_aggregate(params, packing, layout, aggregate.clients, &phases)
+}
