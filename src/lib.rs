@@ -13,3 +13,4 @@
 
 pub use ringsum_core as core;
 pub use ringsum_math as math;
+pub use ringsum_wire as wire;

@@ -181,17 +181,20 @@ pub fn check_values(layout: &ModelLayout, values: &[f32]) -> Result<()> {
 }
 
 /// Rounds y to floor(y) or floor(y) + 1 with the probabilities that make the
-/// result's expectation y (stochastic rounding), from 53 random bits.
-#[inline]
-pub fn stochastic_round(y: f64, random: u64) -> i64 {
-    let floor = y.floor();
-    let fraction = y - floor;
-    #[allow(clippy::cast_precision_loss)]
-    let uniform = (random >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-    // |y| < 2^52 by the validator, so the cast is exact.
+/// result's expectation y (stochastic rounding), from 32 random bits: the
+/// bias is below 2^-32 of a quantum.
+#[inline(always)]
+pub fn stochastic_round(y: f64, random: u32) -> i64 {
+    // |y| < 2^52 by the validator, so truncation is exact; step down for
+    // negative non-integers to get the floor without a libm call.
     #[allow(clippy::cast_possible_truncation)]
-    let base = floor as i64;
-    base + i64::from(uniform < fraction)
+    let truncated = y as i64;
+    #[allow(clippy::cast_precision_loss)]
+    let floor = truncated - i64::from((truncated as f64) > y);
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = y - floor as f64;
+    let uniform = f64::from(random) * (1.0 / 4_294_967_296.0);
+    floor + i64::from(uniform < fraction)
 }
 
 /// Quantizes one client's values: clip to [-c, c], multiply by the weight
@@ -206,6 +209,23 @@ pub fn quantize(
     samples: u64,
     rng: &mut Csprng,
 ) -> Result<(Vec<i64>, i64)> {
+    let mut quantized = vec![0i64; values.len()];
+    let weight = quantize_into(encoding, values, samples, rng, &mut quantized)?;
+    Ok((quantized, weight))
+}
+
+/// As [`quantize`], writing the values into `out` (same length as `values`)
+/// and returning the quantized weight.
+///
+/// # Errors
+/// [`CoreError::InvalidWeight`] for a weight of 0 or above `max_weight`.
+pub fn quantize_into(
+    encoding: &EncodingParams,
+    values: &[f32],
+    samples: u64,
+    rng: &mut Csprng,
+    out: &mut [i64],
+) -> Result<i64> {
     if samples == 0 || samples > encoding.max_weight {
         return Err(CoreError::InvalidWeight {
             samples,
@@ -217,13 +237,39 @@ pub fn quantize(
     let scale = f64::from(encoding.fraction_bits).exp2();
     let factor = weight * scale;
     let clip = encoding.clip;
-    let mut random = vec![0u64; values.len() + 1];
-    rng.fill_u64(&mut random);
-    let quantized = values
-        .iter()
-        .zip(&random)
-        .map(|(&v, &r)| stochastic_round(f64::from(v).clamp(-clip, clip) * factor, r))
-        .collect();
-    let weight_quantum = stochastic_round(weight * scale, random.last().copied().unwrap_or(0));
-    Ok((quantized, weight_quantum))
+    let mut random = vec![0u32; 4096];
+    for (values, out) in values.chunks(4096).zip(out.chunks_mut(4096)) {
+        let random = random.get_mut(..values.len()).unwrap_or_default();
+        rng.fill_bytes(bytemuck_u32(random));
+        for ((o, &v), &r) in out.iter_mut().zip(values).zip(random.iter()) {
+            *o = stochastic_round(f64::from(v).clamp(-clip, clip) * factor, r);
+        }
+    }
+    quantize_weight(encoding, samples, rng)
+}
+
+/// The quantized weight round(samples / max_weight * 2^f), rounded
+/// stochastically.
+///
+/// # Errors
+/// [`CoreError::InvalidWeight`] for a weight of 0 or above `max_weight`.
+pub fn quantize_weight(encoding: &EncodingParams, samples: u64, rng: &mut Csprng) -> Result<i64> {
+    if samples == 0 || samples > encoding.max_weight {
+        return Err(CoreError::InvalidWeight {
+            samples,
+            max_weight: encoding.max_weight,
+        });
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let weight = samples as f64 / encoding.max_weight as f64;
+    let random = u32::try_from(rng.next_u64() >> 32).unwrap_or(0);
+    Ok(stochastic_round(
+        weight * f64::from(encoding.fraction_bits).exp2(),
+        random,
+    ))
+}
+
+/// A word buffer seen as bytes, for filling from the generator.
+fn bytemuck_u32(words: &mut [u32]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(words)
 }

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use ringsum_math::{Coeff, Csprng, Poly};
 
 use crate::error::{CoreError, Result};
-use crate::model::{ModelLayout, check_values, quantize};
+use crate::model::{ModelLayout, check_values, quantize_into, quantize_weight};
 use crate::params::{ParamSetId, ParameterSet};
 use crate::scheme::{Ciphertext, Packing, Plaintext, PublicKey, SecretKey, encrypt};
 
@@ -56,17 +56,31 @@ pub fn encrypt_update(
     rng: &mut Csprng,
 ) -> Result<EncryptedUpdate> {
     check_values(layout, values)?;
-    let (quantized, weight) = quantize(params.encoding(), values, samples, rng)?;
     let capacity = packing.capacity();
     let count = ciphertexts_for(packing, layout);
-    let mut slots = Vec::with_capacity(count * capacity);
-    slots.push(weight);
-    slots.extend_from_slice(&quantized);
-    slots.resize(count * capacity, 0);
-    let plaintexts: Vec<Plaintext> = slots
-        .chunks_exact(capacity)
-        .map(|chunk| Plaintext::try_new(params, chunk.to_vec()))
-        .collect::<Result<_>>()?;
+    let encoding = params.encoding();
+    // Slot 0 of the first ciphertext holds the weight; the values follow in
+    // order, quantized straight into each ciphertext's slots; zeros pad the
+    // end.
+    let weight = quantize_weight(encoding, samples, rng)?;
+    let mut remaining = values;
+    let mut plaintexts = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut slots = vec![0i64; capacity];
+        let skip = usize::from(index == 0);
+        let take = remaining.len().min(capacity - skip);
+        let (now, later) = remaining.split_at(take);
+        if let Some(out) = slots.get_mut(skip..skip + take) {
+            quantize_into(encoding, now, samples, rng, out)?;
+        }
+        if index == 0
+            && let Some(first) = slots.first_mut()
+        {
+            *first = weight;
+        }
+        remaining = later;
+        plaintexts.push(Plaintext::try_new(params, slots)?);
+    }
     let mut rngs: Vec<Csprng> = (0..count).map(|_| rng.fork()).collect();
     let ciphertexts = plaintexts
         .par_iter()

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use ringsum_math::crt::{Limbs, MAX_LIMBS};
-use ringsum_math::{Coeff, Poly, RingContext};
+use ringsum_math::{Coeff, Modulus, Poly, RingContext};
+use zeroize::Zeroizing;
 
 use crate::error::{CoreError, Result};
 use crate::params::ParameterSet;
@@ -75,8 +76,9 @@ pub struct Packing {
     slot_factors: Vec<Vec<u64>>,
     /// Per prime: Δ * 2^(b-1) * sum_j 2^(b*j) mod q, the offset to remove.
     offset_correction: Vec<u64>,
-    /// Whether sum_j (v_j + 2^(b-1)) * factor fits below 2^(2*bits(q)).
-    lazy: bool,
+    /// The split point S of the word-sized fast path (see `scaled_message`),
+    /// or `None` when the slot width and primes do not allow it.
+    split: Option<u32>,
 }
 
 impl Packing {
@@ -88,7 +90,6 @@ impl Packing {
         let scale_bits = params.noise_budget().scale_bits;
         let mut slot_factors = Vec::with_capacity(ring.num_primes());
         let mut offset_correction = Vec::with_capacity(ring.num_primes());
-        let mut lazy = true;
         for m in ring.moduli() {
             let two = m.reduce(2);
             let delta = m.pow(two, u64::from(scale_bits));
@@ -104,21 +105,15 @@ impl Packing {
             let half = m.pow(two, u64::from(slot_bits - 1));
             offset_correction.push(m.mul(sum, half));
             slot_factors.push(factors);
-            // Each term is below 2^(b + bits(q)); K of them must stay below
-            // 2^(2 bits(q)) for one Barrett reduction at the end.
-            let term_bits = u64::from(slot_bits) + u64::from(m.bits());
-            let sum_bits =
-                term_bits + u64::from((slots as u64).next_power_of_two().trailing_zeros());
-            lazy &= sum_bits < 2 * u64::from(m.bits());
         }
         Self {
+            split: fast_split(&ring, slots, slot_bits),
             ring,
             slots,
             slot_bits,
             scale_bits,
             slot_factors,
             offset_correction,
-            lazy,
         }
     }
 
@@ -135,6 +130,12 @@ impl Packing {
     /// Δ*M for every coefficient, in RNS form: the message part of an
     /// encryption.
     ///
+    /// With x_j = v_j + 2^(b-1) in [0, 2^b) and factors F_j = Δ 2^(bj) mod q,
+    /// Δ*M = sum_j x_j F_j - Δ 2^(b-1) sum_j 2^(bj) (mod q). The fast path
+    /// splits each F_j at bit S into two halves below 2^32, so both partial
+    /// sums fit a 64-bit word and the inner loop, running over coefficients,
+    /// vectorises; one Barrett reduction per residue finishes.
+    ///
     /// # Errors
     /// [`CoreError::CountMismatch`] for a plaintext of another parameter set.
     pub fn scaled_message(&self, plaintext: &Plaintext) -> Result<Poly<Coeff>> {
@@ -146,8 +147,21 @@ impl Packing {
             });
         }
         let degree = self.ring.degree();
-        let mut data = vec![0u64; self.ring.poly_len()];
         let offset = 1i64 << (self.slot_bits - 1);
+        // Slot-major copy of the offset values: column j holds x_j of every
+        // coefficient.
+        let mut columns = Zeroizing::new(vec![0u64; self.capacity()]);
+        for (j, column) in columns.chunks_exact_mut(degree).enumerate() {
+            for (x, values) in column
+                .iter_mut()
+                .zip(plaintext.slots.chunks_exact(self.slots))
+            {
+                *x = values.get(j).map_or(0, |&v| (v + offset).unsigned_abs());
+            }
+        }
+        let mut data = vec![0u64; self.ring.poly_len()];
+        let mut low = Zeroizing::new(vec![0u64; degree]);
+        let mut high = Zeroizing::new(vec![0u64; degree]);
         for (((m, row), factors), &correction) in self
             .ring
             .moduli()
@@ -156,22 +170,38 @@ impl Packing {
             .zip(&self.slot_factors)
             .zip(&self.offset_correction)
         {
-            for (out, values) in row.iter_mut().zip(plaintext.slots.chunks_exact(self.slots)) {
-                // v + 2^(b-1) is in [0, 2^b): non-negative, so the products
-                // can be summed in 128 bits and reduced once.
-                let shifted = values.iter().map(|&v| (v + offset).unsigned_abs());
-                let reduced = if self.lazy {
-                    let sum: u128 = shifted
-                        .zip(factors)
-                        .map(|(v, &f)| u128::from(v) * u128::from(f))
-                        .sum();
-                    m.reduce_wide(sum)
-                } else {
-                    shifted
-                        .zip(factors)
-                        .fold(0, |acc, (v, &f)| m.add(acc, m.mul(m.reduce(v), f)))
-                };
-                *out = m.sub(reduced, correction);
+            if let Some(split) = self.split {
+                low.fill(0);
+                high.fill(0);
+                let mask = (1u64 << split) - 1;
+                for (column, &factor) in columns.chunks_exact(degree).zip(factors) {
+                    let (f_low, f_high) = (factor & mask, factor >> split);
+                    vectorize(
+                        #[inline(always)]
+                        || {
+                            for ((l, h), &x) in low.iter_mut().zip(high.iter_mut()).zip(column) {
+                                *l += x * f_low;
+                                *h += x * f_high;
+                            }
+                        },
+                    );
+                }
+                for ((out, &l), &h) in row.iter_mut().zip(low.iter()).zip(high.iter()) {
+                    let sum = u128::from(l) + (u128::from(h) << split);
+                    *out = m.sub(m.reduce_wide(sum), correction);
+                }
+            } else {
+                for (c, out) in row.iter_mut().enumerate() {
+                    let sum =
+                        columns
+                            .chunks_exact(degree)
+                            .zip(factors)
+                            .fold(0, |acc, (column, &f)| {
+                                let x = column.get(c).copied().unwrap_or(0);
+                                m.add(acc, m.mul(m.reduce(x), f))
+                            });
+                    *out = m.sub(sum, correction);
+                }
             }
         }
         Ok(Poly::try_from_residues(&self.ring, data)?)
@@ -246,4 +276,33 @@ fn remaining_bits_equal(x: &Limbs, start: u64, pattern: u64) -> bool {
             word == pattern
         }
     })
+}
+
+/// The split point S for the word-sized fast path of `scaled_message`, if
+/// one works for every prime: with x < 2^b and K slots, both
+/// K * x * (F mod 2^S) and K * x * (F >> S) must fit 64 bits, every operand
+/// must fit 32 bits (so the multiply vectorises), and the recombined
+/// low + high * 2^S must stay in the Barrett domain 2^(2 bits(q)).
+fn fast_split(ring: &RingContext, slots: usize, slot_bits: u32) -> Option<u32> {
+    let count_bits = u32::try_from(slots)
+        .ok()?
+        .next_power_of_two()
+        .trailing_zeros();
+    let max_bits = ring.moduli().iter().map(Modulus::bits).max()?;
+    let min_bits = ring.moduli().iter().map(Modulus::bits).min()?;
+    let split = max_bits.div_ceil(2);
+    let fits = slot_bits <= 32
+        && split <= 32
+        && max_bits - split <= 32
+        && slot_bits + split + count_bits <= 64
+        && slot_bits + (max_bits - split) + count_bits <= 64
+        && 64 + split < 2 * min_bits;
+    fits.then_some(split)
+}
+
+/// Runs `op` compiled for the best SIMD level of this CPU (see
+/// `ringsum_math`'s notes on run-time dispatch).
+#[inline(always)]
+fn vectorize<R>(op: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(op)
 }

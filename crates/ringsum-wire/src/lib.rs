@@ -1,0 +1,392 @@
+//! # ringsum-wire
+//!
+//! The wire format of ringsum: a versioned protobuf schema
+//! (`proto/ringsum.proto`, package `ringsum.v1`) compiled with prost, and
+//! encoders and decoders for public keys, ciphertexts and encrypted updates.
+//!
+//! Polynomial residues are bit-packed to ceil(log2 q_i) bits each, so a
+//! ciphertext of the default set costs 2 * 400 bits per coefficient, about
+//! 9.1 bytes per model parameter with 11 slots per coefficient.
+//!
+//! Decoders treat their input as hostile: the message size is bounded
+//! before parsing (prost never allocates more than the input holds), the
+//! version and parameter-set id must match, every polynomial must have
+//! exactly the packed length of the set, every residue must be below its
+//! prime, the padding bits must be zero, and the number of ciphertexts must
+//! be what the caller expects. Each failure is a [`WireError`] that names
+//! the field; nothing panics.
+//!
+//! ```
+//! use ringsum_core::ParameterSet;
+//! use ringsum_core::scheme::{Packing, PublicKey, SecretKey};
+//! use ringsum_math::{CrsSeed, Csprng};
+//!
+//! let params = ParameterSet::builtin("pq128-n4096")?;
+//! let mut rng = Csprng::from_seed([1; 32]);
+//! let sk = SecretKey::generate(&params, &mut rng);
+//! let pk = PublicKey::generate(&params, &sk, &CrsSeed::new([2; 32]), 7, &mut rng)?;
+//! let bytes = ringsum_wire::encode_public_key(&pk, 7);
+//! let (decoded, epoch) = ringsum_wire::decode_public_key(&params, &bytes)?;
+//! assert_eq!((decoded, epoch), (pk, 7));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::sync::Arc;
+
+use prost::Message;
+use ringsum_core::scheme::{Ciphertext, PublicKey};
+use ringsum_core::update::{EncryptedUpdate, RoundId};
+use ringsum_core::{CoreError, ParameterSet};
+use ringsum_math::{Poly, Representation, RingContext};
+
+/// The generated protobuf types (`ringsum.v1`).
+#[allow(missing_docs, clippy::all, clippy::pedantic, unused_qualifications)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/ringsum.v1.rs"));
+}
+
+/// The wire version this build writes and reads.
+pub const WIRE_VERSION: u32 = 1;
+
+/// Room for the fields around the polynomials of one message.
+const ENVELOPE_BYTES: usize = 1024;
+
+/// Everything a decoder can refuse.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The message is larger than anything valid for this parameter set.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes for this parameter set")]
+    TooLarge {
+        /// Size of the input.
+        size: usize,
+        /// The largest valid size.
+        limit: usize,
+    },
+
+    /// The bytes are not a valid protobuf message of the expected type.
+    #[error("malformed protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+
+    /// A wire version this build does not read.
+    #[error("wire version {found} is not supported (this build reads version {supported})")]
+    Version {
+        /// The version in the message.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+
+    /// The message is for another parameter set.
+    #[error("parameter set {found:?} where {expected:?} was expected")]
+    ParameterSet {
+        /// The receiver's parameter set.
+        expected: String,
+        /// The message's.
+        found: String,
+    },
+
+    /// A field of the wrong length.
+    #[error("field `{field}`: expected {expected} bytes, found {found}")]
+    Length {
+        /// The field.
+        field: &'static str,
+        /// The required length.
+        expected: usize,
+        /// The length found.
+        found: usize,
+    },
+
+    /// A residue not below its prime.
+    #[error(
+        "field `{field}`: residue {value} at position {index} is not below its prime {modulus}"
+    )]
+    Residue {
+        /// The field.
+        field: &'static str,
+        /// Position of the residue (prime-major).
+        index: usize,
+        /// The value.
+        value: u64,
+        /// The prime.
+        modulus: u64,
+    },
+
+    /// Non-zero bits after the last residue.
+    #[error("field `{field}`: the padding bits after the last residue are not zero")]
+    Padding {
+        /// The field.
+        field: &'static str,
+    },
+
+    /// The wrong number of ciphertexts.
+    #[error("expected {expected} ciphertexts, found {found}")]
+    CiphertextCount {
+        /// The number the receiver expects.
+        expected: usize,
+        /// The number in the message.
+        found: usize,
+    },
+
+    /// A field required by the message is absent.
+    #[error("field `{field}` is missing")]
+    Missing {
+        /// The field.
+        field: &'static str,
+    },
+
+    /// The decoded parts were refused by the scheme layer.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+/// Result type of `ringsum-wire`.
+pub type Result<T> = core::result::Result<T, WireError>;
+
+/// The exact byte length of one bit-packed polynomial of `ring`.
+pub fn packed_poly_len(ring: &RingContext) -> usize {
+    let bits: usize = ring.moduli().iter().map(|m| m.bits() as usize).sum();
+    (ring.degree() * bits).div_ceil(8)
+}
+
+/// Bit-packs a polynomial: per prime in order, each residue in exactly
+/// bits(q_i) bits, least significant first (N >= 16 is a power of two, so
+/// the stream fills whole bytes).
+pub fn pack_poly<R: Representation>(poly: &Poly<R>) -> Vec<u8> {
+    let ring = poly.context();
+    let mut out = Vec::with_capacity(packed_poly_len(ring));
+    let mut acc = 0u128;
+    let mut filled = 0u32;
+    for (m, row) in ring
+        .moduli()
+        .iter()
+        .zip(poly.residues().chunks_exact(ring.degree()))
+    {
+        let bits = m.bits();
+        for &value in row {
+            acc |= u128::from(value) << filled;
+            filled += bits;
+            while filled >= 8 {
+                out.push(acc.to_le_bytes().first().copied().unwrap_or(0));
+                acc >>= 8;
+                filled -= 8;
+            }
+        }
+    }
+    if filled > 0 {
+        out.push(acc.to_le_bytes().first().copied().unwrap_or(0));
+    }
+    out
+}
+
+/// Reads a bit-packed polynomial, checking its exact length, every residue
+/// and the padding.
+///
+/// # Errors
+/// [`WireError::Length`], [`WireError::Residue`] or [`WireError::Padding`],
+/// naming `field`.
+pub fn unpack_poly<R: Representation>(
+    ring: &Arc<RingContext>,
+    bytes: &[u8],
+    field: &'static str,
+) -> Result<Poly<R>> {
+    let expected = packed_poly_len(ring);
+    if bytes.len() != expected {
+        return Err(WireError::Length {
+            field,
+            expected,
+            found: bytes.len(),
+        });
+    }
+    let mut data = Vec::with_capacity(ring.poly_len());
+    let mut input = bytes.iter();
+    let mut acc = 0u128;
+    let mut available = 0u32;
+    for m in ring.moduli() {
+        let bits = m.bits();
+        let mask = (1u128 << bits) - 1;
+        for _ in 0..ring.degree() {
+            while available < bits {
+                let byte = input.next().copied().unwrap_or(0);
+                acc |= u128::from(byte) << available;
+                available += 8;
+            }
+            let value = u64::try_from(acc & mask).unwrap_or(u64::MAX);
+            if value >= m.value() {
+                return Err(WireError::Residue {
+                    field,
+                    index: data.len(),
+                    value,
+                    modulus: m.value(),
+                });
+            }
+            data.push(value);
+            acc >>= bits;
+            available -= bits;
+        }
+    }
+    if acc != 0 || input.next().is_some() {
+        return Err(WireError::Padding { field });
+    }
+    Ok(Poly::try_from_residues(ring, data).map_err(CoreError::from)?)
+}
+
+fn check_version(version: u32) -> Result<()> {
+    if version == WIRE_VERSION {
+        Ok(())
+    } else {
+        Err(WireError::Version {
+            found: version,
+            supported: WIRE_VERSION,
+        })
+    }
+}
+
+fn check_param_set(params: &ParameterSet, found: &str) -> Result<()> {
+    if params.id().as_str() == found {
+        Ok(())
+    } else {
+        Err(WireError::ParameterSet {
+            expected: params.id().to_string(),
+            found: found.to_owned(),
+        })
+    }
+}
+
+fn check_size(size: usize, limit: usize) -> Result<()> {
+    if size > limit {
+        Err(WireError::TooLarge { size, limit })
+    } else {
+        Ok(())
+    }
+}
+
+/// Encodes a public key of key epoch `epoch`.
+pub fn encode_public_key(key: &PublicKey, epoch: u64) -> Vec<u8> {
+    proto::PublicKey {
+        version: WIRE_VERSION,
+        param_set: key.param_set().to_string(),
+        epoch,
+        p0: pack_poly(key.p0()),
+        p1: pack_poly(key.p1()),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes a public key of `params`, returning it with its key epoch.
+///
+/// # Errors
+/// Any [`WireError`]: size, protobuf, version, parameter set, lengths,
+/// residues, padding.
+pub fn decode_public_key(params: &ParameterSet, bytes: &[u8]) -> Result<(PublicKey, u64)> {
+    let ring = params.ring();
+    check_size(bytes.len(), 2 * packed_poly_len(ring) + ENVELOPE_BYTES)?;
+    let message = proto::PublicKey::decode(bytes)?;
+    check_version(message.version)?;
+    check_param_set(params, &message.param_set)?;
+    let p0 = unpack_poly(ring, &message.p0, "p0")?;
+    let p1 = unpack_poly(ring, &message.p1, "p1")?;
+    Ok((PublicKey::from_parts(params, p0, p1)?, message.epoch))
+}
+
+fn ciphertext_to_proto(ct: &Ciphertext) -> proto::Ciphertext {
+    proto::Ciphertext {
+        c0: pack_poly(ct.c0()),
+        c1: pack_poly(ct.c1()),
+    }
+}
+
+fn ciphertext_from_proto(params: &ParameterSet, message: &proto::Ciphertext) -> Result<Ciphertext> {
+    let ring = params.ring();
+    let c0 = unpack_poly(ring, &message.c0, "c0")?;
+    let c1 = unpack_poly(ring, &message.c1, "c1")?;
+    Ok(Ciphertext::from_parts(params, c0, c1)?)
+}
+
+/// Encodes one ciphertext (its parameter set travels with the message that
+/// carries it).
+pub fn encode_ciphertext(ct: &Ciphertext) -> Vec<u8> {
+    ciphertext_to_proto(ct).encode_to_vec()
+}
+
+/// Decodes one ciphertext of `params`.
+///
+/// # Errors
+/// Any [`WireError`] about size, protobuf, lengths, residues or padding.
+pub fn decode_ciphertext(params: &ParameterSet, bytes: &[u8]) -> Result<Ciphertext> {
+    check_size(bytes.len(), max_ciphertext_len(params))?;
+    ciphertext_from_proto(params, &proto::Ciphertext::decode(bytes)?)
+}
+
+/// The largest valid encoding of one ciphertext.
+fn max_ciphertext_len(params: &ParameterSet) -> usize {
+    2 * packed_poly_len(params.ring()) + 16
+}
+
+/// The largest valid encoding of an update with `ciphertexts` ciphertexts.
+pub fn max_update_len(params: &ParameterSet, ciphertexts: usize) -> usize {
+    ciphertexts
+        .saturating_mul(max_ciphertext_len(params) + 8)
+        .saturating_add(ENVELOPE_BYTES)
+}
+
+/// Encodes an encrypted update.
+pub fn encode_update(update: &EncryptedUpdate) -> Vec<u8> {
+    proto::EncryptedUpdate {
+        version: WIRE_VERSION,
+        param_set: update.param_set.to_string(),
+        layout_hash: update.layout_hash.to_vec(),
+        round: update.round.0,
+        ciphertexts: update.ciphertexts.iter().map(ciphertext_to_proto).collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes an encrypted update of `params` that must hold exactly
+/// `expected_ciphertexts` ciphertexts (the count the model layout needs).
+/// The input size is checked against that count before parsing, so a
+/// hostile message cannot make the decoder allocate more than a valid one.
+///
+/// # Errors
+/// Any [`WireError`]: size, protobuf, version, parameter set, layout-hash
+/// length, ciphertext count, polynomial lengths, residues, padding.
+pub fn decode_update(
+    params: &ParameterSet,
+    bytes: &[u8],
+    expected_ciphertexts: usize,
+) -> Result<EncryptedUpdate> {
+    check_size(bytes.len(), max_update_len(params, expected_ciphertexts))?;
+    let message = proto::EncryptedUpdate::decode(bytes)?;
+    check_version(message.version)?;
+    check_param_set(params, &message.param_set)?;
+    let layout_hash: [u8; 32] =
+        message
+            .layout_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| WireError::Length {
+                field: "layout_hash",
+                expected: 32,
+                found: message.layout_hash.len(),
+            })?;
+    if message.ciphertexts.len() != expected_ciphertexts {
+        return Err(WireError::CiphertextCount {
+            expected: expected_ciphertexts,
+            found: message.ciphertexts.len(),
+        });
+    }
+    let ciphertexts = message
+        .ciphertexts
+        .iter()
+        .map(|ct| ciphertext_from_proto(params, ct))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(EncryptedUpdate {
+        param_set: params.id().clone(),
+        layout_hash,
+        round: RoundId(message.round),
+        ciphertexts,
+    })
+}
+
+#[cfg(test)]
+mod tests;
