@@ -210,12 +210,12 @@ pub fn quantize(
     rng: &mut Csprng,
 ) -> Result<(Vec<i64>, i64)> {
     let mut quantized = vec![0i64; values.len()];
-    let weight = quantize_into(encoding, values, samples, rng, &mut quantized)?;
-    Ok((quantized, weight))
+    quantize_into(encoding, values, samples, rng, &mut quantized)?;
+    Ok((quantized, quantize_weight(encoding, samples, rng)?))
 }
 
-/// As [`quantize`], writing the values into `out` (same length as `values`)
-/// and returning the quantized weight.
+/// As [`quantize`] for the values only, written into `out` (as many as
+/// `values`).
 ///
 /// # Errors
 /// [`CoreError::InvalidWeight`] for a weight of 0 or above `max_weight`.
@@ -225,7 +225,7 @@ pub fn quantize_into(
     samples: u64,
     rng: &mut Csprng,
     out: &mut [i64],
-) -> Result<i64> {
+) -> Result<()> {
     if samples == 0 || samples > encoding.max_weight {
         return Err(CoreError::InvalidWeight {
             samples,
@@ -241,11 +241,19 @@ pub fn quantize_into(
     for (values, out) in values.chunks(4096).zip(out.chunks_mut(4096)) {
         let random = random.get_mut(..values.len()).unwrap_or_default();
         rng.fill_bytes(bytemuck_u32(random));
-        for ((o, &v), &r) in out.iter_mut().zip(values).zip(random.iter()) {
-            *o = stochastic_round(f64::from(v).clamp(-clip, clip) * factor, r);
-        }
+        let random = &*random;
+        // Compiled for the widest SIMD level of the CPU (AVX-512 converts
+        // between f64 and i64 in vector registers).
+        pulp::Arch::new().dispatch(
+            #[inline(always)]
+            || {
+                for ((o, &v), &r) in out.iter_mut().zip(values).zip(random) {
+                    *o = stochastic_round(f64::from(v).max(-clip).min(clip) * factor, r);
+                }
+            },
+        );
     }
-    quantize_weight(encoding, samples, rng)
+    Ok(())
 }
 
 /// The quantized weight round(samples / max_weight * 2^f), rounded

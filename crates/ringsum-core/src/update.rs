@@ -59,33 +59,36 @@ pub fn encrypt_update(
     let capacity = packing.capacity();
     let count = ciphertexts_for(packing, layout);
     let encoding = params.encoding();
-    // Slot 0 of the first ciphertext holds the weight; the values follow in
-    // order, quantized straight into each ciphertext's slots; zeros pad the
-    // end.
     let weight = quantize_weight(encoding, samples, rng)?;
-    let mut remaining = values;
-    let mut plaintexts = Vec::with_capacity(count);
-    for index in 0..count {
-        let mut slots = vec![0i64; capacity];
-        let skip = usize::from(index == 0);
-        let take = remaining.len().min(capacity - skip);
-        let (now, later) = remaining.split_at(take);
-        if let Some(out) = slots.get_mut(skip..skip + take) {
-            quantize_into(encoding, now, samples, rng, out)?;
-        }
-        if index == 0
-            && let Some(first) = slots.first_mut()
-        {
-            *first = weight;
-        }
-        remaining = later;
-        plaintexts.push(Plaintext::try_new(params, slots)?);
-    }
+    // Each ciphertext is quantized, packed and encrypted in one task, so its
+    // slot buffer is freed before the next is built. Slot 0 of the first
+    // holds the weight; the values follow in order; zeros pad the end.
     let mut rngs: Vec<Csprng> = (0..count).map(|_| rng.fork()).collect();
-    let ciphertexts = plaintexts
-        .par_iter()
-        .zip(rngs.par_iter_mut())
-        .map(|(pt, rng)| encrypt(params, packing, key, pt, rng))
+    let ciphertexts = rngs
+        .par_iter_mut()
+        .enumerate()
+        .map(|(index, rng)| {
+            let first = (index * capacity).saturating_sub(1).min(values.len());
+            let skip = usize::from(index == 0);
+            let last = (first + capacity - skip).min(values.len());
+            let chunk = values.get(first..last).unwrap_or_default();
+            let mut slots = vec![0i64; capacity];
+            if let Some(out) = slots.get_mut(skip..skip + chunk.len()) {
+                quantize_into(encoding, chunk, samples, rng, out)?;
+            }
+            if index == 0
+                && let Some(slot) = slots.first_mut()
+            {
+                *slot = weight;
+            }
+            encrypt(
+                params,
+                packing,
+                key,
+                &Plaintext::try_new(params, slots)?,
+                rng,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(EncryptedUpdate {
         param_set: params.id().clone(),

@@ -577,6 +577,13 @@ impl<R: Representation> SecretPoly<R> {
         same_ring & self.0.data.as_slice().ct_eq(other.0.data.as_slice())
     }
 
+    /// Gives up secrecy: returns the polynomial as public data, without a
+    /// copy. Only for values that are about to be published anyway (for
+    /// example c1 = p1*u + e1, a ciphertext component).
+    pub fn declassify(self) -> Poly<R> {
+        self.take()
+    }
+
     /// Moves the buffer out, leaving an empty one to be dropped.
     fn take(mut self) -> Poly<R> {
         Poly {

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 use ringsum_math::sample::sample_ternary;
-use ringsum_math::{Coeff, Csprng, Poly, RnsScalar};
+use ringsum_math::{Coeff, Csprng, Poly, RnsScalar, SecretPoly};
 
 use super::keys::{PublicKey, SecretKey, check_set};
 use super::packing::{Packing, Plaintext};
@@ -117,13 +117,14 @@ pub fn encrypt(
     let ring = params.ring();
     let mut c0 = packing.scaled_message(plaintext)?;
     let u = sample_ternary(ring, rng).into_ntt();
-    let p0u = key.p0().try_mul(u.expose())?.into_coeff();
-    let p1u = key.p1().try_mul(u.expose())?.into_coeff();
+    // p0*u would reveal the message from c0: it lives in a wiped buffer.
+    let p0u = SecretPoly::new(key.p0().try_mul(u.expose())?).into_coeff();
     let e0 = params.gaussian().sample_poly(ring, rng);
-    let e1 = params.gaussian().sample_poly(ring, rng);
-    c0.try_add_assign(&p0u)?;
+    c0.try_add_assign(p0u.expose())?;
     c0.try_add_assign(e0.expose())?;
-    let mut c1 = p1u;
+    // p1*u becomes c1 = p1*u + e1 in place, so no copy of p1*u alone stays.
+    let mut c1 = key.p1().try_mul(u.expose())?.into_coeff();
+    let e1 = params.gaussian().sample_poly(ring, rng);
     c1.try_add_assign(e1.expose())?;
     Ok(Ciphertext {
         param_set: params.id().clone(),
@@ -169,20 +170,28 @@ pub(crate) fn decode_phase(
     phase: &Poly<Coeff>,
     index: usize,
 ) -> Result<Plaintext> {
-    let slots = packing.slots();
+    let degree = phase.context().degree();
     let mut out = vec![0i64; packing.capacity()];
-    for (coefficient, chunk) in out.chunks_exact_mut(slots).enumerate() {
+    let mut digits = vec![0i64; packing.slots()];
+    for coefficient in 0..degree {
+        let overflow = || CoreError::DecodeOverflow {
+            ciphertext: index,
+            coefficient,
+        };
         let x = phase
             .centered_limbs_vartime(coefficient)
-            .ok_or(CoreError::DecodeOverflow {
-                ciphertext: index,
-                coefficient,
-            })?;
-        if !packing.decode_coefficient(&x, chunk) {
-            return Err(CoreError::DecodeOverflow {
-                ciphertext: index,
-                coefficient,
-            });
+            .ok_or_else(overflow)?;
+        if !packing.decode_coefficient(&x, &mut digits) {
+            return Err(overflow());
+        }
+        // Slot-major layout: slot j of coefficient i sits at j*N + i.
+        for (slot, &digit) in out
+            .iter_mut()
+            .skip(coefficient)
+            .step_by(degree)
+            .zip(&digits)
+        {
+            *slot = digit;
         }
     }
     Ok(Plaintext::from_slots_unchecked(out))

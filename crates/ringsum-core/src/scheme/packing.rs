@@ -11,7 +11,8 @@ use crate::error::{CoreError, Result};
 use crate::params::ParameterSet;
 
 /// A plaintext: N*K signed slot values, slot j of coefficient i at
-/// position i*K + j, each within a signed b-bit slot.
+/// position j*N + i (slot-major, so that each slot is one contiguous
+/// column), each within a signed b-bit slot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plaintext {
     slots: Vec<i64>,
@@ -148,17 +149,7 @@ impl Packing {
         }
         let degree = self.ring.degree();
         let offset = 1i64 << (self.slot_bits - 1);
-        // Slot-major copy of the offset values: column j holds x_j of every
-        // coefficient.
-        let mut columns = Zeroizing::new(vec![0u64; self.capacity()]);
-        for (j, column) in columns.chunks_exact_mut(degree).enumerate() {
-            for (x, values) in column
-                .iter_mut()
-                .zip(plaintext.slots.chunks_exact(self.slots))
-            {
-                *x = values.get(j).map_or(0, |&v| (v + offset).unsigned_abs());
-            }
-        }
+        let columns = plaintext.slots.chunks_exact(degree);
         let mut data = vec![0u64; self.ring.poly_len()];
         let mut low = Zeroizing::new(vec![0u64; degree]);
         let mut high = Zeroizing::new(vec![0u64; degree]);
@@ -174,12 +165,14 @@ impl Packing {
                 low.fill(0);
                 high.fill(0);
                 let mask = (1u64 << split) - 1;
-                for (column, &factor) in columns.chunks_exact(degree).zip(factors) {
+                for (column, &factor) in columns.clone().zip(factors) {
                     let (f_low, f_high) = (factor & mask, factor >> split);
                     vectorize(
                         #[inline(always)]
                         || {
-                            for ((l, h), &x) in low.iter_mut().zip(high.iter_mut()).zip(column) {
+                            for ((l, h), &v) in low.iter_mut().zip(high.iter_mut()).zip(column) {
+                                // v + 2^(b-1) is in [0, 2^b), below 2^32.
+                                let x = (v + offset).cast_unsigned();
                                 *l += x * f_low;
                                 *h += x * f_high;
                             }
@@ -192,14 +185,10 @@ impl Packing {
                 }
             } else {
                 for (c, out) in row.iter_mut().enumerate() {
-                    let sum =
-                        columns
-                            .chunks_exact(degree)
-                            .zip(factors)
-                            .fold(0, |acc, (column, &f)| {
-                                let x = column.get(c).copied().unwrap_or(0);
-                                m.add(acc, m.mul(m.reduce(x), f))
-                            });
+                    let sum = columns.clone().zip(factors).fold(0, |acc, (column, &f)| {
+                        let x = column.get(c).map_or(0, |&v| (v + offset).cast_unsigned());
+                        m.add(acc, m.mul(m.reduce(x), f))
+                    });
                     *out = m.sub(sum, correction);
                 }
             }
