@@ -237,7 +237,7 @@ pub fn quantize_into(
     let scale = f64::from(encoding.fraction_bits).exp2();
     let factor = weight * scale;
     let clip = encoding.clip;
-    let mut random = vec![0u32; 4096];
+    let mut random = zeroize::Zeroizing::new(vec![0u32; 4096]);
     for (values, out) in values.chunks(4096).zip(out.chunks_mut(4096)) {
         let random = random.get_mut(..values.len()).unwrap_or_default();
         rng.fill_bytes(bytemuck_u32(random));

@@ -6,7 +6,8 @@
 //! ciphertext (N*K slots) after another.
 
 use rayon::prelude::*;
-use ringsum_math::{Coeff, Csprng, Poly};
+use ringsum_math::{Coeff, Csprng, RingContext, SecretPoly};
+use std::sync::Arc;
 
 use crate::error::{CoreError, Result};
 use crate::model::{ModelLayout, check_values, quantize_into, quantize_weight};
@@ -102,6 +103,7 @@ pub fn encrypt_update(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Aggregate {
     param_set: ParamSetId,
+    ring: Arc<RingContext>,
     layout_hash: [u8; 32],
     round: RoundId,
     ciphertexts: usize,
@@ -124,6 +126,7 @@ impl Aggregate {
     ) -> Self {
         Self {
             param_set: params.id().clone(),
+            ring: Arc::clone(params.ring()),
             layout_hash: *layout.hash(),
             round,
             ciphertexts: ciphertexts_for(packing, layout),
@@ -160,14 +163,17 @@ impl Aggregate {
                 found: update.ciphertexts.len(),
             });
         }
-        if let Some(ct) = update
-            .ciphertexts
-            .iter()
-            .find(|ct| ct.param_set() != &self.param_set)
-        {
+        // Every ciphertext must be of this set and this very ring, so that
+        // the additions after the checks cannot fail half-way.
+        let foreign = update.ciphertexts.iter().find(|ct| {
+            ct.param_set() != &self.param_set
+                || !self.ring.same_ring(ct.c0().context())
+                || !self.ring.same_ring(ct.c1().context())
+        });
+        if let Some(ct) = foreign {
             return Err(CoreError::ParameterMismatch {
                 expected: self.param_set.to_string(),
-                found: ct.param_set().to_string(),
+                found: format!("{} (or another ring)", ct.param_set()),
             });
         }
         Ok(())
@@ -272,22 +278,25 @@ pub struct FedAvgResult {
     pub error_bound: f64,
 }
 
-/// Bound on the error of the decoded weighted average from stochastic
-/// rounding: each of the n numerator terms and n weights is off by less than
-/// one quantum, so with W the decoded weight sum (in quanta) and c the clip,
-/// |avg - exact| <= n (1 + c) / (W - 2n) for W > 2n (docs/noise.md).
+/// Bound on the error of the decoded weighted average: each of the n
+/// numerator terms and n weights is off by less than one quantum from
+/// stochastic rounding, so with W the decoded weight sum (in quanta) and c
+/// the clip, |avg - exact| <= n (1 + c) / (W - 2n) for W > 2n; the f32
+/// result adds at most half an ulp, c * 2^-24 (docs/noise.md).
 pub fn fedavg_error_bound(clients: u64, weight_sum: i64, clip: f64) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let (n, w) = (clients as f64, weight_sum as f64);
     if w > 2.0 * n {
-        n * (1.0 + clip) / (w - 2.0 * n)
+        n * (1.0 + clip) / (w - 2.0 * n) + clip * f64::from(f32::EPSILON) / 2.0
     } else {
         f64::INFINITY
     }
 }
 
 /// Decodes the phases c0 + c1*s of an aggregate's ciphertexts (from a single
-/// key or from combined threshold shares) into the weighted average.
+/// key or from combined threshold shares) into the weighted average. The
+/// phases are secret-grade (with c0 and c1 they determine the key), hence
+/// [`SecretPoly`].
 ///
 /// # Errors
 /// [`CoreError::CountMismatch`] for the wrong number of phases,
@@ -298,8 +307,9 @@ pub fn decode_aggregate(
     packing: &Packing,
     layout: &ModelLayout,
     clients: u64,
-    phases: &[Poly<Coeff>],
+    phases: &[SecretPoly<Coeff>],
 ) -> Result<FedAvgResult> {
+    crate::scheme::check_set(params, packing.param_set())?;
     let expected = ciphertexts_for(packing, layout);
     if phases.len() != expected {
         return Err(CoreError::CountMismatch {
@@ -311,7 +321,7 @@ pub fn decode_aggregate(
     let plaintexts = phases
         .par_iter()
         .enumerate()
-        .map(|(i, phase)| crate::scheme::decode_phase(packing, phase, i))
+        .map(|(i, phase)| crate::scheme::decode_phase(packing, phase.expose(), i))
         .collect::<Result<Vec<_>>>()?;
     let mut slots = plaintexts.iter().flat_map(|p| p.slots().iter().copied());
     let weight_sum = slots.next().unwrap_or(0);

@@ -143,6 +143,15 @@ impl RingContext {
     }
 }
 
+impl PartialEq for RingContext {
+    /// Same degree and the same primes in the same order.
+    fn eq(&self, other: &Self) -> bool {
+        self.same_ring(other)
+    }
+}
+
+impl Eq for RingContext {}
+
 impl fmt::Debug for RingContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RingContext")

@@ -15,7 +15,11 @@
 //! 4. a final comparison with ±Q/2 corrects that rare case, so the result is
 //!    always exact.
 //!
-//! Public data only: the running time depends on the values.
+//! Variable time: the running time depends on the values (the correction
+//! branch, taken only within 2^-45 Q of ±Q/2). Decoding an aggregate is its
+//! purpose; a single-key decryption also runs it on a phase that, with the
+//! ciphertext, determines the key, where the only value-dependent branch is
+//! never taken for a valid ciphertext.
 
 use crate::rns::RnsBasis;
 use crate::zq::Modulus;

@@ -9,12 +9,15 @@
 //! 9.1 bytes per model parameter with 11 slots per coefficient.
 //!
 //! Decoders treat their input as hostile: the message size is bounded
-//! before parsing (prost never allocates more than the input holds), the
-//! version and parameter-set id must match, every polynomial must have
-//! exactly the packed length of the set, every residue must be below its
-//! prime, the padding bits must be zero, and the number of ciphertexts must
-//! be what the caller expects. Each failure is a [`WireError`] that names
-//! the field; nothing panics.
+//! before parsing, and the repeated ciphertext field is counted and its
+//! entries' lengths checked by a scan of the framing *before* prost builds
+//! anything (an empty submessage costs 2 bytes on the wire but a few dozen
+//! in memory, so counting after decoding would let a message of valid size
+//! force an allocation many times its size). Then the version and
+//! parameter-set id must match, every polynomial must have exactly the
+//! packed length of the set, every residue must be below its prime, and no
+//! bits may be left over. Each failure is a [`WireError`] that names the
+//! field; nothing panics.
 //!
 //! ```
 //! use ringsum_core::ParameterSet;
@@ -318,6 +321,57 @@ pub fn decode_ciphertext(params: &ParameterSet, bytes: &[u8]) -> Result<Cipherte
     ciphertext_from_proto(params, &proto::Ciphertext::decode(bytes)?)
 }
 
+/// The exact encoded length of a valid `Ciphertext` submessage: two bytes
+/// fields (tags 1 and 2) of one packed polynomial each.
+fn ciphertext_message_len(params: &ParameterSet) -> usize {
+    let poly = packed_poly_len(params.ring());
+    2 * (1 + prost::encoding::encoded_len_varint(poly as u64) + poly)
+}
+
+/// Scans the top-level fields of an `EncryptedUpdate` without decoding
+/// them: every `ciphertexts` entry (field 5) must be length-delimited with
+/// exactly the length of a valid ciphertext, and there must be exactly
+/// `expected` of them. Other fields are skipped (prost decodes them next).
+fn check_update_framing(bytes: &[u8], expected: usize, entry_len: usize) -> Result<()> {
+    use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+    let mut buf = bytes;
+    let mut count = 0usize;
+    while !buf.is_empty() {
+        let (tag, wire_type) = decode_key(&mut buf)?;
+        if tag == 5 {
+            let len = if wire_type == WireType::LengthDelimited {
+                usize::try_from(decode_varint(&mut buf)?).unwrap_or(usize::MAX)
+            } else {
+                0
+            };
+            if wire_type != WireType::LengthDelimited || len != entry_len {
+                return Err(WireError::Length {
+                    field: "ciphertexts",
+                    expected: entry_len,
+                    found: len,
+                });
+            }
+            count += 1;
+            if count > expected || len > buf.len() {
+                return Err(WireError::CiphertextCount {
+                    expected,
+                    found: count,
+                });
+            }
+            buf = buf.get(len..).unwrap_or_default();
+        } else {
+            skip_field(wire_type, tag, &mut buf, DecodeContext::default())?;
+        }
+    }
+    if count != expected {
+        return Err(WireError::CiphertextCount {
+            expected,
+            found: count,
+        });
+    }
+    Ok(())
+}
+
 /// The largest valid encoding of one ciphertext.
 fn max_ciphertext_len(params: &ParameterSet) -> usize {
     2 * packed_poly_len(params.ring()) + 16
@@ -356,6 +410,7 @@ pub fn decode_update(
     expected_ciphertexts: usize,
 ) -> Result<EncryptedUpdate> {
     check_size(bytes.len(), max_update_len(params, expected_ciphertexts))?;
+    check_update_framing(bytes, expected_ciphertexts, ciphertext_message_len(params))?;
     let message = proto::EncryptedUpdate::decode(bytes)?;
     check_version(message.version)?;
     check_param_set(params, &message.param_set)?;

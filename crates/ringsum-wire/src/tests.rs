@@ -125,30 +125,44 @@ fn hostile_fields_are_refused_with_their_name() {
             found: 1
         })
     ));
+    // A short polynomial: caught by the framing scan inside an update, by
+    // the polynomial check in a lone ciphertext.
     let mut m = message.clone();
     m.ciphertexts[0].c1.truncate(100);
     assert!(matches!(
         decode(&m),
+        Err(WireError::Length {
+            field: "ciphertexts",
+            ..
+        })
+    ));
+    assert!(matches!(
+        decode_ciphertext(&f.params, &m.ciphertexts[0].encode_to_vec()),
         Err(WireError::Length {
             field: "c1",
             found: 100,
             ..
         })
     ));
-    // A residue equal to its prime: the first 50 bits all ones exceed q_0.
-    let mut m = message.clone();
-    for byte in &mut m.ciphertexts[1].c0[..6] {
-        *byte = 0xFF;
+    // A residue equal to its prime (the smallest value refused), and one
+    // below it (accepted).
+    let q0 = f.params.ring().moduli()[0].value();
+    for (value, refused) in [(q0, true), (q0 - 1, false)] {
+        let mut m = message.clone();
+        let c0 = &mut m.ciphertexts[1].c0;
+        // The first residue occupies the low 50 bits of the first bytes.
+        let mut head = u64::from_le_bytes(c0[..8].try_into().unwrap());
+        head = (head & !((1u64 << 50) - 1)) | value;
+        c0[..8].copy_from_slice(&head.to_le_bytes());
+        let result = decode(&m);
+        if refused {
+            assert!(
+                matches!(result, Err(WireError::Residue { field: "c0", index: 0, value, .. }) if value == q0)
+            );
+        } else {
+            assert!(result.is_ok());
+        }
     }
-    m.ciphertexts[1].c0[6] |= 0x03;
-    assert!(matches!(
-        decode(&m),
-        Err(WireError::Residue {
-            field: "c0",
-            index: 0,
-            ..
-        })
-    ));
     // N >= 16 is a power of two, so N * bits(q) is always a whole number
     // of bytes and a valid ring never has padding bits; the decoder still
     // checks that none are left over.
@@ -177,6 +191,39 @@ fn hostile_fields_are_refused_with_their_name() {
         decode(&message),
         Err(WireError::CiphertextCount { found: 0, .. })
     ));
+}
+
+/// An update of valid size made of empty ciphertext submessages (2 bytes
+/// each on the wire, dozens in memory) is refused by the framing scan before
+/// anything is allocated for it.
+#[test]
+fn floods_of_empty_submessages_are_refused_before_decoding() {
+    let f = fixture();
+    let mut message = proto::EncryptedUpdate::decode(f.bytes.as_slice()).unwrap();
+    message.ciphertexts.clear();
+    let mut bytes = message.encode_to_vec();
+    let limit = max_update_len(&f.params, f.count);
+    while bytes.len() + 2 <= limit {
+        bytes.extend_from_slice(&[0x2A, 0x00]);
+    }
+    assert!(matches!(
+        decode_update(&f.params, &bytes, f.count),
+        Err(WireError::Length {
+            field: "ciphertexts",
+            found: 0,
+            ..
+        })
+    ));
+    // One entry too many is counted, not decoded.
+    let mut message = proto::EncryptedUpdate::decode(f.bytes.as_slice()).unwrap();
+    let extra = message.ciphertexts[0].clone();
+    message.ciphertexts.push(extra);
+    let bytes = message.encode_to_vec();
+    assert!(matches!(
+        decode_update(&f.params, &bytes, f.count),
+        Err(WireError::TooLarge { .. } | WireError::CiphertextCount { .. })
+    ));
+    assert!(decode_update(&f.params, &bytes, f.count + 1).is_ok());
 }
 
 proptest! {

@@ -115,13 +115,17 @@ pub fn encrypt(
 ) -> Result<Ciphertext> {
     check_set(params, key.param_set())?;
     let ring = params.ring();
-    let mut c0 = packing.scaled_message(plaintext)?;
+    check_packing(params, packing)?;
+    // Δ*M alone reveals the message: it stays in a wiped buffer until the
+    // mask p0*u + e0 is added.
+    let mut c0 = SecretPoly::new(packing.scaled_message(plaintext)?);
     let u = sample_ternary(ring, rng).into_ntt();
     // p0*u would reveal the message from c0: it lives in a wiped buffer.
     let p0u = SecretPoly::new(key.p0().try_mul(u.expose())?).into_coeff();
     let e0 = params.gaussian().sample_poly(ring, rng);
-    c0.try_add_assign(p0u.expose())?;
-    c0.try_add_assign(e0.expose())?;
+    c0.expose_mut().try_add_assign(p0u.expose())?;
+    c0.expose_mut().try_add_assign(e0.expose())?;
+    let c0 = c0.declassify();
     // p1*u becomes c1 = p1*u + e1 in place, so no copy of p1*u alone stays.
     let mut c1 = key.p1().try_mul(u.expose())?.into_coeff();
     let e1 = params.gaussian().sample_poly(ring, rng);
@@ -134,17 +138,19 @@ pub fn encrypt(
 }
 
 /// c0 + c1*s in coefficient form: Δ*M plus the noise.
+/// The phase is as sensitive as the key (phase - c0 = c1*s reveals s), so
+/// it lives in a wiped buffer.
 pub(crate) fn phase(
     params: &ParameterSet,
     key: &SecretKey,
     ct: &Ciphertext,
-) -> Result<Poly<Coeff>> {
+) -> Result<SecretPoly<Coeff>> {
     check_set(params, key.param_set())?;
     check_set(params, &ct.param_set)?;
-    let mut c1 = ct.c1.to_ntt();
-    c1.try_mul_assign(key.secret().expose())?;
-    let mut phase = c1.into_coeff();
-    phase.try_add_assign(&ct.c0)?;
+    let mut c1s = SecretPoly::new(ct.c1.to_ntt());
+    c1s.expose_mut().try_mul_assign(key.secret().expose())?;
+    let mut phase = c1s.into_coeff();
+    phase.expose_mut().try_add_assign(&ct.c0)?;
     Ok(phase)
 }
 
@@ -160,8 +166,14 @@ pub fn decrypt(
     key: &SecretKey,
     ct: &Ciphertext,
 ) -> Result<Plaintext> {
+    check_packing(params, packing)?;
     let phase = phase(params, key, ct)?;
-    decode_phase(packing, &phase, 0)
+    decode_phase(packing, phase.expose(), 0)
+}
+
+/// `Ok` when the packing was built for `params`.
+fn check_packing(params: &ParameterSet, packing: &Packing) -> Result<()> {
+    check_set(params, packing.param_set())
 }
 
 /// Splits every coefficient of a decrypted phase into slots.
@@ -250,8 +262,11 @@ pub fn measure_noise_bits_vartime(
     expected: &Plaintext,
 ) -> Result<f64> {
     let mut noise = phase(params, key, ct)?;
-    noise.try_sub_assign(&packing.scaled_message(expected)?)?;
+    noise
+        .expose_mut()
+        .try_sub_assign(&packing.scaled_message(expected)?)?;
     let largest = noise
+        .expose()
         .to_centered_bigints_vartime()
         .iter()
         .map(|c| ringsum_math::rns::bigint_to_f64(c).abs())

@@ -118,10 +118,10 @@ impl PublicKey {
         let ring = params.ring();
         let a = Self::crs_polynomial(ring, seed, epoch)?;
         let e = params.gaussian().sample_poly(ring, rng).into_ntt();
+        // a*s reveals s (a is public): a wiped buffer, even on early return.
+        let a_s = SecretPoly::new(a.try_mul(secret.s.expose())?);
         let mut p0 = e.expose().clone();
-        let mut a_s = a.try_mul(secret.s.expose())?;
-        p0.try_sub_assign(&a_s)?;
-        a_s.zeroize();
+        p0.try_sub_assign(a_s.expose())?;
         Ok(Self {
             param_set: params.id().clone(),
             p0,

@@ -15,6 +15,7 @@ mod packing;
 
 pub use ciphertext::{Ciphertext, decrypt, encrypt, measure_noise_bits_vartime, sum_ciphertexts};
 pub(crate) use ciphertext::{decode_phase, phase};
+pub(crate) use keys::check_set;
 pub use keys::{PublicKey, SecretKey};
 pub use packing::{Packing, Plaintext};
 

@@ -5,17 +5,26 @@ use std::sync::Arc;
 
 use ringsum_math::crt::{Limbs, MAX_LIMBS};
 use ringsum_math::{Coeff, Modulus, Poly, RingContext};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{CoreError, Result};
-use crate::params::ParameterSet;
+use crate::params::{ParamSetId, ParameterSet};
 
 /// A plaintext: N*K signed slot values, slot j of coefficient i at
 /// position j*N + i (slot-major, so that each slot is one contiguous
-/// column), each within a signed b-bit slot.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// column), each within a signed b-bit slot. A client's quantized update is
+/// private: the values are wiped on drop and never printed.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct Plaintext {
     slots: Vec<i64>,
+}
+
+impl std::fmt::Debug for Plaintext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plaintext")
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Plaintext {
@@ -60,15 +69,17 @@ impl Plaintext {
         &self.slots
     }
 
-    /// Consumes the plaintext and returns its slot values.
-    pub fn into_slots(self) -> Vec<i64> {
-        self.slots
+    /// Consumes the plaintext and returns its slot values (the caller
+    /// takes over wiping them).
+    pub fn into_slots(mut self) -> Vec<i64> {
+        std::mem::take(&mut self.slots)
     }
 }
 
 /// The precomputed constants of packing for one parameter set.
 #[derive(Clone, Debug)]
 pub struct Packing {
+    param_set: ParamSetId,
     ring: Arc<RingContext>,
     slots: usize,
     slot_bits: u32,
@@ -108,6 +119,7 @@ impl Packing {
             slot_factors.push(factors);
         }
         Self {
+            param_set: params.id().clone(),
             split: fast_split(&ring, slots, slot_bits),
             ring,
             slots,
@@ -116,6 +128,11 @@ impl Packing {
             slot_factors,
             offset_correction,
         }
+    }
+
+    /// The parameter set the packing was built for.
+    pub fn param_set(&self) -> &ParamSetId {
+        &self.param_set
     }
 
     /// Slots per coefficient, K.

@@ -175,3 +175,109 @@ proptest! {
         prop_assert_eq!(decrypted.slots(), expected.as_slice());
     }
 }
+
+/// Every slot of every coefficient at the validator's worst case,
+/// max_quantized + 1, summed max_clients times (and the same negated):
+/// exact, the top slot included. The set is the N = 4096 one with
+/// max_clients raised to the most its 24-bit slots allow (127), so the sums
+/// reach 99% of the slot.
+#[test]
+fn full_slots_at_the_validator_bound_decode_exactly() {
+    let text = include_str!("../../../../params/pq128-n4096.toml")
+        .replace("max_clients = 100", "max_clients = 127");
+    let params = ParameterSet::from_toml_str(&text, "edge").unwrap();
+    let packing = Packing::new(&params);
+    let mut rng = Csprng::from_seed([11; 32]);
+    let sk = SecretKey::generate(&params, &mut rng);
+    let pk = PublicKey::generate(&params, &sk, &CrsSeed::new([9; 32]), 0, &mut rng).unwrap();
+    let encoding = params.encoding();
+    let worst = encoding.max_quantized as i64 + 1;
+    // One more client would not fit: the validator refuses 128.
+    let over = text.replace("max_clients = 127", "max_clients = 128");
+    assert!(matches!(
+        ParameterSet::from_toml_str(&over, "edge"),
+        Err(crate::CoreError::SlotOverflow { .. })
+    ));
+    for sign in [1i64, -1] {
+        let pt = Plaintext::try_new(&params, vec![sign * worst; packing.capacity()]).unwrap();
+        let ct = encrypt(&params, &packing, &pk, &pt, &mut rng).unwrap();
+        let mut sum = ct.clone();
+        for _ in 1..encoding.max_clients {
+            sum.try_add_assign(&ct).unwrap();
+        }
+        let expected = sign * worst * encoding.max_clients as i64;
+        let capacity = 1i64 << (encoding.slot_bits - 1);
+        assert!(expected.abs() < capacity && expected.abs() > capacity * 99 / 100);
+        let decrypted = decrypt(&params, &packing, &sk, &sum).unwrap();
+        assert!(decrypted.slots().iter().all(|&v| v == expected));
+    }
+}
+
+/// The same at the default set with its 11 slots: every slot, the top one
+/// included, holds max_clients times the largest value.
+#[test]
+fn all_eleven_slots_fill_at_the_default_set() {
+    let (params, packing, sk, pk, mut rng) = setup(crate::DEFAULT_PARAMETER_SET, 14);
+    let encoding = params.encoding();
+    let worst = encoding.max_quantized as i64 + 1;
+    let slots: Vec<i64> = (0..packing.capacity())
+        .map(|i| if i % 2 == 0 { worst } else { -worst })
+        .collect();
+    let ct = encrypt(
+        &params,
+        &packing,
+        &pk,
+        &Plaintext::try_new(&params, slots.clone()).unwrap(),
+        &mut rng,
+    )
+    .unwrap();
+    let mut sum = ct.clone();
+    for _ in 1..encoding.max_clients {
+        sum.try_add_assign(&ct).unwrap();
+    }
+    let decrypted = decrypt(&params, &packing, &sk, &sum).unwrap();
+    let n = encoding.max_clients as i64;
+    assert!(
+        decrypted
+            .slots()
+            .iter()
+            .zip(&slots)
+            .all(|(&got, &v)| got == v * n)
+    );
+}
+
+/// An overflow of the top slot cannot be decoded: the decoder reports it
+/// instead of wrapping. (An overflow of a lower slot carries into the next
+/// and cannot be seen; the validator and the aggregate's client limit are
+/// what prevent it.)
+#[test]
+fn a_top_slot_overflow_is_reported() {
+    let (params, packing, sk, pk, mut rng) = setup("pq128-n8192", 12);
+    let top = (1i64 << (params.encoding().slot_bits - 1)) - 1;
+    let pt = Plaintext::try_new(&params, vec![top; packing.capacity()]).unwrap();
+    let ct = encrypt(&params, &packing, &pk, &pt, &mut rng).unwrap();
+    let mut sum = ct.clone();
+    sum.try_add_assign(&ct).unwrap();
+    assert!(matches!(
+        decrypt(&params, &packing, &sk, &sum),
+        Err(crate::CoreError::DecodeOverflow {
+            ciphertext: 0,
+            coefficient: 0
+        })
+    ));
+}
+
+#[test]
+fn a_packing_of_another_set_is_refused() {
+    let (params, _, sk, pk, mut rng) = setup("pq128-n4096", 13);
+    let other = ParameterSet::builtin("pq128-n8192").unwrap();
+    let foreign = Packing::new(&other);
+    let pt = random_plaintext(&params, &mut rng, 3);
+    assert!(matches!(
+        encrypt(&params, &foreign, &pk, &pt, &mut rng),
+        Err(crate::CoreError::ParameterMismatch { .. })
+    ));
+    let ct = encrypt(&params, &Packing::new(&params), &pk, &pt, &mut rng).unwrap();
+    assert!(decrypt(&params, &foreign, &sk, &ct).is_err());
+    assert!(!format!("{pt:?}").contains(&pt.slots()[0].to_string()) || pt.slots()[0].abs() < 10);
+}
