@@ -160,6 +160,13 @@ impl<R: Representation> Poly<R> {
         std::mem::take(&mut self.data)
     }
 
+    /// The residue rows, one per prime, for in-place updates inside the
+    /// crate (callers keep every value reduced).
+    pub(crate) fn rows_mut_crate(&mut self) -> std::slice::ChunksExactMut<'_, u64> {
+        let degree = self.ctx.degree();
+        self.data.chunks_exact_mut(degree)
+    }
+
     /// Rows paired with their moduli.
     fn rows_mut(&mut self) -> impl Iterator<Item = (&Modulus, &mut [u64])> {
         let degree = self.ctx.degree();

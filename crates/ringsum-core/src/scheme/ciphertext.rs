@@ -122,14 +122,12 @@ pub fn encrypt(
     let u = sample_ternary(ring, rng).into_ntt();
     // p0*u would reveal the message from c0: it lives in a wiped buffer.
     let p0u = SecretPoly::new(key.p0().try_mul(u.expose())?).into_coeff();
-    let e0 = params.gaussian().sample_poly(ring, rng);
     c0.expose_mut().try_add_assign(p0u.expose())?;
-    c0.expose_mut().try_add_assign(e0.expose())?;
+    params.gaussian().add_noise_assign(c0.expose_mut(), rng);
     let c0 = c0.declassify();
     // p1*u becomes c1 = p1*u + e1 in place, so no copy of p1*u alone stays.
     let mut c1 = key.p1().try_mul(u.expose())?.into_coeff();
-    let e1 = params.gaussian().sample_poly(ring, rng);
-    c1.try_add_assign(e1.expose())?;
+    params.gaussian().add_noise_assign(&mut c1, rng);
     Ok(Ciphertext {
         param_set: params.id().clone(),
         c0,

@@ -7,7 +7,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::{BATCH, Csprng, small_to_poly};
 use crate::context::RingContext;
 use crate::error::{MathError, Result};
-use crate::poly::{Coeff, SecretPoly};
+use crate::poly::{Coeff, Poly, SecretPoly};
 
 /// The range of standard deviations the sampler supports.
 const SIGMA_RANGE: (f64, f64) = (1.0, 64.0);
@@ -171,6 +171,34 @@ impl DiscreteGaussian {
                 #[inline(always)]
                 || scan_table(&self.thresholds, &mut scratch, chunk),
             );
+        }
+    }
+
+    /// Adds independent Gaussian noise to every coefficient of `poly`, in
+    /// place: the same distribution as adding [`Self::sample_poly`], without
+    /// building (and wiping) a separate polynomial. The noise values exist
+    /// only in a wiped buffer of N words.
+    pub fn add_noise_assign(&self, poly: &mut Poly<Coeff>, rng: &mut Csprng) {
+        let ctx = Arc::clone(poly.context());
+        let degree = ctx.degree();
+        let mut coefficients = Zeroizing::new(vec![0i64; degree]);
+        self.fill(rng, &mut coefficients);
+        let bound = self.bound.unsigned_abs();
+        for (m, row) in ctx.moduli().iter().zip(poly.rows_mut_crate()) {
+            if bound < m.value() {
+                crate::simd::vectorize(
+                    #[inline(always)]
+                    || {
+                        for (out, &x) in row.iter_mut().zip(coefficients.iter()) {
+                            *out = m.add(*out, super::small_to_residue(m, x));
+                        }
+                    },
+                );
+            } else {
+                for (out, &x) in row.iter_mut().zip(coefficients.iter()) {
+                    *out = m.add(*out, m.reduce_i64(x));
+                }
+            }
         }
     }
 

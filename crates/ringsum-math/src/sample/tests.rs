@@ -359,3 +359,18 @@ fn flooding_small_bounds_hit_every_value() {
         Err(MathError::FloodingBoundTooWide { .. })
     ));
 }
+
+#[test]
+fn adding_noise_in_place_matches_sampling_a_noise_polynomial() {
+    let ctx = ring(1024, 3);
+    let gaussian = DiscreteGaussian::new(3.2, 6.0).unwrap();
+    let sampled = gaussian.sample_poly(&ctx, &mut rng(14));
+    let mut added = Poly::<Coeff>::zero(&ctx);
+    gaussian.add_noise_assign(&mut added, &mut rng(14));
+    assert_eq!(&added, sampled.expose());
+    // On top of a non-zero polynomial it is an addition.
+    let base: Poly<Coeff> = sample_uniform(&ctx, &mut rng(15));
+    let mut noisy = base.clone();
+    gaussian.add_noise_assign(&mut noisy, &mut rng(14));
+    assert_eq!(noisy, base.try_add(sampled.expose()).unwrap());
+}
