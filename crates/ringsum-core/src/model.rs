@@ -226,14 +226,7 @@ pub fn quantize_into(
     rng: &mut Csprng,
     out: &mut [i64],
 ) -> Result<()> {
-    if samples == 0 || samples > encoding.max_weight {
-        return Err(CoreError::InvalidWeight {
-            samples,
-            max_weight: encoding.max_weight,
-        });
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let weight = samples as f64 / encoding.max_weight as f64;
+    let weight = client_weight(encoding, samples)?;
     let scale = f64::from(encoding.fraction_bits).exp2();
     let factor = weight * scale;
     let clip = encoding.clip;
@@ -256,12 +249,11 @@ pub fn quantize_into(
     Ok(())
 }
 
-/// The quantized weight round(samples / max_weight * 2^f), rounded
-/// stochastically.
+/// A client's weight w = samples / max_weight, in (0, 1].
 ///
 /// # Errors
 /// [`CoreError::InvalidWeight`] for a weight of 0 or above `max_weight`.
-pub fn quantize_weight(encoding: &EncodingParams, samples: u64, rng: &mut Csprng) -> Result<i64> {
+fn client_weight(encoding: &EncodingParams, samples: u64) -> Result<f64> {
     if samples == 0 || samples > encoding.max_weight {
         return Err(CoreError::InvalidWeight {
             samples,
@@ -269,7 +261,16 @@ pub fn quantize_weight(encoding: &EncodingParams, samples: u64, rng: &mut Csprng
         });
     }
     #[allow(clippy::cast_precision_loss)]
-    let weight = samples as f64 / encoding.max_weight as f64;
+    Ok(samples as f64 / encoding.max_weight as f64)
+}
+
+/// The quantized weight round(samples / max_weight * 2^f), rounded
+/// stochastically.
+///
+/// # Errors
+/// [`CoreError::InvalidWeight`] for a weight of 0 or above `max_weight`.
+pub fn quantize_weight(encoding: &EncodingParams, samples: u64, rng: &mut Csprng) -> Result<i64> {
+    let weight = client_weight(encoding, samples)?;
     let random = u32::try_from(rng.next_u64() >> 32).unwrap_or(0);
     Ok(stochastic_round(
         weight * f64::from(encoding.fraction_bits).exp2(),

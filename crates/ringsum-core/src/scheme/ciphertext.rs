@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use ringsum_math::sample::sample_ternary;
 use ringsum_math::{Coeff, Csprng, Poly, RnsScalar, SecretPoly};
 
-use super::keys::{PublicKey, SecretKey, check_set};
+use super::keys::{PublicKey, SecretKey, check_ring, check_set};
 use super::packing::{Packing, Plaintext};
 use crate::error::{CoreError, Result};
 use crate::params::{ParamSetId, ParameterSet};
@@ -24,14 +24,7 @@ impl Ciphertext {
     /// # Errors
     /// [`CoreError::ParameterMismatch`] when a polynomial is of another ring.
     pub fn from_parts(params: &ParameterSet, c0: Poly<Coeff>, c1: Poly<Coeff>) -> Result<Self> {
-        for c in [&c0, &c1] {
-            if !params.ring().same_ring(c.context()) {
-                return Err(CoreError::ParameterMismatch {
-                    expected: params.id().to_string(),
-                    found: "a polynomial of another ring".to_owned(),
-                });
-            }
-        }
+        check_ring(params, &[&c0, &c1])?;
         Ok(Self {
             param_set: params.id().clone(),
             c0,

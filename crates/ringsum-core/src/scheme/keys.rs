@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use ringsum_math::sample::sample_ternary;
-use ringsum_math::{CrsDomain, CrsSeed, Csprng, Ntt, Poly, RingContext, SecretPoly, expand_crs};
+use ringsum_math::{
+    CrsDomain, CrsSeed, Csprng, Ntt, Poly, Representation, RingContext, SecretPoly, expand_crs,
+};
 use subtle::Choice;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -33,12 +35,7 @@ impl SecretKey {
 
     /// Wraps a secret polynomial (for example a threshold share) as a key.
     pub fn from_secret_poly(params: &ParameterSet, s: SecretPoly<Ntt>) -> Result<Self> {
-        if !params.ring().same_ring(s.expose().context()) {
-            return Err(CoreError::ParameterMismatch {
-                expected: params.id().to_string(),
-                found: "a polynomial of another ring".to_owned(),
-            });
-        }
+        check_ring(params, &[s.expose()])?;
         Ok(Self {
             param_set: params.id().clone(),
             s,
@@ -135,14 +132,7 @@ impl PublicKey {
     /// # Errors
     /// [`CoreError::ParameterMismatch`] when a polynomial is of another ring.
     pub fn from_parts(params: &ParameterSet, p0: Poly<Ntt>, p1: Poly<Ntt>) -> Result<Self> {
-        for p in [&p0, &p1] {
-            if !params.ring().same_ring(p.context()) {
-                return Err(CoreError::ParameterMismatch {
-                    expected: params.id().to_string(),
-                    found: "a polynomial of another ring".to_owned(),
-                });
-            }
-        }
+        check_ring(params, &[&p0, &p1])?;
         Ok(Self {
             param_set: params.id().clone(),
             p0,
@@ -163,6 +153,21 @@ impl PublicKey {
     /// p1 = a.
     pub fn p1(&self) -> &Poly<Ntt> {
         &self.p1
+    }
+}
+
+/// `Ok` when every polynomial lives in the ring of `params`.
+pub(crate) fn check_ring<R: Representation>(
+    params: &ParameterSet,
+    polys: &[&Poly<R>],
+) -> Result<()> {
+    if polys.iter().all(|p| params.ring().same_ring(p.context())) {
+        Ok(())
+    } else {
+        Err(CoreError::ParameterMismatch {
+            expected: params.id().to_string(),
+            found: "a polynomial of another ring".to_owned(),
+        })
     }
 }
 
