@@ -231,9 +231,10 @@ pub fn quantize_into(
     let factor = weight * scale;
     let clip = encoding.clip;
     let mut random = zeroize::Zeroizing::new(vec![0u32; 4096]);
+    let mut dither = rng.fork_dither();
     for (values, out) in values.chunks(4096).zip(out.chunks_mut(4096)) {
         let random = random.get_mut(..values.len()).unwrap_or_default();
-        rng.fill_bytes(bytemuck_u32(random));
+        dither.fill_bytes(bytemuck_u32(random));
         let random = &*random;
         // Compiled for the widest SIMD level of the CPU (AVX-512 converts
         // between f64 and i64 in vector registers).

@@ -99,6 +99,16 @@ impl Csprng {
         }
     }
 
+    /// A ChaCha8 generator seeded from this one, for randomness that must be
+    /// unbiased but protects no secret (the dither of stochastic rounding):
+    /// eight rounds still have no known distinguisher, at 2.5 times the
+    /// speed of twenty.
+    pub fn fork_dither(&mut self) -> DitherRng {
+        let mut seed = Zeroizing::new([0u8; SEED_BYTES]);
+        self.fill_bytes(seed.as_mut_slice());
+        DitherRng(chacha20::ChaCha8Rng::from_seed(*seed))
+    }
+
     /// A fresh generator seeded from this one, for handing to another thread.
     pub fn fork(&mut self) -> Self {
         let mut seed = Zeroizing::new([0u8; SEED_BYTES]);
@@ -110,6 +120,23 @@ impl Csprng {
 impl fmt::Debug for Csprng {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Csprng { .. }")
+    }
+}
+
+/// A fast generator for dithering (see [`Csprng::fork_dither`]); wiped on
+/// drop like its parent.
+pub struct DitherRng(chacha20::ChaCha8Rng);
+
+impl DitherRng {
+    /// Fills `dst` with random bytes.
+    pub fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.0.fill_bytes(dst);
+    }
+}
+
+impl fmt::Debug for DitherRng {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DitherRng { .. }")
     }
 }
 
