@@ -164,8 +164,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(6))]
 
     #[test]
-    fn any_number_of_clients_sums_exactly(clients in 1usize..40, seed in any::<u8>()) {
+    fn any_number_of_clients_sums_exactly(clients in 1usize..=100, seed in any::<u8>()) {
+        // 1 to max_clients (100 for this set) clients, values up to the
+        // largest a client can send.
         let (params, packing, sk, pk, mut rng) = setup("pq128-n4096", seed);
+        prop_assert!(clients as u64 <= params.encoding().max_clients);
         let max = params.encoding().max_quantized as i64;
         let pts: Vec<Plaintext> = (0..clients).map(|_| random_plaintext(&params, &mut rng, max)).collect();
         let cts: Vec<Ciphertext> = pts.iter().map(|p| encrypt(&params, &packing, &pk, p, &mut rng).unwrap()).collect();
