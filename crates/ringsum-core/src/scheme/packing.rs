@@ -196,10 +196,15 @@ impl Packing {
                         },
                     );
                 }
-                for ((out, &l), &h) in row.iter_mut().zip(low.iter()).zip(high.iter()) {
-                    let sum = u128::from(l) + (u128::from(h) << split);
-                    *out = m.sub(m.reduce_wide(sum), correction);
-                }
+                let reducer = SplitReducer::new(m, split);
+                vectorize(
+                    #[inline(always)]
+                    || {
+                        for ((out, &l), &h) in row.iter_mut().zip(low.iter()).zip(high.iter()) {
+                            *out = m.sub(reducer.reduce(l, h), correction);
+                        }
+                    },
+                );
             } else {
                 for (c, out) in row.iter_mut().enumerate() {
                     let sum = columns.clone().zip(factors).fold(0, |acc, (column, &f)| {
@@ -287,8 +292,9 @@ fn remaining_bits_equal(x: &Limbs, start: u64, pattern: u64) -> bool {
 /// The split point S for the word-sized fast path of `scaled_message`, if
 /// one works for every prime: with x < 2^b and K slots, both
 /// K * x * (F mod 2^S) and K * x * (F >> S) must fit 64 bits, every operand
-/// must fit 32 bits (so the multiply vectorises), and the recombined
-/// low + high * 2^S must stay in the Barrett domain 2^(2 bits(q)).
+/// must fit 32 bits (so the multiply vectorises), and the quotient
+/// (low + high 2^S) / q must stay below 2^47 so that [`SplitReducer`]'s
+/// floating-point estimate is off by at most one.
 fn fast_split(ring: &RingContext, slots: usize, slot_bits: u32) -> Option<u32> {
     let count_bits = u32::try_from(slots)
         .ok()?
@@ -302,8 +308,55 @@ fn fast_split(ring: &RingContext, slots: usize, slot_bits: u32) -> Option<u32> {
         && max_bits - split <= 32
         && slot_bits + split + count_bits <= 64
         && slot_bits + (max_bits - split) + count_bits <= 64
-        && 64 + split < 2 * min_bits;
+        // low + high 2^S < 2^(b + bits(q) + log2 K + 1), over q >= 2^(min - 1).
+        && slot_bits + max_bits + count_bits + 2 <= min_bits + 47;
     fits.then_some(split)
+}
+
+/// Reduces l + h * 2^S modulo p with a floating-point quotient estimate, so
+/// that the loop vectorises (AVX-512 converts between u64 and f64 and
+/// multiplies 64-bit lanes; there is no vector 64x64 -> 128-bit multiply for
+/// a Barrett reduction).
+///
+/// `fast_split` guarantees the quotient is below 2^47; the f64 arithmetic
+/// (three roundings of relative error 2^-53 each) is then off by less than
+/// 2^-4, so q = floor(estimate) is floor((l + h 2^S) / p) or one away.
+/// r = (l + h 2^S) - q p, computed modulo 2^64, lies in [-p, 2p), and two
+/// masked corrections finish, without a branch.
+#[derive(Clone, Copy, Debug)]
+struct SplitReducer {
+    modulus: Modulus,
+    split: u32,
+    high_factor: f64,
+    low_factor: f64,
+}
+
+impl SplitReducer {
+    fn new(modulus: &Modulus, split: u32) -> Self {
+        #[allow(clippy::cast_precision_loss)]
+        let p = modulus.value() as f64;
+        Self {
+            modulus: *modulus,
+            split,
+            high_factor: f64::from(split).exp2() / p,
+            low_factor: 1.0 / p,
+        }
+    }
+
+    #[inline(always)]
+    fn reduce(&self, low: u64, high: u64) -> u64 {
+        let p = self.modulus.value();
+        #[allow(clippy::cast_precision_loss)]
+        let estimate = high as f64 * self.high_factor + low as f64 * self.low_factor;
+        // Non-negative and below 2^35: the truncating cast is a floor.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let quotient = estimate as u64;
+        let value = low.wrapping_add(high << self.split);
+        let r = value.wrapping_sub(quotient.wrapping_mul(p));
+        // r in [-p, 2p) as a signed word: add p if negative, then reduce once.
+        let negative = (r.cast_signed() >> 63).cast_unsigned();
+        self.modulus.reduce_once(r.wrapping_add(p & negative))
+    }
 }
 
 /// Runs `op` compiled for the best SIMD level of this CPU (see
@@ -311,4 +364,27 @@ fn fast_split(ring: &RingContext, slots: usize, slot_bits: u32) -> Option<u32> {
 #[inline(always)]
 fn vectorize<R>(op: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use ringsum_math::prime::generate_ntt_primes;
+
+    proptest! {
+        /// The vectorisable reduction agrees with the exact one over the
+        /// whole range fast_split allows at the shipped prime size.
+        #[test]
+        fn split_reduction_is_exact(low in any::<u64>(), high in any::<u64>(), bits in 40u32..=50) {
+            let p = generate_ntt_primes(16384, &[bits]).unwrap()[0];
+            let m = Modulus::new(p).unwrap();
+            let split = bits.div_ceil(2);
+            // The bound fast_split enforces: (low + high 2^S) / p < 2^47.
+            let limit = 47 + (bits - 1) - split - 1;
+            let (low, high) = (low >> (64 - limit.min(63)), high >> (64 - limit.min(63)));
+            let exact = ((u128::from(high) << split) + u128::from(low)) % u128::from(p);
+            prop_assert_eq!(u128::from(SplitReducer::new(&m, split).reduce(low, high)), exact);
+        }
+    }
 }
