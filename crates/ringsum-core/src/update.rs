@@ -187,23 +187,7 @@ impl Aggregate {
     /// [`CoreError::RoundMismatch`], [`CoreError::CountMismatch`] naming what
     /// differs, or [`CoreError::TooManyClients`] when the slots are full.
     pub fn try_add(&mut self, update: &EncryptedUpdate) -> Result<()> {
-        self.check(update)?;
-        if self.clients >= self.max_clients {
-            return Err(CoreError::TooManyClients {
-                max_clients: self.max_clients,
-            });
-        }
-        if self.sum.is_empty() {
-            self.sum = update.ciphertexts.clone();
-        } else {
-            // Same parameter set and count were checked: these cannot fail.
-            self.sum
-                .par_iter_mut()
-                .zip(&update.ciphertexts)
-                .try_for_each(|(acc, ct)| acc.try_add_assign(ct))?;
-        }
-        self.clients += 1;
-        Ok(())
+        self.try_add_all(std::slice::from_ref(update))
     }
 
     /// Adds many updates, in parallel over ciphertexts; all are checked
@@ -221,26 +205,19 @@ impl Aggregate {
                 max_clients: self.max_clients,
             });
         }
-        let Some((first, rest)) = updates.split_first() else {
-            return Ok(());
-        };
-        if self.sum.is_empty() {
-            self.sum = first.ciphertexts.clone();
-        } else {
-            self.add_ciphertexts(&first.ciphertexts)?;
-        }
-        for update in rest {
-            self.add_ciphertexts(&update.ciphertexts)?;
+        for update in updates {
+            if self.sum.is_empty() {
+                self.sum = update.ciphertexts.clone();
+            } else {
+                // Same set, ring and count were checked: these cannot fail.
+                self.sum
+                    .par_iter_mut()
+                    .zip(&update.ciphertexts)
+                    .try_for_each(|(acc, ct)| acc.try_add_assign(ct))?;
+            }
         }
         self.clients = total;
         Ok(())
-    }
-
-    fn add_ciphertexts(&mut self, cts: &[Ciphertext]) -> Result<()> {
-        self.sum
-            .par_iter_mut()
-            .zip(cts)
-            .try_for_each(|(acc, ct)| acc.try_add_assign(ct))
     }
 
     /// How many updates the aggregate holds.

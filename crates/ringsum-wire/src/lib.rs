@@ -372,9 +372,10 @@ fn check_update_framing(bytes: &[u8], expected: usize, entry_len: usize) -> Resu
     Ok(())
 }
 
-/// The largest valid encoding of one ciphertext.
+/// The largest valid encoding of one ciphertext: every valid one has
+/// exactly this length.
 fn max_ciphertext_len(params: &ParameterSet) -> usize {
-    2 * packed_poly_len(params.ring()) + 16
+    ciphertext_message_len(params)
 }
 
 /// The largest valid encoding of an update with `ciphertexts` ciphertexts.
