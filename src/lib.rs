@@ -13,4 +13,5 @@
 
 pub use ringsum_core as core;
 pub use ringsum_math as math;
+pub use ringsum_threshold as threshold;
 pub use ringsum_wire as wire;

@@ -268,6 +268,27 @@ pub enum CoreError {
         weight_sum: i64,
     },
 
+    /// A slot past the end of the model decoded to a value other than zero.
+    /// Honest clients leave those slots at zero, so the aggregate holds a
+    /// contribution that was not produced by `encrypt_update`.
+    #[error(
+        "padding slot {slot} decoded to {value}, not 0: the aggregate holds an ill-formed contribution"
+    )]
+    NonZeroPadding {
+        /// Position of the slot in the aggregate's slot order.
+        slot: usize,
+        /// The decoded value.
+        value: i64,
+    },
+
+    /// An aggregate was re-randomised more often than its noise budget
+    /// allows.
+    #[error("the aggregate has been re-randomised {done} times, the most the noise budget allows")]
+    TooManyRerandomizations {
+        /// Re-randomisations done so far.
+        done: u32,
+    },
+
     /// An error of the ring arithmetic.
     #[error(transparent)]
     Math(#[from] MathError),

@@ -14,7 +14,10 @@ pub struct NoiseBudget {
     /// Noise of one fresh encryption under a key of up to `max_holders`
     /// shares: B_e * (2 * N * h + 1).
     pub fresh: BigUint,
-    /// Noise of the sum of `max_clients` fresh encryptions.
+    /// Noise of an aggregate: the sum of `max_clients` fresh encryptions
+    /// plus up to `max_holders` fresh encryptions of zero added to
+    /// re-randomise it before a retried threshold decryption,
+    /// fresh * (max_clients + max_holders).
     pub aggregate: BigUint,
     /// Noise at decryption: the aggregate plus the flooding of every holder,
     /// aggregate * (1 + h * 2^flooding_bits).
@@ -25,7 +28,8 @@ pub struct NoiseBudget {
 
 impl NoiseBudget {
     /// The budget for ring degree `degree`, Gaussian bound `error_bound`,
-    /// `max_holders` key shares, `max_clients` summed ciphertexts and
+    /// `max_holders` key shares (and as many re-randomisations of an
+    /// aggregate), `max_clients` summed ciphertexts and
     /// `flooding_bits` of statistical security.
     pub fn new(
         degree: usize,
@@ -40,7 +44,7 @@ impl NoiseBudget {
         // h ternary secrets: each product of two N-coefficient polynomials
         // has coefficients of at most N times the product of the norms.
         let fresh = BigUint::from(error_bound) * (BigUint::from(2u32) * &n * &h + 1u32);
-        let aggregate = &fresh * max_clients;
+        let aggregate = &fresh * (max_clients + u64::from(max_holders));
         let decryption = &aggregate * ((&h << flooding_bits) + 1u32);
         // Smallest d with decryption < 2^(d-1).
         let scale_bits = u32::try_from(decryption.bits() + 1).unwrap_or(u32::MAX);
@@ -70,7 +74,7 @@ mod tests {
         assert_eq!(b.fresh, BigUint::from(19u64 * (2 * 16384 * 16 + 1)));
         assert_eq!(
             b.aggregate,
-            BigUint::from(19u64 * (2 * 16384 * 16 + 1) * 1000)
+            BigUint::from(19u64 * (2 * 16384 * 16 + 1) * (1000 + 16))
         );
         assert_eq!(
             b.decryption,

@@ -13,6 +13,7 @@ use crate::error::{CoreError, Result};
 use crate::model::{ModelLayout, check_values, quantize_into, quantize_weight};
 use crate::params::{ParamSetId, ParameterSet};
 use crate::scheme::{Ciphertext, Packing, Plaintext, PublicKey, SecretKey, encrypt};
+use sha3::{Digest, Sha3_256};
 
 /// The identifier of a training round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,6 +110,8 @@ pub struct Aggregate {
     ciphertexts: usize,
     max_clients: u64,
     clients: u64,
+    max_rerandomizations: u32,
+    rerandomizations: u32,
     sum: Vec<Ciphertext>,
 }
 
@@ -132,6 +135,8 @@ impl Aggregate {
             ciphertexts: ciphertexts_for(packing, layout),
             max_clients: params.encoding().max_clients,
             clients: 0,
+            max_rerandomizations: params.threshold().max_holders,
+            rerandomizations: 0,
             sum: Vec::new(),
         }
     }
@@ -225,6 +230,78 @@ impl Aggregate {
         self.clients
     }
 
+    /// Adds a fresh encryption of zero to every ciphertext. The plaintext
+    /// is unchanged, but c1 and therefore [`Self::digest`] are new, so key
+    /// holders who already issued a decryption share for the old aggregate
+    /// can answer a request with another active set without leaking their
+    /// key shares (the retry path of threshold decryption). The noise budget
+    /// allows `max_holders` re-randomisations.
+    ///
+    /// # Errors
+    /// [`CoreError::CountMismatch`] for an empty aggregate,
+    /// [`CoreError::TooManyRerandomizations`] past the budget, and
+    /// [`CoreError::ParameterMismatch`] for a key or packing of another
+    /// set; the aggregate is unchanged on error.
+    pub fn rerandomize(
+        &mut self,
+        params: &ParameterSet,
+        packing: &Packing,
+        key: &PublicKey,
+        rng: &mut Csprng,
+    ) -> Result<()> {
+        crate::scheme::check_set(params, &self.param_set)?;
+        if self.sum.is_empty() {
+            return Err(CoreError::CountMismatch {
+                what: "updates in the aggregate to re-randomise",
+                expected: 1,
+                found: 0,
+            });
+        }
+        if self.rerandomizations >= self.max_rerandomizations {
+            return Err(CoreError::TooManyRerandomizations {
+                done: self.rerandomizations,
+            });
+        }
+        let zero = Plaintext::try_new(params, vec![0; packing.capacity()])?;
+        let mut rngs: Vec<Csprng> = (0..self.sum.len()).map(|_| rng.fork()).collect();
+        let zeros = rngs
+            .par_iter_mut()
+            .map(|rng| encrypt(params, packing, key, &zero, rng))
+            .collect::<Result<Vec<_>>>()?;
+        for (acc, z) in self.sum.iter_mut().zip(&zeros) {
+            acc.try_add_assign(z)?;
+        }
+        self.rerandomizations += 1;
+        Ok(())
+    }
+
+    /// How many times the aggregate was re-randomised.
+    pub fn rerandomizations(&self) -> u32 {
+        self.rerandomizations
+    }
+
+    /// The aggregate's identity: SHA3-256 over "ringsum/aggregate/v1", the
+    /// parameter-set id (length-prefixed), the layout hash, the round, the
+    /// client count, the re-randomisation count and the SHA3-256 of each
+    /// ciphertext ([`ciphertext_digest`]), all integers u64 little-endian.
+    /// Key holders key their one-share-per-aggregate record on it.
+    pub fn digest(&self) -> [u8; 32] {
+        let per_ciphertext: Vec<[u8; 32]> = self.sum.par_iter().map(ciphertext_digest).collect();
+        let mut h = Sha3_256::new();
+        h.update(b"ringsum/aggregate/v1");
+        h.update((self.param_set.as_str().len() as u64).to_le_bytes());
+        h.update(self.param_set.as_str().as_bytes());
+        h.update(self.layout_hash);
+        h.update(self.round.0.to_le_bytes());
+        h.update(self.clients.to_le_bytes());
+        h.update(u64::from(self.rerandomizations).to_le_bytes());
+        h.update((per_ciphertext.len() as u64).to_le_bytes());
+        for d in &per_ciphertext {
+            h.update(d);
+        }
+        h.finalize().into()
+    }
+
     /// The summed ciphertexts (empty before the first update).
     pub fn ciphertexts(&self) -> &[Ciphertext] {
         &self.sum
@@ -239,6 +316,17 @@ impl Aggregate {
     pub fn layout_hash(&self) -> &[u8; 32] {
         &self.layout_hash
     }
+}
+
+/// SHA3-256 over "ringsum/ciphertext/v1" and the residues of c0 then c1
+/// (prime by prime, coefficient by coefficient, u64 little-endian).
+pub fn ciphertext_digest(ct: &Ciphertext) -> [u8; 32] {
+    let mut h = Sha3_256::new();
+    h.update(b"ringsum/ciphertext/v1");
+    for poly in [ct.c0(), ct.c1()] {
+        h.update(bytemuck::cast_slice::<u64, u8>(poly.residues()));
+    }
+    h.finalize().into()
 }
 
 /// The decoded result of a round.
@@ -305,11 +393,22 @@ pub fn decode_aggregate(
     if weight_sum <= 0 {
         return Err(CoreError::NoWeight { weight_sum });
     }
+    let count = layout.parameter_count();
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
     let flat: Vec<f32> = slots
-        .take(layout.parameter_count())
+        .by_ref()
+        .take(count)
         .map(|s| (s as f64 / weight_sum as f64) as f32)
         .collect();
+    // Honest updates leave the padding at zero; anything else there is a
+    // contribution encrypt_update did not make (for example an attempt to
+    // read key material out through an unused slot), and is refused.
+    if let Some((offset, value)) = slots.enumerate().find(|&(_, v)| v != 0) {
+        return Err(CoreError::NonZeroPadding {
+            slot: 1 + count + offset,
+            value,
+        });
+    }
     Ok(FedAvgResult {
         average: layout.split(&flat),
         weight_sum,

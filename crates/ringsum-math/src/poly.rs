@@ -540,6 +540,35 @@ impl RnsScalar {
         }
     }
 
+    /// The scalar with the given residues, one per prime (for example a
+    /// Lagrange coefficient computed prime by prime).
+    ///
+    /// # Errors
+    /// [`MathError::LengthMismatch`] for the wrong number of residues,
+    /// [`MathError::ValueOutOfRange`] for a residue not below its prime.
+    pub fn try_from_residues(ctx: &Arc<RingContext>, residues: Vec<u64>) -> Result<Self> {
+        if residues.len() != ctx.num_primes() {
+            return Err(MathError::LengthMismatch {
+                what: "scalar residues",
+                expected: ctx.num_primes(),
+                found: residues.len(),
+            });
+        }
+        let bad = residues
+            .iter()
+            .zip(ctx.moduli())
+            .position(|(&r, m)| r >= m.value());
+        if let Some(index) = bad {
+            let modulus = ctx.moduli().get(index).map_or(0, Modulus::value);
+            return Err(MathError::ValueOutOfRange {
+                index,
+                value: residues.get(index).copied().unwrap_or_default(),
+                modulus,
+            });
+        }
+        Ok(Self::from_residues(ctx, residues))
+    }
+
     /// The scalar c mod Q for a word c.
     pub fn from_u64(ctx: &Arc<RingContext>, c: u64) -> Self {
         let residues = ctx.moduli().iter().map(|m| m.reduce(c)).collect();

@@ -167,12 +167,14 @@ fn check_packing(params: &ParameterSet, packing: &Packing) -> Result<()> {
     check_set(params, packing.param_set())
 }
 
-/// Splits every coefficient of a decrypted phase into slots.
-pub(crate) fn decode_phase(
-    packing: &Packing,
-    phase: &Poly<Coeff>,
-    index: usize,
-) -> Result<Plaintext> {
+/// Splits every coefficient of a decrypted phase c0 + c1*s (from a single
+/// key or from combined threshold shares) into slots; `index` names the
+/// ciphertext in errors.
+///
+/// # Errors
+/// [`CoreError::DecodeOverflow`] for a coefficient that does not split into
+/// slots: the sum overflowed, the key is wrong, or shares are missing.
+pub fn decode_phase(packing: &Packing, phase: &Poly<Coeff>, index: usize) -> Result<Plaintext> {
     let degree = phase.context().degree();
     let mut out = vec![0i64; packing.capacity()];
     let mut digits = vec![0i64; packing.slots()];

@@ -13,8 +13,10 @@ mod ciphertext;
 mod keys;
 mod packing;
 
-pub use ciphertext::{Ciphertext, decrypt, encrypt, measure_noise_bits_vartime, sum_ciphertexts};
-pub(crate) use ciphertext::{decode_phase, phase};
+pub(crate) use ciphertext::phase;
+pub use ciphertext::{
+    Ciphertext, decode_phase, decrypt, encrypt, measure_noise_bits_vartime, sum_ciphertexts,
+};
 pub(crate) use keys::check_set;
 pub use keys::{PublicKey, SecretKey};
 pub use packing::{Packing, Plaintext};
