@@ -16,8 +16,8 @@ use ringsum::core::scheme::Packing;
 use ringsum::core::update::{Aggregate, RoundId, encrypt_update};
 use ringsum::math::{CrsSeed, Csprng};
 use ringsum::threshold::{
-    Combiner, Committee, HolderId, InMemoryTransport, KeyHolder, ShareLedger, flooding_bound,
-    run_ceremony,
+    Combiner, Committee, DecryptionRequest, HolderId, InMemoryTransport, KeyHolder, ShareLedger,
+    flooding_bound, run_ceremony,
 };
 
 /// Picks `size` distinct holders out of 1..=n from `choice` bits.
@@ -78,7 +78,10 @@ proptest! {
         for (frac, choice) in choices {
             let size = t as usize + ((f64::from(n - t + 1) * frac) as usize).min((n - t) as usize);
             let active = committee.active_set(&pick(n, size, choice)).unwrap();
-            let mut combiner = Combiner::new(&params, &committee, &active, &aggregate).unwrap();
+            let mut combiner = Combiner::new(
+                &params,
+                DecryptionRequest::new(&params, &committee, &active, &aggregate).unwrap(),
+            ).unwrap();
             for h in holders.iter_mut().filter(|h| active.contains(h.id())) {
                 combiner.add(h.decryption_share(&params, &aggregate, &active).unwrap()).unwrap();
             }

@@ -15,6 +15,7 @@ use ringsum_math::{CrsSeed, Csprng, Ntt, Poly, SecretPoly};
 use sha3::{Digest, Sha3_256};
 
 use crate::committee::{Committee, HolderId};
+use crate::decrypt::check_set;
 use crate::error::{Result, ThresholdError};
 
 /// SHA3-256 over "ringsum/crs-binding/v1", the CRS seed and the key epoch
@@ -215,18 +216,6 @@ fn deal(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(shares)
-}
-
-fn check_set(params: &ParameterSet, found: &ParamSetId) -> Result<()> {
-    if params.id() == found {
-        Ok(())
-    } else {
-        Err(CoreError::ParameterMismatch {
-            expected: params.id().to_string(),
-            found: found.to_string(),
-        }
-        .into())
-    }
 }
 
 /// The collective public key (sum p_i, a) from one share per holder.

@@ -110,13 +110,8 @@ impl KeyHolder {
         key: ThresholdKeyShare,
         ledger: ShareLedger,
     ) -> Result<Self> {
-        if key.param_set() != params.id() || committee.param_set() != params.id() {
-            return Err(CoreError::ParameterMismatch {
-                expected: params.id().to_string(),
-                found: format!("{} / {}", key.param_set(), committee.param_set()),
-            }
-            .into());
-        }
+        check_set(params, key.param_set())?;
+        check_set(params, committee.param_set())?;
         committee.check_epoch(key.epoch())?;
         committee.check_member(key.holder())?;
         let mut h = Sha3_256::new();
@@ -220,6 +215,19 @@ fn share_part(
     Ok(product.declassify())
 }
 
+/// `Ok` when `found` names the parameter set `params`.
+pub(crate) fn check_set(params: &ParameterSet, found: &ParamSetId) -> Result<()> {
+    if params.id() == found {
+        Ok(())
+    } else {
+        Err(CoreError::ParameterMismatch {
+            expected: params.id().to_string(),
+            found: found.to_string(),
+        }
+        .into())
+    }
+}
+
 /// `Ok` for a non-empty list of ciphertexts of `params`.
 fn check_ciphertexts(params: &ParameterSet, ciphertexts: &[Ciphertext]) -> Result<()> {
     if ciphertexts.is_empty() {
@@ -245,21 +253,21 @@ fn check_ciphertexts(params: &ParameterSet, ciphertexts: &[Ciphertext]) -> Resul
     }
 }
 
-/// Collects the decryption shares of one active set for one aggregate and
-/// decodes the result. Each share is checked as it arrives; a refused share
-/// leaves what was collected intact.
-#[derive(Debug)]
-pub struct Combiner<'a> {
-    param_set: ParamSetId,
-    epoch: u64,
-    active: ActiveSet,
+/// What the coordinator asks of the holders of an active set: decryption
+/// shares of one aggregate. It computes the aggregate's
+/// [`decryption_digest`] once; the holders recompute it from the
+/// ciphertexts they are sent (they never take it on trust), and the
+/// [`Combiner`] checks every share against it.
+#[derive(Clone, Debug)]
+pub struct DecryptionRequest<'a> {
     aggregate: &'a Aggregate,
+    active: ActiveSet,
     digest: [u8; 32],
-    shares: BTreeMap<HolderId, Vec<Poly<Coeff>>>,
 }
 
-impl<'a> Combiner<'a> {
-    /// A combiner for `aggregate` decrypted by `active`.
+impl<'a> DecryptionRequest<'a> {
+    /// A request for `aggregate` to the holders of `active`, a set drawn
+    /// from `committee`.
     ///
     /// # Errors
     /// [`ThresholdError::WrongEpoch`], [`ThresholdError::UnknownHolder`],
@@ -271,16 +279,56 @@ impl<'a> Combiner<'a> {
         active: &ActiveSet,
         aggregate: &'a Aggregate,
     ) -> Result<Self> {
+        check_set(params, committee.param_set())?;
         check_ciphertexts(params, aggregate.ciphertexts())?;
         committee.check_epoch(active.epoch())?;
         // Re-validate the set against this committee and its threshold.
         let active = committee.active_set(active.holders())?;
         Ok(Self {
-            param_set: params.id().clone(),
-            epoch: committee.epoch(),
             digest: decryption_digest(params.id(), committee.epoch(), aggregate.ciphertexts()),
             active,
             aggregate,
+        })
+    }
+
+    /// The aggregate to decrypt.
+    pub fn aggregate(&self) -> &'a Aggregate {
+        self.aggregate
+    }
+
+    /// The active set.
+    pub fn active_set(&self) -> &ActiveSet {
+        &self.active
+    }
+
+    /// The aggregate's decryption digest.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+}
+
+/// Collects the decryption shares of one [`DecryptionRequest`] and decodes
+/// the result. Each share is checked as it arrives; a refused share leaves
+/// what was collected intact.
+#[derive(Debug)]
+pub struct Combiner<'a> {
+    param_set: ParamSetId,
+    epoch: u64,
+    request: DecryptionRequest<'a>,
+    shares: BTreeMap<HolderId, Vec<Poly<Coeff>>>,
+}
+
+impl<'a> Combiner<'a> {
+    /// A combiner for the answers to `request`.
+    ///
+    /// # Errors
+    /// A parameter mismatch when the request was made for another set.
+    pub fn new(params: &ParameterSet, request: DecryptionRequest<'a>) -> Result<Self> {
+        check_ciphertexts(params, request.aggregate.ciphertexts())?;
+        Ok(Self {
+            param_set: params.id().clone(),
+            epoch: request.active.epoch(),
+            request,
             shares: BTreeMap::new(),
         })
     }
@@ -309,13 +357,13 @@ impl<'a> Combiner<'a> {
             });
         }
         let holder = share.holder;
-        if !self.active.contains(holder) {
+        if !self.request.active.contains(holder) {
             return Err(ThresholdError::NotInActiveSet { holder });
         }
-        if share.digest != self.digest {
+        if share.digest != self.request.digest {
             return Err(ThresholdError::WrongAggregate { holder });
         }
-        if share.active_set != self.active.holders() {
+        if share.active_set != self.request.active.holders() {
             return Err(ThresholdError::ActiveSetMismatch { holder });
         }
         if self.shares.contains_key(&holder) {
@@ -324,7 +372,7 @@ impl<'a> Combiner<'a> {
                 what: "the decryption shares",
             });
         }
-        let ciphertexts = self.aggregate.ciphertexts();
+        let ciphertexts = self.request.aggregate.ciphertexts();
         if share.parts.len() != ciphertexts.len() {
             return Err(CoreError::CountMismatch {
                 what: "polynomials in the decryption share",
@@ -351,7 +399,8 @@ impl<'a> Combiner<'a> {
 
     /// The holders of the active set whose shares have not arrived.
     pub fn missing(&self) -> Vec<HolderId> {
-        self.active
+        self.request
+            .active
             .holders()
             .iter()
             .filter(|h| !self.shares.contains_key(h))
@@ -374,7 +423,8 @@ impl<'a> Combiner<'a> {
                 missing,
             });
         }
-        self.aggregate
+        self.request
+            .aggregate
             .ciphertexts()
             .par_iter()
             .enumerate()
@@ -401,10 +451,11 @@ impl<'a> Combiner<'a> {
         packing: &Packing,
         layout: &ModelLayout,
     ) -> Result<FedAvgResult> {
-        if self.aggregate.layout_hash() != layout.hash() {
+        let aggregate = self.request.aggregate;
+        if aggregate.layout_hash() != layout.hash() {
             return Err(CoreError::LayoutMismatch {
                 expected: hex(layout.hash()),
-                found: hex(self.aggregate.layout_hash()),
+                found: hex(aggregate.layout_hash()),
             }
             .into());
         }
@@ -413,7 +464,7 @@ impl<'a> Combiner<'a> {
             params,
             packing,
             layout,
-            self.aggregate.clients(),
+            aggregate.clients(),
             &phases,
         )?)
     }

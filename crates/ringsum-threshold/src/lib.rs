@@ -3,9 +3,10 @@
 //! No single party can decrypt: the key holders of a committee generate
 //! the public key together ([`run_ceremony`], or [`KeyGenerator`] per
 //! holder), each ends with a Shamir share of the secret, and any t of the n
-//! holders decrypt an aggregate with flooded decryption shares
-//! ([`KeyHolder::decryption_share`]) that a [`Combiner`] adds up and
-//! decodes. Fewer than t learn nothing.
+//! holders decrypt an aggregate: the coordinator makes a
+//! [`DecryptionRequest`], each holder of its active set answers with a
+//! flooded decryption share ([`KeyHolder::decryption_share`]), and a
+//! [`Combiner`] adds them up and decodes. Fewer than t learn nothing.
 //!
 //! The flooding noise is 2^lambda times the proven bound on the aggregate's
 //! noise (docs/noise.md); each holder answers once per aggregate and
@@ -20,7 +21,8 @@
 //! use ringsum_core::update::{Aggregate, RoundId, encrypt_update};
 //! use ringsum_math::{CrsSeed, Csprng};
 //! use ringsum_threshold::{
-//!     Combiner, Committee, HolderId, InMemoryTransport, KeyHolder, ShareLedger, run_ceremony,
+//!     Combiner, Committee, DecryptionRequest, HolderId, InMemoryTransport, KeyHolder,
+//!     ShareLedger, run_ceremony,
 //! };
 //!
 //! let params = ParameterSet::builtin("pq128-n4096")?;
@@ -43,7 +45,8 @@
 //!
 //! // Holders 1 and 3 decrypt; holder 2 is offline.
 //! let active = committee.active_set(&[HolderId(1), HolderId(3)])?;
-//! let mut combiner = Combiner::new(&params, &committee, &active, &aggregate)?;
+//! let request = DecryptionRequest::new(&params, &committee, &active, &aggregate)?;
+//! let mut combiner = Combiner::new(&params, request)?;
 //! for key in ceremony.key_shares.into_iter().filter(|k| active.contains(k.holder())) {
 //!     let ledger = ShareLedger::in_memory();
 //!     let mut holder = KeyHolder::new(&params, committee.clone(), key, ledger)?;
@@ -76,7 +79,9 @@ pub use ceremony::{
     ShareTransport, ThresholdKeyShare, collective_public_key, crs_binding, run_ceremony,
 };
 pub use committee::{ActiveSet, Committee, HolderId};
-pub use decrypt::{Combiner, DecryptionShare, KeyHolder, decryption_digest, flooding_bound};
+pub use decrypt::{
+    Combiner, DecryptionRequest, DecryptionShare, KeyHolder, decryption_digest, flooding_bound,
+};
 pub use error::{Result, ThresholdError};
 pub use ledger::ShareLedger;
 

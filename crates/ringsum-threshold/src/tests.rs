@@ -133,7 +133,10 @@ impl Fixture {
         set: &[HolderId],
     ) -> Result<Vec<i64>> {
         let active = self.committee.active_set(set)?;
-        let mut combiner = Combiner::new(&self.params, &self.committee, &active, aggregate)?;
+        let mut combiner = Combiner::new(
+            &self.params,
+            DecryptionRequest::new(&self.params, &self.committee, &active, aggregate)?,
+        )?;
         for h in holders.iter_mut().filter(|h| active.contains(h.id())) {
             combiner.add(h.decryption_share(&self.params, aggregate, &active)?)?;
         }
@@ -327,7 +330,11 @@ fn fewer_than_t_shares_do_not_decrypt() {
         Err(ThresholdError::NotEnoughHolders { .. })
     ));
     let active = f.committee.active_set(&ids(&[1, 2, 3])).unwrap();
-    let mut combiner = Combiner::new(&f.params, &f.committee, &active, &aggregate).unwrap();
+    let mut combiner = Combiner::new(
+        &f.params,
+        DecryptionRequest::new(&f.params, &f.committee, &active, &aggregate).unwrap(),
+    )
+    .unwrap();
     let mut holders = f.holders();
     for h in &mut holders[..2] {
         combiner
@@ -390,7 +397,11 @@ fn bad_shares_are_refused_and_good_ones_still_decrypt() {
     let good2 = holders[1]
         .decryption_share(&f.params, &aggregate, &active)
         .unwrap();
-    let mut combiner = Combiner::new(&f.params, &f.committee, &active, &aggregate).unwrap();
+    let mut combiner = Combiner::new(
+        &f.params,
+        DecryptionRequest::new(&f.params, &f.committee, &active, &aggregate).unwrap(),
+    )
+    .unwrap();
     combiner.add(good1.clone()).unwrap();
 
     let foreign = holders[1]
@@ -748,7 +759,11 @@ fn measured_noise_stays_within_the_documented_bounds() {
     // over it (the largest of 4096 uniform draws is above B/2 except with
     // probability 2^-4096).
     let active = f.committee.active_set(&ids(&[1, 3, 5])).unwrap();
-    let mut combiner = Combiner::new(&f.params, &f.committee, &active, &aggregate).unwrap();
+    let mut combiner = Combiner::new(
+        &f.params,
+        DecryptionRequest::new(&f.params, &f.committee, &active, &aggregate).unwrap(),
+    )
+    .unwrap();
     for mut h in f.holders().into_iter().filter(|h| active.contains(h.id())) {
         let share = h.decryption_share(&f.params, &aggregate, &active).unwrap();
         let key = f.key_shares.iter().find(|k| k.holder() == h.id()).unwrap();
