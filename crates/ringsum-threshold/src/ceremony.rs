@@ -14,7 +14,7 @@ use ringsum_math::sample::sample_uniform;
 use ringsum_math::{CrsSeed, Csprng, Ntt, Poly, SecretPoly};
 use sha3::{Digest, Sha3_256};
 
-use crate::committee::{Committee, HolderId};
+use crate::committee::{ActiveSet, Committee, HolderId};
 use crate::decrypt::check_set;
 use crate::error::{Result, ThresholdError};
 
@@ -321,45 +321,57 @@ impl ThresholdKeyShare {
         me: HolderId,
         messages: &[SecretShareMessage],
     ) -> Result<Self> {
-        check_set(params, committee.param_set())?;
-        committee.check_member(me)?;
-        let mut seen = BTreeMap::new();
-        for m in messages {
-            check_set(params, &m.param_set)?;
-            committee.check_epoch(m.epoch)?;
-            committee.check_member(m.from)?;
-            if m.to != me {
-                return Err(ThresholdError::Misaddressed {
-                    from: m.from,
-                    to: m.to,
-                    recipient: me,
-                });
-            }
-            if !params.ring().same_ring(m.share.expose().context()) {
-                return Err(CoreError::ParameterMismatch {
-                    expected: params.id().to_string(),
-                    found: format!("a key share from {} in another ring", m.from),
-                }
-                .into());
-            }
-            if seen.insert(m.from, &m.share).is_some() {
-                return Err(ThresholdError::DuplicateHolder {
-                    holder: m.from,
-                    what: "the key shares received",
-                });
-            }
-        }
-        check_complete(committee, &seen, "key shares")?;
-        let mut share = SecretPoly::new(Poly::zero(params.ring()));
-        for s in seen.values() {
-            share.expose_mut().try_add_assign(s.expose())?;
-        }
-        Ok(Self {
-            param_set: params.id().clone(),
-            epoch: committee.epoch(),
-            holder: me,
-            share,
-        })
+        collect_shares(params, committee, committee.holders(), me, messages)
+    }
+
+    /// Re-shares this holder's part of the key to a new committee, without
+    /// anyone reconstructing the key: as a member of `dealers` (an active
+    /// set of at least t holders of `old`), the holder deals l_i s'_i, its
+    /// Lagrange-weighted share, with a fresh polynomial of the new
+    /// committee's threshold. The new holders add what they receive with
+    /// [`Self::from_reshare`]; the sum over the dealers of l_i s'_i is s,
+    /// so the public key, and the noise budget, stay as they are. The old
+    /// shares must be deleted once the new ones are in place.
+    ///
+    /// # Errors
+    /// [`ThresholdError::WrongEpoch`] when this share is not of `old`,
+    /// [`ThresholdError::NotInActiveSet`] when the holder is not a dealer,
+    /// and parameter mismatches.
+    pub fn reshare(
+        &self,
+        params: &ParameterSet,
+        old: &Committee,
+        dealers: &ActiveSet,
+        new: &Committee,
+        rng: &mut Csprng,
+    ) -> Result<Vec<SecretShareMessage>> {
+        check_set(params, &self.param_set)?;
+        check_set(params, old.param_set())?;
+        old.check_epoch(self.epoch)?;
+        old.check_epoch(dealers.epoch())?;
+        let dealers = old.active_set(dealers.holders())?;
+        let lagrange = dealers.lagrange(params.ring(), self.holder)?;
+        let mut weighted = self.share.clone();
+        weighted.expose_mut().try_mul_scalar_assign(&lagrange)?;
+        deal(params, new, self.holder, &weighted, rng)
+    }
+
+    /// The new share of holder `me` of committee `new`: the sum of the
+    /// re-shared parts from every member of `dealers` (see
+    /// [`Self::reshare`]). Every message is checked before anything is
+    /// added.
+    ///
+    /// # Errors
+    /// As [`Self::from_messages`], with the dealers in place of the
+    /// committee's members.
+    pub fn from_reshare(
+        params: &ParameterSet,
+        new: &Committee,
+        dealers: &ActiveSet,
+        me: HolderId,
+        messages: &[SecretShareMessage],
+    ) -> Result<Self> {
+        collect_shares(params, new, dealers.holders(), me, messages)
     }
 
     /// A key share restored from storage.
@@ -406,6 +418,71 @@ impl ThresholdKeyShare {
     pub fn share(&self) -> &SecretPoly<Ntt> {
         &self.share
     }
+}
+
+/// Adds up the shares dealt to `me` of `committee`, exactly one from each
+/// of `dealers`, after checking every message.
+fn collect_shares(
+    params: &ParameterSet,
+    committee: &Committee,
+    dealers: &[HolderId],
+    me: HolderId,
+    messages: &[SecretShareMessage],
+) -> Result<ThresholdKeyShare> {
+    check_set(params, committee.param_set())?;
+    committee.check_member(me)?;
+    let mut seen = BTreeMap::new();
+    for m in messages {
+        check_set(params, &m.param_set)?;
+        committee.check_epoch(m.epoch)?;
+        if !dealers.contains(&m.from) {
+            return Err(ThresholdError::UnknownHolder {
+                holder: m.from,
+                epoch: committee.epoch(),
+            });
+        }
+        if m.to != me {
+            return Err(ThresholdError::Misaddressed {
+                from: m.from,
+                to: m.to,
+                recipient: me,
+            });
+        }
+        if !params.ring().same_ring(m.share.expose().context()) {
+            return Err(CoreError::ParameterMismatch {
+                expected: params.id().to_string(),
+                found: format!("a key share from {} in another ring", m.from),
+            }
+            .into());
+        }
+        if seen.insert(m.from, &m.share).is_some() {
+            return Err(ThresholdError::DuplicateHolder {
+                holder: m.from,
+                what: "the key shares received",
+            });
+        }
+    }
+    let missing: Vec<HolderId> = dealers
+        .iter()
+        .filter(|h| !seen.contains_key(h))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        return Err(ThresholdError::Missing {
+            what: "key shares",
+            missing,
+        });
+    }
+    let mut share = SecretPoly::new(Poly::zero(params.ring()));
+    for s in seen.values() {
+        share.expose_mut().try_add_assign(s.expose())?;
+    }
+    Ok(ThresholdKeyShare {
+        param_set: params.id().clone(),
+        epoch: committee.epoch(),
+        holder: me,
+        share,
+    })
 }
 
 /// The result of a key ceremony run in one process.

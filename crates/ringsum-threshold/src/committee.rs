@@ -82,7 +82,10 @@ impl Committee {
         &self.param_set
     }
 
-    /// The key epoch (it selects the CRS polynomial of the public key).
+    /// The epoch of the committee's share set. A key ceremony expands the
+    /// public key's CRS polynomial at this epoch; a resharing
+    /// ([`crate::ThresholdKeyShare::reshare`]) hands the same key to a new
+    /// committee with a new epoch, so shares of different sets never mix.
     pub fn epoch(&self) -> u64 {
         self.epoch
     }

@@ -792,3 +792,59 @@ fn measured_noise_stays_within_the_documented_bounds() {
             > aggregate_noise.bits() + u64::from(f.params.threshold().flooding_bits) - 2
     );
 }
+
+#[test]
+fn resharing_moves_the_key_to_a_new_committee_without_changing_it() {
+    let mut f = fixture("pq128-n4096", 4, 3, 13);
+    let clients = f.random_slots(2);
+    let mut aggregate = f.aggregate(&clients);
+    let old = f.committee.clone();
+    let dealers = old.active_set(&ids(&[1, 2, 4])).unwrap();
+    let new = Committee::new(&f.params, 4, &ids(&[2, 5, 6, 7, 8]), 2).unwrap();
+    let mut transport = InMemoryTransport::new();
+    for key in f.key_shares.iter().filter(|k| dealers.contains(k.holder())) {
+        for m in key
+            .reshare(&f.params, &old, &dealers, &new, &mut f.rng)
+            .unwrap()
+        {
+            transport.send(m).unwrap();
+        }
+    }
+    // Holder 3 is not a dealer and cannot take part.
+    assert!(matches!(
+        f.key_shares[2].reshare(&f.params, &old, &dealers, &new, &mut f.rng),
+        Err(ThresholdError::NotInActiveSet { .. })
+    ));
+    let mut new_shares = Vec::new();
+    for &me in new.holders() {
+        let received = transport.receive(me).unwrap();
+        assert!(matches!(
+            ThresholdKeyShare::from_reshare(&f.params, &new, &dealers, me, &received[..2]),
+            Err(ThresholdError::Missing { .. })
+        ));
+        assert!(matches!(
+            ThresholdKeyShare::from_messages(&f.params, &new, me, &received),
+            Err(ThresholdError::UnknownHolder { .. } | ThresholdError::Missing { .. })
+        ));
+        new_shares.push(
+            ThresholdKeyShare::from_reshare(&f.params, &new, &dealers, me, &received).unwrap(),
+        );
+    }
+    // The same public key; the new committee decrypts with any 2 members.
+    f.committee = new;
+    f.key_shares = new_shares;
+    let mut holders = f.holders();
+    let expected = exact_sum(&clients);
+    assert_eq!(
+        f.decrypt(&mut holders, &aggregate, &ids(&[5, 8])).unwrap(),
+        expected
+    );
+    aggregate
+        .rerandomize(&f.params, &f.packing, &f.public_key, &mut f.rng)
+        .unwrap();
+    assert_eq!(
+        f.decrypt(&mut holders, &aggregate, &ids(&[2, 6, 7]))
+            .unwrap(),
+        expected
+    );
+}
