@@ -38,7 +38,7 @@ proptest! {
     /// Random n in 2..=20, t in 1..=n, three active sets of random sizes
     /// >= t: every set decrypts the aggregate exactly to the same result as
     /// the others (the aggregate is re-randomised between sets, as a real
-    /// retry would), and each share carries flooding.
+    /// retry would).
     #[test]
     fn any_active_set_of_at_least_t_decrypts_exactly(
         n in 2u32..=20,
@@ -101,9 +101,10 @@ proptest! {
     }
 }
 
-/// The flooding of two shares of the same plaintext (the aggregate
-/// re-randomised in between) is wide and fresh: d - l s' c1 differs
-/// between the two and spans most of [-B, B] in both.
+/// Each share carries flooding that spans most of [-B, B]: d - l s' c1 is
+/// measured for two shares of the same plaintext (the aggregate
+/// re-randomised in between, so the c1 differ); the same c1 never gets a
+/// second flooding (see the ledger tests of ringsum-threshold).
 #[test]
 fn shares_carry_fresh_flooding() {
     let params = ParameterSet::builtin("pq128-n4096").unwrap();

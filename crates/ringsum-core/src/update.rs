@@ -283,8 +283,10 @@ impl Aggregate {
     /// The aggregate's identity: SHA3-256 over "ringsum/aggregate/v1", the
     /// parameter-set id (length-prefixed), the layout hash, the round, the
     /// client count, the re-randomisation count and the SHA3-256 of each
-    /// ciphertext ([`ciphertext_digest`]), all integers u64 little-endian.
-    /// Key holders key their one-share-per-aggregate record on it.
+    /// ciphertext ([`ciphertext_digest`]), all integers u64 little-endian:
+    /// the aggregate's identity for logs and audit. (Key holders do not key
+    /// their one-share rule on it but on each c1, which is all a decryption
+    /// share depends on.)
     pub fn digest(&self) -> [u8; 32] {
         let per_ciphertext: Vec<[u8; 32]> = self.sum.par_iter().map(ciphertext_digest).collect();
         let mut h = Sha3_256::new();
@@ -401,8 +403,9 @@ pub fn decode_aggregate(
         .map(|s| (s as f64 / weight_sum as f64) as f32)
         .collect();
     // Honest updates leave the padding at zero; anything else there is a
-    // contribution encrypt_update did not make (for example an attempt to
-    // read key material out through an unused slot), and is refused.
+    // contribution encrypt_update did not make, and is refused. A sanity
+    // check only: an ill-formed ciphertext can still move key material
+    // into the model's own slots (docs/noise.md).
     if let Some((offset, value)) = slots.enumerate().find(|&(_, v)| v != 0) {
         return Err(CoreError::NonZeroPadding {
             slot: 1 + count + offset,

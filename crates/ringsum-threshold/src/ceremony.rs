@@ -45,6 +45,42 @@ pub struct PublicKeyShare {
     pub p: Poly<Ntt>,
 }
 
+impl PublicKeyShare {
+    /// The holder's commitment to this share: SHA3-256 over
+    /// "ringsum/public-key-share/v1", the parameter-set id
+    /// (length-prefixed), the epoch, the holder id, the CRS binding and the
+    /// residues of p (u64 little-endian).
+    pub fn commitment(&self) -> KeyCommitment {
+        let mut h = Sha3_256::new();
+        h.update(b"ringsum/public-key-share/v1");
+        h.update((self.param_set.as_str().len() as u64).to_le_bytes());
+        h.update(self.param_set.as_str().as_bytes());
+        h.update(self.epoch.to_le_bytes());
+        h.update(self.holder.0.to_le_bytes());
+        h.update(self.crs_binding);
+        h.update(bytemuck::cast_slice::<u64, u8>(self.p.residues()));
+        KeyCommitment {
+            epoch: self.epoch,
+            holder: self.holder,
+            digest: h.finalize().into(),
+        }
+    }
+}
+
+/// A hash commitment to a [`PublicKeyShare`], published first: only once
+/// every holder's commitment is in are the shares revealed, so no holder
+/// can choose its p_i after seeing the others' (a rogue p_i = p - sum of
+/// the others' would give it the whole key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyCommitment {
+    /// The key epoch.
+    pub epoch: u64,
+    /// The holder.
+    pub holder: HolderId,
+    /// The hash of the share.
+    pub digest: [u8; 32],
+}
+
 /// One Shamir share f_i(x_j) of holder i's secret, for holder j. As
 /// sensitive as a key: wiped on drop, never printed; it must travel sealed
 /// to its recipient (the post-quantum layer's sealed boxes).
@@ -218,9 +254,13 @@ fn deal(
     Ok(shares)
 }
 
-/// The collective public key (sum p_i, a) from one share per holder.
+/// The collective public key (sum p_i, a) from one share per holder, each
+/// matching the commitment its holder published before any share was
+/// revealed.
 ///
 /// # Errors
+/// [`ThresholdError::CommitmentMismatch`] for a share that differs from its
+/// commitment, [`ThresholdError::Missing`] for absent commitments;
 /// [`ThresholdError::WrongEpoch`], [`ThresholdError::UnknownHolder`],
 /// [`ThresholdError::DuplicateHolder`], [`ThresholdError::CrsMismatch`]
 /// for a share computed from another seed or epoch,
@@ -230,9 +270,22 @@ pub fn collective_public_key(
     params: &ParameterSet,
     committee: &Committee,
     seed: &CrsSeed,
+    commitments: &[KeyCommitment],
     shares: &[PublicKeyShare],
 ) -> Result<PublicKey> {
     check_set(params, committee.param_set())?;
+    let mut committed = BTreeMap::new();
+    for c in commitments {
+        committee.check_epoch(c.epoch)?;
+        committee.check_member(c.holder)?;
+        if committed.insert(c.holder, c.digest).is_some() {
+            return Err(ThresholdError::DuplicateHolder {
+                holder: c.holder,
+                what: "the key commitments",
+            });
+        }
+    }
+    check_complete(committee, &committed, "key commitments")?;
     let binding = crs_binding(seed, committee.epoch());
     let mut seen = BTreeMap::new();
     for share in shares {
@@ -250,6 +303,11 @@ pub fn collective_public_key(
                 found: format!("a public-key share of {} in another ring", share.holder),
             }
             .into());
+        }
+        if committed.get(&share.holder) != Some(&share.commitment().digest) {
+            return Err(ThresholdError::CommitmentMismatch {
+                holder: share.holder,
+            });
         }
         if seen.insert(share.holder, &share.p).is_some() {
             return Err(ThresholdError::DuplicateHolder {
@@ -516,7 +574,10 @@ pub fn run_ceremony(
             transport.send(message)?;
         }
     }
-    let public_key = collective_public_key(params, committee, seed, &pk_shares)?;
+    // In one process the commit-then-reveal order is trivially kept.
+    let commitments: Vec<KeyCommitment> =
+        pk_shares.iter().map(PublicKeyShare::commitment).collect();
+    let public_key = collective_public_key(params, committee, seed, &commitments, &pk_shares)?;
     let key_shares = committee
         .holders()
         .iter()

@@ -22,28 +22,38 @@ use crate::committee::{ActiveSet, Committee, HolderId};
 use crate::error::{Result, ThresholdError};
 use crate::ledger::{ShareLedger, hex};
 
-/// What a decryption share depends on: SHA3-256 over
+/// SHA3-256 over "ringsum/c1/v1" and the residues of c1 (u64
+/// little-endian, prime by prime): what a holder's ledger keys on, since a
+/// decryption share of a ciphertext is a function of its c1 alone.
+pub fn c1_digest(ct: &Ciphertext) -> [u8; 32] {
+    let mut h = Sha3_256::new();
+    h.update(b"ringsum/c1/v1");
+    h.update(bytemuck::cast_slice::<u64, u8>(ct.c1().residues()));
+    h.finalize().into()
+}
+
+/// The identity of a decryption request's ciphertexts: SHA3-256 over
 /// "ringsum/decryption-input/v1", the parameter-set id (length-prefixed),
-/// the key epoch, the ciphertext count and the SHA3-256 of each c1's
-/// residues (u64 little-endian). A share is a function of c1 alone, so
-/// holders key their one-share-per-aggregate record on this digest: two
-/// requests that differ only in c0 are the same request.
+/// the key epoch, the ciphertext count and each [`c1_digest`] in order.
+/// Shares carry it so that the combiner can refuse shares of another
+/// aggregate; the holders' one-share rule is enforced per c1 (the ledger).
 pub fn decryption_digest(
     param_set: &ParamSetId,
     epoch: u64,
     ciphertexts: &[Ciphertext],
 ) -> [u8; 32] {
-    let per_ciphertext: Vec<[u8; 32]> = ciphertexts
-        .par_iter()
-        .map(|ct| Sha3_256::digest(bytemuck::cast_slice::<u64, u8>(ct.c1().residues())).into())
-        .collect();
+    let per_ciphertext: Vec<[u8; 32]> = ciphertexts.par_iter().map(c1_digest).collect();
+    list_digest(param_set, epoch, &per_ciphertext)
+}
+
+fn list_digest(param_set: &ParamSetId, epoch: u64, per_ciphertext: &[[u8; 32]]) -> [u8; 32] {
     let mut h = Sha3_256::new();
     h.update(b"ringsum/decryption-input/v1");
     h.update((param_set.as_str().len() as u64).to_le_bytes());
     h.update(param_set.as_str().as_bytes());
     h.update(epoch.to_le_bytes());
     h.update((per_ciphertext.len() as u64).to_le_bytes());
-    for d in &per_ciphertext {
+    for d in per_ciphertext {
         h.update(d);
     }
     h.finalize().into()
@@ -95,10 +105,10 @@ impl KeyHolder {
     /// A holder with key share `key` in `committee`, recording issued
     /// shares in `ledger` (a file it owns, to survive restarts).
     ///
-    /// The flooding noise is drawn from a generator keyed by a hash of the
-    /// key share, the aggregate's digest and the active set, so a repeated
-    /// request (same aggregate, same set) gets the very same share, even
-    /// after a restart, and never a second independent one.
+    /// The flooding noise of each ciphertext is drawn from a generator
+    /// keyed by a hash of the key share, the ciphertext's c1 and the active
+    /// set, so a repeated request (same c1, same set) gets the very same
+    /// share, even after a restart, and never a second independent one.
     ///
     /// # Errors
     /// [`ThresholdError::WrongEpoch`] or [`ThresholdError::UnknownHolder`]
@@ -138,15 +148,16 @@ impl KeyHolder {
         &self.ledger
     }
 
-    /// The decryption share of `aggregate` for `active`. The request is
-    /// recorded durably first; a second request for the same aggregate with
-    /// another set is refused (re-randomise the aggregate instead).
+    /// The decryption share of `aggregate` for `active`. Each c1 is
+    /// recorded durably first; a request that contains a c1 already
+    /// answered for another set is refused (re-randomise the aggregate
+    /// instead), as is a request with the same c1 twice.
     ///
     /// # Errors
     /// [`ThresholdError::NotInActiveSet`], [`ThresholdError::WrongEpoch`],
     /// [`ThresholdError::UnknownHolder`] for a set with non-members,
-    /// [`ThresholdError::RetryRefused`], [`ThresholdError::Ledger`],
-    /// a count mismatch for an empty aggregate and parameter mismatches.
+    /// [`ThresholdError::RetryRefused`], [`ThresholdError::DuplicateCiphertext`],
+    /// [`ThresholdError::Ledger`], a count mismatch for an empty aggregate and parameter mismatches.
     pub fn decryption_share(
         &mut self,
         params: &ParameterSet,
@@ -168,25 +179,21 @@ impl KeyHolder {
         }
         let ring = params.ring();
         let lagrange = active.lagrange(ring, me)?;
-        let digest = decryption_digest(params.id(), self.committee.epoch(), ciphertexts);
-        self.ledger.permit(&digest, active.holders())?;
+        let c1_digests: Vec<[u8; 32]> = ciphertexts.par_iter().map(c1_digest).collect();
+        let digest = list_digest(params.id(), self.committee.epoch(), &c1_digests);
+        self.ledger.permit(&c1_digests, active.holders())?;
 
         let mut weighted = self.key.share().clone();
         weighted.expose_mut().try_mul_scalar_assign(&lagrange)?;
-        let mut seed = Zeroizing::new([0u8; 32]);
-        let mut h = Sha3_256::new();
-        h.update(b"ringsum/flood/v1");
-        h.update(self.flood_key.as_slice());
-        h.update(digest);
-        h.update(active.digest());
-        seed.copy_from_slice(&h.finalize());
-        let mut rng = Csprng::from_seed(*seed);
-        let mut rngs: Vec<Csprng> = ciphertexts.iter().map(|_| rng.fork()).collect();
+        let set_digest = active.digest();
         let bound = flooding_bound(params);
         let parts = ciphertexts
             .par_iter()
-            .zip(rngs.par_iter_mut())
-            .map(|(ct, rng)| share_part(ct, &weighted, &bound, rng))
+            .zip(&c1_digests)
+            .map(|(ct, c1)| {
+                let mut rng = self.flooding_rng(c1, &set_digest);
+                share_part(ct, &weighted, &bound, &mut rng)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(DecryptionShare {
             param_set: params.id().clone(),
@@ -196,6 +203,20 @@ impl KeyHolder {
             active_set: active.holders().to_vec(),
             parts,
         })
+    }
+}
+
+impl KeyHolder {
+    /// The generator of the flooding of one c1 for one active set.
+    fn flooding_rng(&self, c1: &[u8; 32], active_set: &[u8; 32]) -> Csprng {
+        let mut h = Sha3_256::new();
+        h.update(b"ringsum/flood/v1");
+        h.update(self.flood_key.as_slice());
+        h.update(c1);
+        h.update(active_set);
+        let mut seed = Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(&h.finalize());
+        Csprng::from_seed(*seed)
     }
 }
 

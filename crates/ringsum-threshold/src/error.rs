@@ -88,6 +88,13 @@ pub enum ThresholdError {
         holder: HolderId,
     },
 
+    /// A public-key share that is not the one its holder committed to.
+    #[error("the public-key share of {holder} does not match its commitment")]
+    CommitmentMismatch {
+        /// The holder.
+        holder: HolderId,
+    },
+
     /// Contributions missing from a ceremony or a decryption.
     #[error("missing {what} from {missing:?}")]
     Missing {
@@ -132,15 +139,25 @@ pub enum ThresholdError {
     /// A second decryption request for the same aggregate with another
     /// active set: answering would leak the key share (retry attack).
     #[error(
-        "already issued a decryption share of aggregate {digest} to active set {issued:?}; refusing set {requested:?} (re-randomise the aggregate to retry)"
+        "already issued a decryption share of the ciphertext with c1 digest {digest} to active set {issued:?}; refusing set {requested:?} (re-randomise the aggregate to retry)"
     )]
     RetryRefused {
-        /// The aggregate's decryption digest, in hex.
+        /// The ciphertext's c1 digest, in hex.
         digest: String,
         /// The set the share was issued to.
         issued: Vec<HolderId>,
         /// The set now requested.
         requested: Vec<HolderId>,
+    },
+
+    /// The same ciphertext twice in one decryption request: the holder
+    /// would return two independently flooded products with its key share.
+    #[error("ciphertexts {first} and {second} of the request share the same c1")]
+    DuplicateCiphertext {
+        /// The first position.
+        first: usize,
+        /// The repeated position.
+        second: usize,
     },
 
     /// The issued-share ledger file is unreadable or corrupt.

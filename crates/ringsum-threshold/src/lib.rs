@@ -75,12 +75,14 @@ pub mod error;
 pub mod ledger;
 
 pub use ceremony::{
-    CeremonyOutput, InMemoryTransport, KeyGenerator, PublicKeyShare, SecretShareMessage,
-    ShareTransport, ThresholdKeyShare, collective_public_key, crs_binding, run_ceremony,
+    CeremonyOutput, InMemoryTransport, KeyCommitment, KeyGenerator, PublicKeyShare,
+    SecretShareMessage, ShareTransport, ThresholdKeyShare, collective_public_key, crs_binding,
+    run_ceremony,
 };
 pub use committee::{ActiveSet, Committee, HolderId};
 pub use decrypt::{
-    Combiner, DecryptionRequest, DecryptionShare, KeyHolder, decryption_digest, flooding_bound,
+    Combiner, DecryptionRequest, DecryptionShare, KeyHolder, c1_digest, decryption_digest,
+    flooding_bound,
 };
 pub use error::{Result, ThresholdError};
 pub use ledger::ShareLedger;

@@ -510,13 +510,32 @@ fn ceremony_messages_are_checked() {
         .iter()
         .map(|g| g.public_key_share(&params, &seed, &mut rng).unwrap())
         .collect();
+    let commitments: Vec<KeyCommitment> = pk.iter().map(PublicKeyShare::commitment).collect();
+    let cpk = |shares: &[PublicKeyShare]| {
+        collective_public_key(&params, &committee, &seed, &commitments, shares)
+    };
     assert!(matches!(
-        collective_public_key(&params, &committee, &seed, &pk[..2]),
+        collective_public_key(&params, &committee, &seed, &commitments[..2], &pk),
         Err(ThresholdError::Missing { ref missing, .. }) if *missing == ids(&[3])
+    ));
+    assert!(matches!(
+        cpk(&pk[..2]),
+        Err(ThresholdError::Missing { ref missing, .. }) if *missing == ids(&[3])
+    ));
+    // A rogue share chosen after seeing the others (p_3 - p_1 - p_2 would
+    // make the key holder 3's alone) no longer matches its commitment.
+    let mut rogue = pk[2].clone();
+    rogue.p.try_sub_assign(&pk[0].p).unwrap();
+    rogue.p.try_sub_assign(&pk[1].p).unwrap();
+    assert!(matches!(
+        cpk(&[pk[0].clone(), pk[1].clone(), rogue]),
+        Err(ThresholdError::CommitmentMismatch {
+            holder: HolderId(3)
+        })
     ));
     let twice = [pk[0].clone(), pk[0].clone(), pk[1].clone(), pk[2].clone()];
     assert!(matches!(
-        collective_public_key(&params, &committee, &seed, &twice),
+        cpk(&twice),
         Err(ThresholdError::DuplicateHolder { .. })
     ));
     // A holder configured with another CRS seed, or another epoch.
@@ -525,7 +544,7 @@ fn ceremony_messages_are_checked() {
         .unwrap();
     let bad = [pk[0].clone(), pk[1].clone(), wrong_seed];
     assert!(matches!(
-        collective_public_key(&params, &committee, &seed, &bad),
+        cpk(&bad),
         Err(ThresholdError::CrsMismatch {
             holder: HolderId(3)
         })
@@ -533,10 +552,7 @@ fn ceremony_messages_are_checked() {
     let mut wrong_epoch = pk[2].clone();
     wrong_epoch.epoch = 6;
     let bad = [pk[0].clone(), pk[1].clone(), wrong_epoch];
-    assert!(matches!(
-        collective_public_key(&params, &committee, &seed, &bad),
-        Err(ThresholdError::WrongEpoch { .. })
-    ));
+    assert!(matches!(cpk(&bad), Err(ThresholdError::WrongEpoch { .. })));
 
     let dealt: Vec<Vec<SecretShareMessage>> = gens
         .iter()
@@ -587,7 +603,8 @@ fn a_holder_lying_about_its_crs_spoils_decryption() {
         crs_binding: pk[2].crs_binding,
         ..liar
     };
-    let public_key = collective_public_key(&params, &committee, &seed, &pk).unwrap();
+    let commitments: Vec<KeyCommitment> = pk.iter().map(PublicKeyShare::commitment).collect();
+    let public_key = collective_public_key(&params, &committee, &seed, &commitments, &pk).unwrap();
     let mut transport = InMemoryTransport::new();
     for g in &gens {
         for m in g.deal(&params, &mut rng).unwrap() {
@@ -624,7 +641,7 @@ fn a_holder_lying_about_its_crs_spoils_decryption() {
 }
 
 #[test]
-fn the_decryption_digest_depends_on_c1_only() {
+fn the_c1_digest_and_the_request_digest_depend_on_c1_only() {
     let mut f = fixture("pq128-n4096", 2, 1, 10);
     let clients = f.random_slots(1);
     let aggregate = f.aggregate(&clients);
@@ -698,7 +715,7 @@ fn the_ledger_drops_a_torn_record_and_refuses_a_corrupt_one() {
     let digest = [0xab; 32];
     {
         let mut ledger = ShareLedger::open(&path).unwrap();
-        ledger.permit(&digest, &ids(&[1, 2])).unwrap();
+        ledger.permit(&[digest], &ids(&[1, 2])).unwrap();
     }
     let complete = std::fs::read_to_string(&path).unwrap();
     // A crash in the middle of the next append.
@@ -706,7 +723,7 @@ fn the_ledger_drops_a_torn_record_and_refuses_a_corrupt_one() {
     let mut ledger = ShareLedger::open(&path).unwrap();
     assert_eq!(ledger.issued(&digest), Some(ids(&[1, 2]).as_slice()));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), complete);
-    ledger.permit(&[0xcd; 32], &ids(&[2, 3])).unwrap();
+    ledger.permit(&[[0xcd; 32]], &ids(&[2, 3])).unwrap();
     drop(ledger);
     assert_eq!(ShareLedger::open(&path).unwrap().len(), 2);
 
@@ -716,6 +733,7 @@ fn the_ledger_drops_a_torn_record_and_refuses_a_corrupt_one() {
         format!("{complete}{} 2,1\n", "ef".repeat(32)),
         format!("{complete}{} +1,2\n", "ef".repeat(32)),
         format!("{complete}{}\n", "ef".repeat(32)),
+        format!("{complete}{} 3,4\n", "ab".repeat(32)),
     ] {
         std::fs::write(&path, bad).unwrap();
         assert!(matches!(
@@ -847,4 +865,69 @@ fn resharing_moves_the_key_to_a_new_committee_without_changing_it() {
             .unwrap(),
         expected
     );
+}
+
+#[test]
+fn regrouping_ciphertexts_does_not_unlock_a_second_share() {
+    let mut f = fixture("pq128-n4096", 3, 2, 14);
+    let clients = f.random_slots(1);
+    let first = f.aggregate(&clients);
+    let second = f.aggregate(&clients);
+    let ct = first.ciphertexts()[0].clone();
+    let other = second.ciphertexts()[0].clone();
+    let layout = ModelLayout::try_new([("w", vec![2 * f.packing.capacity() as u64 - 1])]).unwrap();
+    let list = |cts: Vec<ringsum_core::scheme::Ciphertext>| {
+        let mut agg = Aggregate::new(&f.params, &f.packing, &layout, RoundId(9));
+        agg.try_add(&EncryptedUpdate {
+            param_set: f.params.id().clone(),
+            layout_hash: *layout.hash(),
+            round: RoundId(9),
+            ciphertexts: cts,
+        })
+        .unwrap();
+        agg
+    };
+    let mut h1 = f.holder(HolderId(1));
+    let a = f.committee.active_set(&ids(&[1, 2])).unwrap();
+    let b = f.committee.active_set(&ids(&[1, 3])).unwrap();
+    h1.decryption_share(&f.params, &first, &a).unwrap();
+    // The same c1 twice in one request: two floods of one product.
+    assert!(matches!(
+        h1.decryption_share(&f.params, &list(vec![other.clone(), other.clone()]), &b),
+        Err(ThresholdError::DuplicateCiphertext {
+            first: 0,
+            second: 1
+        })
+    ));
+    // The answered c1 inside a larger or reordered list, for another set.
+    for cts in [
+        vec![ct.clone(), other.clone()],
+        vec![other.clone(), ct.clone()],
+    ] {
+        assert!(matches!(
+            h1.decryption_share(&f.params, &list(cts), &b),
+            Err(ThresholdError::RetryRefused { .. })
+        ));
+    }
+    assert_eq!(h1.ledger().len(), 1, "refused requests record nothing");
+    // For the same set, the c1 gets the same flooding wherever it appears.
+    let alone = h1.decryption_share(&f.params, &first, &a).unwrap();
+    let grouped = h1
+        .decryption_share(&f.params, &list(vec![other, ct]), &a)
+        .unwrap();
+    assert_eq!(alone.parts[0], grouped.parts[1]);
+}
+
+#[test]
+fn a_ledger_file_serves_one_process_at_a_time() {
+    let path = temp_path("lock");
+    let mut first = ShareLedger::open(&path).unwrap();
+    assert!(matches!(
+        ShareLedger::open(&path),
+        Err(ThresholdError::Ledger { .. })
+    ));
+    first.permit(&[[1; 32]], &ids(&[1, 2])).unwrap();
+    drop(first);
+    let second = ShareLedger::open(&path).unwrap();
+    assert_eq!(second.issued(&[1; 32]), Some(ids(&[1, 2]).as_slice()));
 }
