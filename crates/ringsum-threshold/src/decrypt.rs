@@ -238,15 +238,7 @@ fn share_part(
 
 /// `Ok` when `found` names the parameter set `params`.
 pub(crate) fn check_set(params: &ParameterSet, found: &ParamSetId) -> Result<()> {
-    if params.id() == found {
-        Ok(())
-    } else {
-        Err(CoreError::ParameterMismatch {
-            expected: params.id().to_string(),
-            found: found.to_string(),
-        }
-        .into())
-    }
+    Ok(ringsum_core::scheme::check_set(params, found)?)
 }
 
 /// `Ok` for a non-empty list of ciphertexts of `params`.

@@ -172,7 +172,10 @@ pub(crate) fn check_ring<R: Representation>(
 }
 
 /// `Ok` when `found` names the parameter set `params`.
-pub(crate) fn check_set(params: &ParameterSet, found: &ParamSetId) -> Result<()> {
+///
+/// # Errors
+/// [`CoreError::ParameterMismatch`] naming both sets.
+pub fn check_set(params: &ParameterSet, found: &ParamSetId) -> Result<()> {
     if params.id() == found {
         Ok(())
     } else {

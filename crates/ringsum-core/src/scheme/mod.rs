@@ -17,8 +17,7 @@ pub(crate) use ciphertext::phase;
 pub use ciphertext::{
     Ciphertext, decode_phase, decrypt, encrypt, measure_noise_bits_vartime, sum_ciphertexts,
 };
-pub(crate) use keys::check_set;
-pub use keys::{PublicKey, SecretKey};
+pub use keys::{PublicKey, SecretKey, check_set};
 pub use packing::{Packing, Plaintext};
 
 #[cfg(test)]
