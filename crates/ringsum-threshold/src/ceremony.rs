@@ -285,7 +285,7 @@ pub fn collective_public_key(
             });
         }
     }
-    check_complete(committee, &committed, "key commitments")?;
+    check_complete(committee.holders(), &committed, "key commitments")?;
     let binding = crs_binding(seed, committee.epoch());
     let mut seen = BTreeMap::new();
     for share in shares {
@@ -316,7 +316,7 @@ pub fn collective_public_key(
             });
         }
     }
-    check_complete(committee, &seen, "public-key shares")?;
+    check_complete(committee.holders(), &seen, "public-key shares")?;
     let mut p0 = Poly::zero(params.ring());
     for p in seen.values() {
         p0.try_add_assign(p)?;
@@ -325,14 +325,13 @@ pub fn collective_public_key(
     Ok(PublicKey::from_parts(params, p0, a)?)
 }
 
-/// `Ok` when every committee member has an entry in `seen`.
+/// `Ok` when every holder of `expected` has an entry in `seen`.
 fn check_complete<V>(
-    committee: &Committee,
+    expected: &[HolderId],
     seen: &BTreeMap<HolderId, V>,
     what: &'static str,
 ) -> Result<()> {
-    let missing: Vec<HolderId> = committee
-        .holders()
+    let missing: Vec<HolderId> = expected
         .iter()
         .filter(|h| !seen.contains_key(h))
         .copied()
@@ -520,17 +519,7 @@ fn collect_shares(
             });
         }
     }
-    let missing: Vec<HolderId> = dealers
-        .iter()
-        .filter(|h| !seen.contains_key(h))
-        .copied()
-        .collect();
-    if !missing.is_empty() {
-        return Err(ThresholdError::Missing {
-            what: "key shares",
-            missing,
-        });
-    }
+    check_complete(dealers, &seen, "key shares")?;
     let mut share = SecretPoly::new(Poly::zero(params.ring()));
     for s in seen.values() {
         share.expose_mut().try_add_assign(s.expose())?;

@@ -168,15 +168,9 @@ impl KeyHolder {
         let ciphertexts = aggregate.ciphertexts();
         check_ciphertexts(params, ciphertexts)?;
         self.committee.check_epoch(active.epoch())?;
-        for &h in active.holders() {
-            self.committee.check_member(h)?;
-        }
-        if active.holders().len() < self.committee.threshold() as usize {
-            return Err(ThresholdError::NotEnoughHolders {
-                active: active.holders().len(),
-                threshold: self.committee.threshold(),
-            });
-        }
+        // The set may come from another committee of the same epoch:
+        // re-validate it against this holder's committee and threshold.
+        let active = &self.committee.active_set(active.holders())?;
         let ring = params.ring();
         let lagrange = active.lagrange(ring, me)?;
         let c1_digests: Vec<[u8; 32]> = ciphertexts.par_iter().map(c1_digest).collect();
@@ -326,7 +320,6 @@ impl<'a> DecryptionRequest<'a> {
 #[derive(Debug)]
 pub struct Combiner<'a> {
     param_set: ParamSetId,
-    epoch: u64,
     request: DecryptionRequest<'a>,
     shares: BTreeMap<HolderId, Vec<Poly<Coeff>>>,
 }
@@ -340,7 +333,6 @@ impl<'a> Combiner<'a> {
         check_ciphertexts(params, request.aggregate.ciphertexts())?;
         Ok(Self {
             param_set: params.id().clone(),
-            epoch: request.active.epoch(),
             request,
             shares: BTreeMap::new(),
         })
@@ -363,9 +355,10 @@ impl<'a> Combiner<'a> {
             }
             .into());
         }
-        if share.epoch != self.epoch {
+        let epoch = self.request.active.epoch();
+        if share.epoch != epoch {
             return Err(ThresholdError::WrongEpoch {
-                expected: self.epoch,
+                expected: epoch,
                 found: share.epoch,
             });
         }
