@@ -1,0 +1,579 @@
+//! Who may say what: the [`Registry`] of a federation's participants (their
+//! keys, roles, rotations and the revocation list, consulted on every
+//! verification), and the per-round [`Inbox`] that refuses wrong rounds,
+//! replays and second submissions.
+
+use std::collections::{HashMap, HashSet};
+
+use sha3::{Digest, Sha3_256};
+
+use crate::alg::{KemAlgorithm, SignatureAlgorithm};
+use crate::codec::Reader;
+use crate::envelope::{Envelope, FederationId, MessageKind, Routing};
+use crate::error::{PqError, Result};
+use crate::identity::{ParticipantId, PublicIdentity, SigningIdentity};
+use crate::kem::SealingPublicKey;
+
+/// What a participant does in the federation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Encrypts and submits model updates.
+    Client,
+    /// Holds a share of the decryption key.
+    KeyHolder,
+    /// Runs rounds, requests decryption, publishes results, revokes keys.
+    Coordinator,
+}
+
+impl Role {
+    /// A readable name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::KeyHolder => "key holder",
+            Self::Coordinator => "coordinator",
+        }
+    }
+
+    /// Whether this role may send `kind`.
+    #[must_use]
+    pub const fn may_send(self, kind: MessageKind) -> bool {
+        match kind {
+            MessageKind::UpdateSubmission => matches!(self, Self::Client),
+            MessageKind::KeyCommitment
+            | MessageKind::PublicKeyShare
+            | MessageKind::SecretShare
+            | MessageKind::DecryptionShare => matches!(self, Self::KeyHolder),
+            MessageKind::DecryptionRequest | MessageKind::RoundResult => {
+                matches!(self, Self::Coordinator)
+            }
+            // Every participant rotates and may revoke its own key; only a
+            // coordinator revokes others' (checked in apply_revocation).
+            MessageKind::KeyRotation | MessageKind::Revocation => true,
+        }
+    }
+}
+
+/// Why a key was revoked (one byte on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RevocationReason {
+    /// The secret key is or may be known to someone else.
+    KeyCompromise = 1,
+    /// The participant left the federation.
+    Retired = 2,
+    /// The coordinator removed the participant.
+    Removed = 3,
+}
+
+impl RevocationReason {
+    fn from_byte(byte: u8) -> Result<Self> {
+        match byte {
+            1 => Ok(Self::KeyCompromise),
+            2 => Ok(Self::Retired),
+            3 => Ok(Self::Removed),
+            other => Err(PqError::malformed(
+                "revocation",
+                format!("unknown reason {other}"),
+            )),
+        }
+    }
+}
+
+/// The state of a registered key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// In use.
+    Active,
+    /// Replaced by a new key through a signed rotation.
+    Rotated(ParticipantId),
+}
+
+/// One registered participant.
+#[derive(Clone, Debug)]
+pub struct Participant {
+    /// Its role.
+    pub role: Role,
+    /// Its signing public key.
+    pub signing: PublicIdentity,
+    /// Its sealing public key (every key holder has one).
+    pub sealing: Option<SealingPublicKey>,
+    /// Active or rotated.
+    pub status: KeyStatus,
+}
+
+/// A federation's participants and its revocation list.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    federation: FederationId,
+    participants: HashMap<ParticipantId, Participant>,
+    revoked: HashMap<ParticipantId, RevocationReason>,
+}
+
+impl Registry {
+    /// An empty registry for `federation`.
+    #[must_use]
+    pub fn new(federation: FederationId) -> Self {
+        Self {
+            federation,
+            participants: HashMap::new(),
+            revoked: HashMap::new(),
+        }
+    }
+
+    /// The federation.
+    #[must_use]
+    pub const fn federation(&self) -> FederationId {
+        self.federation
+    }
+
+    /// Registers a participant and returns its id.
+    ///
+    /// # Errors
+    /// [`PqError::AlreadyRegistered`], [`PqError::RevokedSender`] for a
+    /// revoked key, [`PqError::Malformed`] for a key holder without a
+    /// sealing key.
+    pub fn register(
+        &mut self,
+        role: Role,
+        signing: PublicIdentity,
+        sealing: Option<SealingPublicKey>,
+    ) -> Result<ParticipantId> {
+        let id = signing.id();
+        if self.participants.contains_key(&id) {
+            return Err(PqError::AlreadyRegistered(id));
+        }
+        if self.revoked.contains_key(&id) {
+            return Err(PqError::RevokedSender(id));
+        }
+        if role == Role::KeyHolder && sealing.is_none() {
+            return Err(PqError::malformed(
+                "registration",
+                "a key holder needs a sealing key",
+            ));
+        }
+        self.participants.insert(
+            id,
+            Participant {
+                role,
+                signing,
+                sealing,
+                status: KeyStatus::Active,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The participant with this id, in whatever state.
+    #[must_use]
+    pub fn get(&self, id: &ParticipantId) -> Option<&Participant> {
+        self.participants.get(id)
+    }
+
+    /// Puts `id` on the revocation list (an administrative decision taken
+    /// locally; [`Self::apply_revocation`] takes a signed notice). Revoking
+    /// an id that is not registered keeps it from ever being registered.
+    pub fn revoke(&mut self, id: ParticipantId, reason: RevocationReason) {
+        self.revoked.entry(id).or_insert(reason);
+    }
+
+    /// Why `id` was revoked, if it was.
+    #[must_use]
+    pub fn revocation(&self, id: &ParticipantId) -> Option<RevocationReason> {
+        self.revoked.get(id).copied()
+    }
+
+    /// The revocation list.
+    pub fn revocation_list(&self) -> impl Iterator<Item = (&ParticipantId, &RevocationReason)> {
+        self.revoked.iter()
+    }
+
+    /// Checks that `envelope` comes from an active, unrevoked participant
+    /// of this federation whose role may send its kind, under the
+    /// algorithm it registered, and that the signature verifies.
+    ///
+    /// # Errors
+    /// [`PqError::WrongFederation`], [`PqError::UnknownSender`],
+    /// [`PqError::RevokedSender`], [`PqError::RotatedSender`],
+    /// [`PqError::Unauthorized`], [`PqError::AlgorithmMismatch`],
+    /// [`PqError::BadSignature`].
+    pub fn authenticate(&self, envelope: &Envelope) -> Result<&Participant> {
+        let routing = envelope.routing();
+        if routing.federation != self.federation {
+            return Err(PqError::WrongFederation);
+        }
+        let sender = envelope.sender();
+        if self.revoked.contains_key(&sender) {
+            return Err(PqError::RevokedSender(sender));
+        }
+        let participant = self
+            .participants
+            .get(&sender)
+            .ok_or(PqError::UnknownSender(sender))?;
+        if let KeyStatus::Rotated(successor) = participant.status {
+            return Err(PqError::RotatedSender { sender, successor });
+        }
+        if !participant.role.may_send(routing.kind) {
+            return Err(PqError::Unauthorized {
+                role: participant.role.name(),
+                kind: routing.kind,
+            });
+        }
+        envelope.verify_signature(&participant.signing)?;
+        Ok(participant)
+    }
+
+    /// Applies a signed key rotation ([`rotation_envelope`]): the old key
+    /// is retired, the new one takes over its role (and its sealing key,
+    /// unless the rotation brings a new one). Returns the new id.
+    ///
+    /// # Errors
+    /// Those of [`Self::authenticate`], [`PqError::WrongKind`],
+    /// [`PqError::Malformed`] for a bad payload, [`PqError::BadRotationProof`]
+    /// if the new key did not sign, [`PqError::AlreadyRegistered`] or
+    /// [`PqError::RevokedSender`] for a new key already known.
+    pub fn apply_rotation(&mut self, envelope: &Envelope) -> Result<ParticipantId> {
+        expect_kind(envelope, MessageKind::KeyRotation)?;
+        let old = self.authenticate(envelope)?.clone();
+        let rotation = Rotation::decode(envelope.payload())?;
+        let new_id = rotation.signing.id();
+        rotation
+            .signing
+            .verify(
+                &rotation_proof_bytes(self.federation, envelope.sender(), &rotation.statement),
+                &rotation.proof,
+            )
+            .map_err(|_| PqError::BadRotationProof)?;
+        if self.participants.contains_key(&new_id) {
+            return Err(PqError::AlreadyRegistered(new_id));
+        }
+        if self.revoked.contains_key(&new_id) {
+            return Err(PqError::RevokedSender(new_id));
+        }
+        let sealing = rotation.sealing.or(old.sealing);
+        self.participants.insert(
+            new_id,
+            Participant {
+                role: old.role,
+                signing: rotation.signing,
+                sealing,
+                status: KeyStatus::Active,
+            },
+        );
+        if let Some(entry) = self.participants.get_mut(&envelope.sender()) {
+            entry.status = KeyStatus::Rotated(new_id);
+        }
+        Ok(new_id)
+    }
+
+    /// Applies a signed revocation notice ([`revocation_payload`]) from a
+    /// coordinator, or from the key's own holder. Returns the revoked id.
+    ///
+    /// # Errors
+    /// Those of [`Self::authenticate`], [`PqError::WrongKind`],
+    /// [`PqError::Malformed`], [`PqError::Unauthorized`] when a
+    /// non-coordinator revokes another key.
+    pub fn apply_revocation(&mut self, envelope: &Envelope) -> Result<ParticipantId> {
+        expect_kind(envelope, MessageKind::Revocation)?;
+        let sender = self.authenticate(envelope)?;
+        let mut reader = Reader::new(envelope.payload(), "revocation");
+        let target = ParticipantId(reader.array("revoked id")?);
+        let reason = RevocationReason::from_byte(reader.u8("reason")?)?;
+        reader.finish()?;
+        if sender.role != Role::Coordinator && target != envelope.sender() {
+            return Err(PqError::Unauthorized {
+                role: sender.role.name(),
+                kind: MessageKind::Revocation,
+            });
+        }
+        self.revoke(target, reason);
+        Ok(target)
+    }
+}
+
+fn expect_kind(envelope: &Envelope, expected: MessageKind) -> Result<()> {
+    let found = envelope.routing().kind;
+    if found == expected {
+        Ok(())
+    } else {
+        Err(PqError::WrongKind { expected, found })
+    }
+}
+
+/// The payload of a revocation notice: the id, then the reason byte.
+#[must_use]
+pub fn revocation_payload(id: ParticipantId, reason: RevocationReason) -> Vec<u8> {
+    let mut out = id.0.to_vec();
+    out.push(reason as u8);
+    out
+}
+
+/// The label of a rotation's proof of possession.
+const ROTATION_LABEL: &[u8] = b"ringsum key rotation proof";
+
+fn rotation_proof_bytes(federation: FederationId, old: ParticipantId, statement: &[u8]) -> Vec<u8> {
+    let mut out = ROTATION_LABEL.to_vec();
+    out.extend_from_slice(&federation.0);
+    out.extend_from_slice(&old.0);
+    out.extend_from_slice(&Sha3_256::digest(statement));
+    out
+}
+
+struct Rotation {
+    signing: PublicIdentity,
+    sealing: Option<SealingPublicKey>,
+    statement: Vec<u8>,
+    proof: Vec<u8>,
+}
+
+impl Rotation {
+    fn decode(payload: &[u8]) -> Result<Self> {
+        let mut reader = Reader::new(payload, "key rotation");
+        let algorithm = SignatureAlgorithm::from_id(reader.u16("signature algorithm")?)?;
+        let signing = PublicIdentity::from_bytes(
+            algorithm,
+            reader.take(algorithm.public_key_len(), "new public key")?,
+        )?;
+        let sealing = match reader.u16("sealing algorithm")? {
+            0 => None,
+            id => {
+                let kem = KemAlgorithm::from_id(id)?;
+                Some(SealingPublicKey::from_bytes(
+                    kem,
+                    reader.take(kem.public_key_len(), "new sealing key")?,
+                )?)
+            }
+        };
+        let statement_len = payload.len().saturating_sub(reader.remaining());
+        let statement = payload.get(..statement_len).unwrap_or(&[]).to_vec();
+        let proof = reader.take(algorithm.signature_len(), "proof")?.to_vec();
+        reader.finish()?;
+        Ok(Self {
+            signing,
+            sealing,
+            statement,
+            proof,
+        })
+    }
+}
+
+/// Announces `new` as the successor of `old`: an envelope of kind
+/// [`MessageKind::KeyRotation`] signed by the old key, whose payload carries
+/// the new public key (and optionally a new sealing key) and a proof that
+/// the new key's holder agreed (docs/formats.md, "Key rotation").
+///
+/// # Errors
+/// As [`Envelope::sign`].
+pub fn rotation_envelope(
+    old: &SigningIdentity,
+    new: &SigningIdentity,
+    new_sealing: Option<&SealingPublicKey>,
+    federation: FederationId,
+    round: u64,
+    parameter_set: &str,
+) -> Result<Envelope> {
+    let mut statement = new.algorithm().id().to_be_bytes().to_vec();
+    statement.extend_from_slice(new.public().to_bytes());
+    match new_sealing {
+        None => statement.extend_from_slice(&0u16.to_be_bytes()),
+        Some(key) => {
+            statement.extend_from_slice(&key.algorithm().id().to_be_bytes());
+            statement.extend_from_slice(key.to_bytes());
+        }
+    }
+    let proof = new.sign(&rotation_proof_bytes(federation, old.id(), &statement))?;
+    let mut payload = statement;
+    payload.extend_from_slice(&proof);
+    Envelope::sign(
+        old,
+        Routing {
+            federation,
+            round,
+            kind: MessageKind::KeyRotation,
+            recipient: ParticipantId::BROADCAST,
+            parameter_set: parameter_set.to_owned(),
+        },
+        payload,
+    )
+}
+
+/// What an [`Inbox`] accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The sender.
+    pub sender: ParticipantId,
+    /// The sender's role.
+    pub role: Role,
+    /// The message's digest ([`Envelope::digest`]).
+    pub digest: [u8; 32],
+}
+
+/// A checked message not yet recorded: [`Inbox::commit`] records it once
+/// the caller has also accepted its payload.
+#[derive(Debug)]
+#[must_use]
+pub struct Pending {
+    accepted: Accepted,
+    slot: (ParticipantId, MessageKind, ParticipantId),
+}
+
+impl Pending {
+    /// What will be recorded.
+    #[must_use]
+    pub const fn accepted(&self) -> &Accepted {
+        &self.accepted
+    }
+}
+
+/// One receiver's view of one round: it accepts messages of this
+/// federation, round and parameter set, addressed to everyone or to it,
+/// each at most once, and at most one per sender, kind and recipient.
+#[derive(Clone, Debug)]
+pub struct Inbox {
+    federation: FederationId,
+    round: u64,
+    parameter_set: String,
+    me: Option<ParticipantId>,
+    seen: HashSet<[u8; 32]>,
+    slots: HashSet<(ParticipantId, MessageKind, ParticipantId)>,
+}
+
+impl Inbox {
+    /// An empty inbox. `me` is the receiver's own id (messages addressed to
+    /// it are accepted besides broadcasts); `None` accepts broadcasts only.
+    #[must_use]
+    pub fn new(
+        federation: FederationId,
+        round: u64,
+        parameter_set: &str,
+        me: Option<ParticipantId>,
+    ) -> Self {
+        Self {
+            federation,
+            round,
+            parameter_set: parameter_set.to_owned(),
+            me,
+            seen: HashSet::new(),
+            slots: HashSet::new(),
+        }
+    }
+
+    /// The round.
+    #[must_use]
+    pub const fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// How many messages were accepted.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether nothing was accepted yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    /// Checks `envelope` as a `kind` message of this round and records it.
+    ///
+    /// # Errors
+    /// See [`Self::check`]. A refused message leaves the inbox unchanged.
+    pub fn accept(
+        &mut self,
+        registry: &Registry,
+        envelope: &Envelope,
+        kind: MessageKind,
+    ) -> Result<Accepted> {
+        let pending = self.check(registry, envelope, kind)?;
+        self.commit(pending)
+    }
+
+    /// Checks `envelope` without recording it: federation, round, kind,
+    /// parameter set, recipient, replay, the sender's registration, role
+    /// and signature, and that the sender has not sent this kind to this
+    /// recipient in the round before.
+    ///
+    /// # Errors
+    /// [`PqError::WrongFederation`], [`PqError::WrongRound`],
+    /// [`PqError::WrongKind`], [`PqError::WrongParameterSet`],
+    /// [`PqError::WrongRecipient`], [`PqError::Replay`],
+    /// [`PqError::DuplicateSubmission`], and those of
+    /// [`Registry::authenticate`].
+    pub fn check(
+        &self,
+        registry: &Registry,
+        envelope: &Envelope,
+        kind: MessageKind,
+    ) -> Result<Pending> {
+        let routing = envelope.routing();
+        if routing.federation != self.federation || registry.federation() != self.federation {
+            return Err(PqError::WrongFederation);
+        }
+        if routing.round != self.round {
+            return Err(PqError::WrongRound {
+                expected: self.round,
+                found: routing.round,
+            });
+        }
+        if routing.kind != kind {
+            return Err(PqError::WrongKind {
+                expected: kind,
+                found: routing.kind,
+            });
+        }
+        if routing.parameter_set != self.parameter_set {
+            return Err(PqError::WrongParameterSet {
+                expected: self.parameter_set.clone(),
+                found: routing.parameter_set.clone(),
+            });
+        }
+        if routing.recipient != ParticipantId::BROADCAST && Some(routing.recipient) != self.me {
+            return Err(PqError::WrongRecipient {
+                found: routing.recipient,
+            });
+        }
+        let digest = envelope.digest();
+        if self.seen.contains(&digest) {
+            return Err(PqError::Replay(envelope.sender()));
+        }
+        let participant = registry.authenticate(envelope)?;
+        let slot = (envelope.sender(), kind, routing.recipient);
+        if self.slots.contains(&slot) {
+            return Err(PqError::DuplicateSubmission {
+                sender: envelope.sender(),
+                kind,
+            });
+        }
+        Ok(Pending {
+            accepted: Accepted {
+                sender: envelope.sender(),
+                role: participant.role,
+                digest,
+            },
+            slot,
+        })
+    }
+
+    /// Records a message that [`Self::check`] passed.
+    ///
+    /// # Errors
+    /// [`PqError::Replay`] or [`PqError::DuplicateSubmission`] if another
+    /// message was committed in between; the inbox is then unchanged.
+    pub fn commit(&mut self, pending: Pending) -> Result<Accepted> {
+        let Pending { accepted, slot } = pending;
+        if self.seen.contains(&accepted.digest) {
+            return Err(PqError::Replay(accepted.sender));
+        }
+        if self.slots.contains(&slot) {
+            return Err(PqError::DuplicateSubmission {
+                sender: accepted.sender,
+                kind: slot.1,
+            });
+        }
+        self.seen.insert(accepted.digest);
+        self.slots.insert(slot);
+        Ok(accepted)
+    }
+}
