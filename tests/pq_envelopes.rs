@@ -10,9 +10,10 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use ringsum::pq::{
-    Envelope, FederationId, Inbox, KemAlgorithm, MessageKind, ParticipantId, PqError, Registry,
-    RevocationReason, Role, Routing, SealContext, SealedBox, SealingKey, SignatureAlgorithm,
-    SigningIdentity, open_share, revocation_payload, rotation_envelope, seal_share,
+    AlgorithmPolicy, Envelope, FederationId, Inbox, KemAlgorithm, MessageKind, ParticipantId,
+    PqError, Registry, RevocationReason, Role, Routing, SealContext, SealedBox, SealingKey,
+    SignatureAlgorithm, SigningIdentity, open_share, revocation_payload, rotation_envelope,
+    seal_share,
 };
 
 const FEDERATION: FederationId = FederationId([0x42; 32]);
@@ -54,7 +55,11 @@ fn federation(algorithm: SignatureAlgorithm, kem: KemAlgorithm) -> Federation {
     let holder = identity(algorithm, 2);
     let holder_key = sealing(kem, 2);
     let coordinator = identity(algorithm, 3);
-    let mut registry = Registry::new(FEDERATION);
+    let policy = AlgorithmPolicy {
+        signature: algorithm,
+        kem,
+    };
+    let mut registry = Registry::new(FEDERATION, policy);
     registry
         .register(Role::Client, client.public().clone(), None)
         .unwrap();
@@ -434,7 +439,7 @@ fn revoked_keys_are_refused_on_every_verification() {
 #[test]
 fn rotated_keys_hand_over_to_their_successor() {
     let mut f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
-    let successor = identity(SignatureAlgorithm::MlDsa65Ed25519, 12);
+    let successor = identity(SignatureAlgorithm::MlDsa65, 12);
 
     // A rotation whose proof is signed by another key than the one announced.
     let impostor = identity(SignatureAlgorithm::MlDsa65, 13);
@@ -453,7 +458,7 @@ fn rotated_keys_hand_over_to_their_successor() {
     assert!(f.registry.get(&successor.id()).is_none());
 
     // The honest rotation, which also brings a new sealing key.
-    let new_key = sealing(KemAlgorithm::MlKem1024X25519, 12);
+    let new_key = sealing(KemAlgorithm::MlKem1024, 12);
     let rotation = rotation_envelope(
         &f.holder,
         &successor,
@@ -559,7 +564,7 @@ fn sealed_shares_travel_signed_and_open_once() {
             ..share_context(&f, 4, 1)
         };
         let share = vec![0xab; 5000];
-        let envelope = seal_share(&dealer, f.holder_key.public(), context, SET, &share).unwrap();
+        let envelope = seal_share(&dealer, &f.registry, context, SET, &share).unwrap();
         let wire = envelope.to_bytes();
         let mut inbox = Inbox::new(FEDERATION, 1, SET, Some(me));
 
@@ -625,7 +630,7 @@ fn sealed_shares_travel_signed_and_open_once() {
         // A client may not send key shares.
         let from_client = seal_share(
             &f.client,
-            f.holder_key.public(),
+            &f.registry,
             SealContext {
                 sender: f.client.id(),
                 ..context
@@ -648,7 +653,7 @@ fn sealed_shares_travel_signed_and_open_once() {
         ));
         // A share claiming another sender inside the box does not match.
         assert!(matches!(
-            seal_share(&f.client, f.holder_key.public(), context, SET, &share),
+            seal_share(&f.client, &f.registry, context, SET, &share),
             Err(PqError::SealMismatch("sender"))
         ));
     }
@@ -767,10 +772,9 @@ proptest! {
         prop_assert_eq!(back.payload(), payload.as_slice());
         let mut inbox = Inbox::new(FEDERATION, round, SET, None);
         prop_assert!(inbox.accept(&f.registry, &back, MessageKind::UpdateSubmission).is_ok());
-        // Raw signatures over the payload verify under the signer's key only.
-        let sig = f.client.sign(&payload).unwrap();
-        prop_assert!(f.client.public().verify(&payload, &sig).is_ok());
-        prop_assert!(f.holder.public().verify(&payload, &sig).is_err());
+        // The signature verifies under the signer's key only.
+        prop_assert!(back.verify_signature(f.client.public()).is_ok());
+        prop_assert!(back.verify_signature(f.holder.public()).is_err());
     }
 
     #[test]
@@ -784,4 +788,288 @@ proptest! {
         let opened = back.open(&f.holder_key, &context).unwrap();
         prop_assert_eq!(opened.as_slice(), plaintext.as_slice());
     }
+}
+
+#[test]
+fn one_submission_per_participant_whatever_the_addressing() {
+    let f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    let mut inbox = Inbox::new(FEDERATION, 1, SET, Some(f.coordinator.id()));
+    inbox
+        .accept(
+            &f.registry,
+            &update(&f, 1, b"to everyone"),
+            MessageKind::UpdateSubmission,
+        )
+        .unwrap();
+    let mut direct = routing(1, MessageKind::UpdateSubmission);
+    direct.recipient = f.coordinator.id();
+    let second = Envelope::sign(&f.client, direct, b"to the coordinator".to_vec()).unwrap();
+    assert!(matches!(
+        inbox.accept(&f.registry, &second, MessageKind::UpdateSubmission),
+        Err(PqError::DuplicateSubmission { .. })
+    ));
+    // Secret shares are the one kind sent to each recipient, and must be
+    // addressed.
+    let share = Envelope::sign(&f.holder, routing(1, MessageKind::SecretShare), vec![1]).unwrap();
+    assert!(matches!(
+        inbox.accept(&f.registry, &share, MessageKind::SecretShare),
+        Err(PqError::UnaddressedShare)
+    ));
+    assert_eq!(inbox.len(), 1);
+}
+
+#[test]
+fn a_rotation_does_not_buy_a_second_submission() {
+    let mut f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    let mut inbox = Inbox::new(FEDERATION, 1, SET, None);
+    inbox
+        .accept(
+            &f.registry,
+            &update(&f, 1, b"first"),
+            MessageKind::UpdateSubmission,
+        )
+        .unwrap();
+    let successor = identity(SignatureAlgorithm::MlDsa65, 30);
+    let rotation = rotation_envelope(&f.client, &successor, None, FEDERATION, 1, SET).unwrap();
+    f.registry.apply_rotation(&rotation).unwrap();
+    assert_eq!(
+        f.registry.get(&successor.id()).unwrap().origin,
+        f.client.id()
+    );
+    let again = Envelope::sign(
+        &successor,
+        routing(1, MessageKind::UpdateSubmission),
+        b"x".to_vec(),
+    )
+    .unwrap();
+    assert!(matches!(
+        inbox.accept(&f.registry, &again, MessageKind::UpdateSubmission),
+        Err(PqError::DuplicateSubmission { .. })
+    ));
+    // In the next round the successor submits as usual.
+    let mut next = Inbox::new(FEDERATION, 2, SET, None);
+    let later = Envelope::sign(
+        &successor,
+        routing(2, MessageKind::UpdateSubmission),
+        b"x".to_vec(),
+    )
+    .unwrap();
+    next.accept(&f.registry, &later, MessageKind::UpdateSubmission)
+        .unwrap();
+}
+
+#[test]
+fn revoking_a_stolen_key_revokes_what_it_was_rotated_to() {
+    let mut f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    // A thief rotates the client's key to one of their own, twice.
+    let thief_a = identity(SignatureAlgorithm::MlDsa65, 40);
+    let thief_b = identity(SignatureAlgorithm::MlDsa65, 41);
+    f.registry
+        .apply_rotation(&rotation_envelope(&f.client, &thief_a, None, FEDERATION, 1, SET).unwrap())
+        .unwrap();
+    f.registry
+        .apply_rotation(&rotation_envelope(&thief_a, &thief_b, None, FEDERATION, 1, SET).unwrap())
+        .unwrap();
+    let notice = Envelope::sign(
+        &f.coordinator,
+        routing(1, MessageKind::Revocation),
+        revocation_payload(f.client.id(), RevocationReason::KeyCompromise),
+    )
+    .unwrap();
+    f.registry.apply_revocation(&notice).unwrap();
+    for id in [f.client.id(), thief_a.id(), thief_b.id()] {
+        assert_eq!(
+            f.registry.revocation(&id),
+            Some(RevocationReason::KeyCompromise)
+        );
+    }
+    let theirs =
+        Envelope::sign(&thief_b, routing(1, MessageKind::UpdateSubmission), vec![]).unwrap();
+    assert!(matches!(
+        f.registry.authenticate(&theirs),
+        Err(PqError::RevokedSender(_))
+    ));
+}
+
+#[test]
+fn the_algorithm_policy_holds_through_registration_and_rotation() {
+    let mut f = federation(
+        SignatureAlgorithm::MlDsa65Ed25519,
+        KemAlgorithm::MlKem1024X25519,
+    );
+    let pq_only = identity(SignatureAlgorithm::MlDsa65, 50);
+    assert!(matches!(
+        f.registry
+            .register(Role::Client, pq_only.public().clone(), None),
+        Err(PqError::PolicyViolation {
+            required: "ML-DSA-65+Ed25519",
+            found: "ML-DSA-65"
+        })
+    ));
+    let hybrid = identity(SignatureAlgorithm::MlDsa65Ed25519, 51);
+    let weak_sealing = sealing(KemAlgorithm::MlKem1024, 51);
+    assert!(matches!(
+        f.registry.register(
+            Role::KeyHolder,
+            hybrid.public().clone(),
+            Some(weak_sealing.public().clone())
+        ),
+        Err(PqError::PolicyViolation { .. })
+    ));
+    // Rotating a hybrid key to a post-quantum-only one is a downgrade.
+    let downgrade = rotation_envelope(&f.client, &pq_only, None, FEDERATION, 1, SET).unwrap();
+    assert!(matches!(
+        f.registry.apply_rotation(&downgrade),
+        Err(PqError::PolicyViolation { .. })
+    ));
+    let downgrade = rotation_envelope(
+        &f.holder,
+        &hybrid,
+        Some(weak_sealing.public()),
+        FEDERATION,
+        1,
+        SET,
+    )
+    .unwrap();
+    assert!(matches!(
+        f.registry.apply_rotation(&downgrade),
+        Err(PqError::PolicyViolation { .. })
+    ));
+    assert_eq!(
+        f.registry.get(&f.client.id()).unwrap().status,
+        ringsum::pq::KeyStatus::Active
+    );
+    assert_eq!(
+        f.registry.get(&f.holder.id()).unwrap().status,
+        ringsum::pq::KeyStatus::Active
+    );
+}
+
+#[test]
+fn refused_rotations_change_nothing() {
+    let mut f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    // Onto a key that is already registered (the coordinator's).
+    let onto_existing =
+        rotation_envelope(&f.client, &f.coordinator, None, FEDERATION, 1, SET).unwrap();
+    assert!(matches!(
+        f.registry.apply_rotation(&onto_existing),
+        Err(PqError::AlreadyRegistered(_))
+    ));
+    // Onto a revoked key.
+    let burnt = identity(SignatureAlgorithm::MlDsa65, 60);
+    f.registry
+        .revoke(burnt.id(), RevocationReason::KeyCompromise);
+    let onto_revoked = rotation_envelope(&f.client, &burnt, None, FEDERATION, 1, SET).unwrap();
+    assert!(matches!(
+        f.registry.apply_rotation(&onto_revoked),
+        Err(PqError::RevokedSender(_))
+    ));
+    // A truncated payload, and a rotation sent as another kind.
+    let honest = rotation_envelope(
+        &f.client,
+        &identity(SignatureAlgorithm::MlDsa65, 61),
+        None,
+        FEDERATION,
+        1,
+        SET,
+    )
+    .unwrap();
+    let mut short = honest.payload().to_vec();
+    short.truncate(short.len() - 1);
+    let truncated = Envelope::sign(&f.client, honest.routing().clone(), short).unwrap();
+    assert!(matches!(
+        f.registry.apply_rotation(&truncated),
+        Err(PqError::Malformed { .. })
+    ));
+    let as_update = Envelope::sign(
+        &f.client,
+        routing(1, MessageKind::UpdateSubmission),
+        honest.payload().to_vec(),
+    )
+    .unwrap();
+    assert!(matches!(
+        f.registry.apply_rotation(&as_update),
+        Err(PqError::WrongKind { .. })
+    ));
+    assert_eq!(
+        f.registry.get(&f.client.id()).unwrap().status,
+        ringsum::pq::KeyStatus::Active
+    );
+    f.registry
+        .authenticate(&update(&f, 1, b"still mine"))
+        .unwrap();
+}
+
+#[test]
+fn a_pending_message_goes_back_to_its_own_inbox() {
+    let f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    let round1 = Inbox::new(FEDERATION, 1, SET, None);
+    let mut round2 = Inbox::new(FEDERATION, 2, SET, None);
+    let pending = round1
+        .check(
+            &f.registry,
+            &update(&f, 1, b"u"),
+            MessageKind::UpdateSubmission,
+        )
+        .unwrap();
+    assert!(matches!(
+        round2.commit(pending),
+        Err(PqError::ForeignPending)
+    ));
+    assert!(round2.is_empty());
+    round2
+        .accept(
+            &f.registry,
+            &update(&f, 2, b"u"),
+            MessageKind::UpdateSubmission,
+        )
+        .unwrap();
+}
+
+#[test]
+fn shares_are_sealed_to_registered_key_holders_only() {
+    let f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    let to = |recipient: ParticipantId| SealContext {
+        federation: FEDERATION,
+        sender: f.holder.id(),
+        recipient,
+        epoch: 0,
+        round: 1,
+    };
+    for recipient in [
+        f.client.id(),
+        ParticipantId([9; 32]),
+        ParticipantId::BROADCAST,
+    ] {
+        assert!(matches!(
+            seal_share(&f.holder, &f.registry, to(recipient), SET, b"share"),
+            Err(PqError::NotASealingRecipient(id)) if id == recipient
+        ));
+    }
+    let mut revoked = f.registry.clone();
+    revoked.revoke(f.holder.id(), RevocationReason::Removed);
+    assert!(seal_share(&f.holder, &revoked, to(f.holder.id()), SET, b"share").is_err());
+    seal_share(&f.holder, &f.registry, to(f.holder.id()), SET, b"share").unwrap();
+}
+
+#[test]
+fn key_files_that_are_not_small_regular_files_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("odd-files");
+    assert!(matches!(
+        SigningIdentity::read_secret(&dir),
+        Err(PqError::Malformed { .. })
+    ));
+    let big = dir.join("big.key");
+    std::fs::write(&big, vec![b'a'; 5000]).unwrap();
+    std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(matches!(
+        SigningIdentity::read_secret(&big),
+        Err(PqError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        SealingKey::read_secret(&dir.join("missing")),
+        Err(PqError::Io { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -73,6 +73,14 @@ impl MessageKind {
         }
     }
 
+    /// Whether the sender sends one such message to each recipient (only
+    /// secret shares: one per fellow key holder). Every other kind is one
+    /// message per sender and round, whoever it is addressed to.
+    #[must_use]
+    pub const fn is_per_recipient(self) -> bool {
+        matches!(self, Self::SecretShare)
+    }
+
     /// The kind with this identifier.
     ///
     /// # Errors
@@ -114,20 +122,41 @@ pub struct Routing {
     pub parameter_set: String,
 }
 
-/// The signed header of an envelope.
+/// The signed header of an envelope. Only [`Envelope::sign`] and the
+/// decoder make one, so its parameter-set id is always valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    /// The protocol version ([`PROTOCOL_VERSION`]).
-    pub version: u16,
-    /// The signature algorithm.
-    pub algorithm: SignatureAlgorithm,
-    /// The sender's id.
-    pub sender: ParticipantId,
-    /// Federation, round, kind, recipient, parameter set.
-    pub routing: Routing,
+    version: u16,
+    algorithm: SignatureAlgorithm,
+    sender: ParticipantId,
+    routing: Routing,
 }
 
 impl Header {
+    /// The protocol version ([`PROTOCOL_VERSION`]).
+    #[must_use]
+    pub const fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// The signature algorithm.
+    #[must_use]
+    pub const fn algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm
+    }
+
+    /// The sender's id.
+    #[must_use]
+    pub const fn sender(&self) -> ParticipantId {
+        self.sender
+    }
+
+    /// Federation, round, kind, recipient, parameter set.
+    #[must_use]
+    pub const fn routing(&self) -> &Routing {
+        &self.routing
+    }
+
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.algorithm.id().to_be_bytes());
@@ -136,10 +165,9 @@ impl Header {
         out.extend_from_slice(&self.routing.federation.0);
         out.extend_from_slice(&self.sender.0);
         out.extend_from_slice(&self.routing.recipient.0);
-        // `sign` and `read` keep the id within 64 bytes; a longer one in a
-        // hand-made header is cut there rather than mis-encoded.
+        // `sign` and `read` are the only constructors and both keep the id
+        // within 1..=64 bytes.
         let id = self.routing.parameter_set.as_bytes();
-        let id = id.get(..MAX_PARAMETER_SET_LEN).unwrap_or(id);
         out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(id);
     }
@@ -177,7 +205,7 @@ impl Header {
 
     /// The canonical signed bytes: the header, then SHA3-256 of the payload.
     #[must_use]
-    pub fn signed_bytes(&self, payload_hash: &[u8; 32]) -> Vec<u8> {
+    fn signed_bytes(&self, payload_hash: &[u8; 32]) -> Vec<u8> {
         let mut out = Vec::with_capacity(200);
         self.write(&mut out);
         out.extend_from_slice(payload_hash);
@@ -226,7 +254,10 @@ impl Envelope {
             routing,
         };
         let payload_hash: [u8; 32] = Sha3_256::digest(&payload).into();
-        let signature = identity.sign(&header.signed_bytes(&payload_hash))?;
+        let signature = identity.sign(
+            crate::identity::CONTEXT,
+            &header.signed_bytes(&payload_hash),
+        )?;
         Ok(Self {
             header,
             payload,
@@ -293,7 +324,11 @@ impl Envelope {
         if public.id() != self.header.sender {
             return Err(PqError::BadSignature);
         }
-        public.verify(&self.signed_bytes(), &self.signature)
+        public.verify(
+            crate::identity::CONTEXT,
+            &self.signed_bytes(),
+            &self.signature,
+        )
     }
 
     /// The wire encoding: header, u32 payload length, payload, signature.

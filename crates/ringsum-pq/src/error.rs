@@ -167,6 +167,28 @@ pub enum PqError {
     #[error("sealed box {0} does not match its envelope")]
     SealMismatch(&'static str),
 
+    /// A key of another algorithm than the federation's policy requires.
+    #[error("the federation requires {required}, this key is {found}")]
+    PolicyViolation {
+        /// The algorithm the federation requires.
+        required: &'static str,
+        /// The key's algorithm.
+        found: &'static str,
+    },
+
+    /// A secret share addressed to everyone instead of to one holder.
+    #[error("a secret share must be addressed to one key holder")]
+    UnaddressedShare,
+
+    /// The recipient of a sealed share is not an active key holder with a
+    /// registered sealing key.
+    #[error("{0} is not an active key holder with a sealing key")]
+    NotASealingRecipient(ParticipantId),
+
+    /// A [`crate::Pending`] handed to another inbox than the one that checked it.
+    #[error("this message was checked by another inbox")]
+    ForeignPending,
+
     /// A participant id registered twice.
     #[error("participant {0} is already registered")]
     AlreadyRegistered(ParticipantId),

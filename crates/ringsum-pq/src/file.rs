@@ -11,6 +11,7 @@ use crate::error::{PqError, Result};
 
 /// The largest secret-key file read (they are a few hundred bytes).
 const MAX_SECRET_FILE: u64 = 4096;
+const MAX_SECRET_FILE_BYTES: usize = 4096;
 
 fn io_error(path: &Path, source: std::io::Error) -> PqError {
     PqError::Io {
@@ -34,8 +35,13 @@ pub(crate) fn write_secret(path: &Path, contents: &[u8]) -> Result<()> {
         .map_err(|e| io_error(path, e))
 }
 
-/// Reads a secret-key file, refusing one that others may read.
+/// Reads a secret-key file, refusing one that others may read and
+/// anything but a regular file (a FIFO would block the reader).
 pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    let kind = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+    if !kind.is_file() {
+        return Err(PqError::malformed("secret key file", "not a regular file"));
+    }
     let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
     let metadata = file.metadata().map_err(|e| io_error(path, e))?;
     #[cfg(unix)]
@@ -56,7 +62,8 @@ pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
             limit: MAX_SECRET_FILE,
         });
     }
-    let mut contents = Zeroizing::new(Vec::new());
+    // Allocated once, so no reallocation leaves a copy of the secret behind.
+    let mut contents = Zeroizing::new(Vec::with_capacity(MAX_SECRET_FILE_BYTES + 1));
     file.take(MAX_SECRET_FILE)
         .read_to_end(&mut contents)
         .map_err(|e| io_error(path, e))?;

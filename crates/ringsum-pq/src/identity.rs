@@ -17,8 +17,12 @@ use crate::codec::hex;
 use crate::error::{PqError, Result};
 use crate::file;
 
-/// The FIPS 204 context string of every ringsum signature.
+/// The FIPS 204 context string of envelope signatures.
 pub const CONTEXT: &[u8] = b"ringsum/v1";
+
+/// The FIPS 204 context string of key-rotation proofs: a separate domain,
+/// so that a proof can never pass for an envelope signature or back.
+pub const ROTATION_CONTEXT: &[u8] = b"ringsum/v1/rotation-proof";
 
 /// A participant's id: SHA3-256 of its public key encoding. For an
 /// ML-DSA-65 identity that is the SHA3-256 of the raw 1952-byte FIPS 204
@@ -56,12 +60,14 @@ impl fmt::Debug for ParticipantId {
     }
 }
 
-/// FIPS 204 Algorithm 2's formatted message prefix: 0, |ctx|, ctx.
-const CONTEXT_PREFIX: [u8; 12] = *b"\x00\x0aringsum/v1";
-const _: () = assert!(CONTEXT_PREFIX.len() == 2 + CONTEXT.len() && CONTEXT.len() == 0x0a);
-
-fn context_prefix() -> [u8; 12] {
-    CONTEXT_PREFIX
+/// FIPS 204 Algorithm 2's formatted message prefix: 0, |ctx|, ctx. Both
+/// context strings are constants far below 255 bytes.
+fn context_prefix(context: &[u8]) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(2 + context.len());
+    prefix.push(0);
+    prefix.push(u8::try_from(context.len()).unwrap_or(u8::MAX));
+    prefix.extend_from_slice(context);
+    prefix
 }
 
 /// ML-DSA.Sign_internal over the formatted message `parts` (FIPS 204
@@ -176,18 +182,15 @@ impl PublicIdentity {
         self.encoding.get(..ML_DSA_65_PUBLIC_KEY_LEN).unwrap_or(&[])
     }
 
-    /// Verifies a signature made by [`SigningIdentity::sign`]: ML-DSA-65
-    /// with context "ringsum/v1" and, in hybrid mode, Ed25519 over the same
+    /// Verifies a signature made by [`SigningIdentity::sign`] under the
+    /// same context: ML-DSA-65 and, in hybrid mode, Ed25519 over the same
     /// formatted message. Both halves are always checked.
-    ///
-    /// # Errors
-    /// [`PqError::BadSignature`] if either half fails or the length is wrong.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<()> {
+    pub(crate) fn verify(&self, context: &[u8], message: &[u8], signature: &[u8]) -> Result<()> {
         if signature.len() != self.algorithm.signature_len() {
             return Err(PqError::BadSignature);
         }
         let (ml_sig, ed_sig) = signature.split_at(ML_DSA_65_SIGNATURE_LEN);
-        let formatted = [context_prefix().as_slice(), message].concat();
+        let formatted = [context_prefix(context).as_slice(), message].concat();
         let ml_ok = ml_dsa_verify_internal(&self.ml_dsa, &formatted, ml_sig);
         let ed_ok = match &self.ed25519 {
             None => true,
@@ -261,7 +264,8 @@ impl SigningIdentity {
         ml_dsa_seed: &[u8; 32],
         ed25519_seed: Option<&[u8; 32]>,
     ) -> Result<Self> {
-        let ml_dsa = ml_dsa::SigningKey::<MlDsa65>::from_seed(&B32::from(*ml_dsa_seed));
+        let xi = Zeroizing::new(B32::from(*ml_dsa_seed));
+        let ml_dsa = ml_dsa::SigningKey::<MlDsa65>::from_seed(&xi);
         let ed25519 = match (algorithm.is_hybrid(), ed25519_seed) {
             (true, Some(seed)) => Some(ed25519_dalek::SigningKey::from_bytes(seed)),
             (false, None) => None,
@@ -302,16 +306,15 @@ impl SigningIdentity {
         self.public.algorithm
     }
 
-    /// Signs `message`: hedged ML-DSA-65 (FIPS 204 Algorithm 2 with context
-    /// "ringsum/v1" and fresh randomness) and, in hybrid mode, Ed25519 over
-    /// the same formatted message 0 || 10 || "ringsum/v1" || message.
-    ///
-    /// # Errors
-    /// [`PqError::Entropy`] if the OS has no randomness to give.
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+    /// Signs `message` under `context`: hedged ML-DSA-65 (FIPS 204
+    /// Algorithm 2 with fresh randomness) and, in hybrid mode, Ed25519 over
+    /// the same formatted message 0 || |ctx| || ctx || message. Only the
+    /// crate signs, and only envelopes and rotation proofs, each under its
+    /// own context.
+    pub(crate) fn sign(&self, context: &[u8], message: &[u8]) -> Result<Vec<u8>> {
         let mut rnd = Zeroizing::new([0u8; 32]);
         getrandom::fill(rnd.as_mut())?;
-        let prefix = context_prefix();
+        let prefix = context_prefix(context);
         let mut signature =
             ml_dsa_sign_internal(self.ml_dsa.expanded_key(), &[&prefix, message], &rnd);
         if let Some(ed) = &self.ed25519 {
@@ -348,7 +351,16 @@ impl SigningIdentity {
     /// file, [`PqError::Malformed`] if it does not parse, [`PqError::Io`].
     pub fn read_secret(path: &Path) -> Result<Self> {
         let contents = file::read_secret(path)?;
-        let mut text = file::SecretText::new(&contents, SIGNING_HEADER, "signing key file")?;
+        Self::from_secret_text(&contents)
+    }
+
+    /// Parses the contents of a secret-key file (see [`Self::write_secret`]
+    /// and docs/formats.md), for keys kept elsewhere than in a file.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] if it does not parse.
+    pub fn from_secret_text(contents: &[u8]) -> Result<Self> {
+        let mut text = file::SecretText::new(contents, SIGNING_HEADER, "signing key file")?;
         let name = text.field("algorithm")?;
         let algorithm = SignatureAlgorithm::ALL
             .into_iter()
@@ -405,13 +417,12 @@ mod tests {
 
     #[test]
     fn the_prefix_is_fips_204_formatting_of_the_context() {
-        assert_eq!(&CONTEXT_PREFIX[..2], &[0, 10]);
-        assert_eq!(&CONTEXT_PREFIX[2..], CONTEXT);
+        assert_eq!(context_prefix(CONTEXT), b"\x00\x0aringsum/v1");
         // ml-dsa's own external interface accepts what the internal path signs.
         let identity = SigningIdentity::from_seeds(SignatureAlgorithm::MlDsa65, &[9; 32], None)
             .unwrap_or_else(|e| unreachable!("{e}"));
         let sig = identity
-            .sign(b"message")
+            .sign(CONTEXT, b"message")
             .unwrap_or_else(|e| unreachable!("{e}"));
         let parsed = ml_dsa::Signature::<MlDsa65>::try_from(sig.as_slice());
         let parsed = parsed.unwrap_or_else(|_| unreachable!("signature decodes"));

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use ml_kem::{Decapsulate as _, DecapsulationKey, EncapsulationKey, KeyExport as _, MlKem1024};
 use sha3::{Digest, Sha3_256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::alg::{
     KemAlgorithm, ML_KEM_1024_CIPHERTEXT_LEN, ML_KEM_1024_PUBLIC_KEY_LEN, X25519_PUBLIC_KEY_LEN,
@@ -42,8 +42,11 @@ pub(crate) fn ml_kem_encapsulate(
     key: &EncapsulationKey<MlKem1024>,
     m: &[u8; 32],
 ) -> (Vec<u8>, Zeroizing<[u8; 32]>) {
-    let (ciphertext, shared) = key.encapsulate_deterministic(&(*m).into());
-    (ciphertext.to_vec(), Zeroizing::new(shared.into()))
+    let m = Zeroizing::new(ml_kem::B32::from(*m));
+    let (ciphertext, mut shared) = key.encapsulate_deterministic(&m);
+    let out = Zeroizing::new(shared.into());
+    shared.zeroize();
+    (ciphertext.to_vec(), out)
 }
 
 /// ML-KEM.Decaps (FIPS 203 Algorithm 21), with its implicit rejection.
@@ -53,7 +56,10 @@ pub(crate) fn ml_kem_decapsulate(
 ) -> Result<Zeroizing<[u8; 32]>> {
     let ct = ml_kem::Ciphertext::<MlKem1024>::try_from(ciphertext)
         .map_err(|_| PqError::malformed("encapsulation", "wrong ML-KEM-1024 ciphertext length"))?;
-    Ok(Zeroizing::new(key.decapsulate(&ct).into()))
+    let mut shared = key.decapsulate(&ct);
+    let out = Zeroizing::new(shared.into());
+    shared.zeroize();
+    Ok(out)
 }
 
 /// The public half of a sealing key.
@@ -250,7 +256,8 @@ impl SealingKey {
         ml_kem_seed: &[u8; 64],
         x25519_secret: Option<&[u8; 32]>,
     ) -> Result<Self> {
-        let ml_kem = DecapsulationKey::<MlKem1024>::from_seed((*ml_kem_seed).into());
+        let seed = Zeroizing::new(ml_kem::Seed::from(*ml_kem_seed));
+        let ml_kem = DecapsulationKey::<MlKem1024>::from_seed(*seed);
         let x25519 = match (algorithm.is_hybrid(), x25519_secret) {
             (true, Some(x)) => Some(x25519_dalek::StaticSecret::from(*x)),
             (false, None) => None,
@@ -354,7 +361,16 @@ impl SealingKey {
     /// file, [`PqError::Malformed`] if it does not parse, [`PqError::Io`].
     pub fn read_secret(path: &Path) -> Result<Self> {
         let contents = file::read_secret(path)?;
-        let mut text = file::SecretText::new(&contents, SEALING_HEADER, "sealing key file")?;
+        Self::from_secret_text(&contents)
+    }
+
+    /// Parses the contents of a secret-key file (see [`Self::write_secret`]
+    /// and docs/formats.md), for keys kept elsewhere than in a file.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] if it does not parse.
+    pub fn from_secret_text(contents: &[u8]) -> Result<Self> {
+        let mut text = file::SecretText::new(contents, SEALING_HEADER, "sealing key file")?;
         let name = text.field("algorithm")?;
         let algorithm = KemAlgorithm::ALL
             .into_iter()

@@ -21,13 +21,13 @@
 //!
 //! ```
 //! use ringsum_pq::{
-//!     Envelope, FederationId, Inbox, MessageKind, ParticipantId, PqError, Registry, Role,
-//!     Routing, SignatureAlgorithm, SigningIdentity,
+//!     AlgorithmPolicy, Envelope, FederationId, Inbox, MessageKind, ParticipantId, PqError,
+//!     Registry, Role, Routing, SignatureAlgorithm, SigningIdentity,
 //! };
 //!
 //! let federation = FederationId([7; 32]);
 //! let client = SigningIdentity::generate(SignatureAlgorithm::MlDsa65)?;
-//! let mut registry = Registry::new(federation);
+//! let mut registry = Registry::new(federation, AlgorithmPolicy::POST_QUANTUM);
 //! registry.register(Role::Client, client.public().clone(), None)?;
 //!
 //! let routing = Routing {
@@ -66,10 +66,10 @@ pub mod seal;
 pub use alg::{KemAlgorithm, SignatureAlgorithm};
 pub use envelope::{Envelope, FederationId, Header, MessageKind, PROTOCOL_VERSION, Routing};
 pub use error::{PqError, Result};
-pub use identity::{CONTEXT, ParticipantId, PublicIdentity, SigningIdentity};
+pub use identity::{CONTEXT, ParticipantId, PublicIdentity, ROTATION_CONTEXT, SigningIdentity};
 pub use kem::{SealingKey, SealingPublicKey, SharedSecret};
 pub use registry::{
-    Accepted, Inbox, KeyStatus, Participant, Pending, Registry, RevocationReason, Role,
-    revocation_payload, rotation_envelope,
+    Accepted, AlgorithmPolicy, Inbox, KeyStatus, Participant, Pending, Registry, RevocationReason,
+    Role, revocation_payload, rotation_envelope,
 };
 pub use seal::{SealContext, SealedBox, open_share, seal_share};

@@ -11,7 +11,7 @@ use crate::alg::{KemAlgorithm, SignatureAlgorithm};
 use crate::codec::Reader;
 use crate::envelope::{Envelope, FederationId, MessageKind, Routing};
 use crate::error::{PqError, Result};
-use crate::identity::{ParticipantId, PublicIdentity, SigningIdentity};
+use crate::identity::{ParticipantId, PublicIdentity, ROTATION_CONTEXT, SigningIdentity};
 use crate::kem::SealingPublicKey;
 
 /// What a participant does in the federation.
@@ -89,9 +89,53 @@ pub enum KeyStatus {
     Rotated(ParticipantId),
 }
 
+/// The algorithms a federation requires of every key, fixed when it is set
+/// up: a hybrid federation stays hybrid through every rotation. Moving to
+/// a later algorithm is a new policy (and a new set of registrations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlgorithmPolicy {
+    /// The signature algorithm of every identity.
+    pub signature: SignatureAlgorithm,
+    /// The KEM of every sealing key.
+    pub kem: KemAlgorithm,
+}
+
+impl AlgorithmPolicy {
+    /// ML-DSA-65 and ML-KEM-1024 alone.
+    pub const POST_QUANTUM: Self = Self {
+        signature: SignatureAlgorithm::MlDsa65,
+        kem: KemAlgorithm::MlKem1024,
+    };
+
+    /// ML-DSA-65 + Ed25519 and ML-KEM-1024 + X25519.
+    pub const HYBRID: Self = Self {
+        signature: SignatureAlgorithm::MlDsa65Ed25519,
+        kem: KemAlgorithm::MlKem1024X25519,
+    };
+
+    fn check(&self, signing: &PublicIdentity, sealing: Option<&SealingPublicKey>) -> Result<()> {
+        if signing.algorithm() != self.signature {
+            return Err(PqError::PolicyViolation {
+                required: self.signature.name(),
+                found: signing.algorithm().name(),
+            });
+        }
+        match sealing {
+            Some(key) if key.algorithm() != self.kem => Err(PqError::PolicyViolation {
+                required: self.kem.name(),
+                found: key.algorithm().name(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One registered participant.
 #[derive(Clone, Debug)]
 pub struct Participant {
+    /// The id of the participant's first key: it stays the same through
+    /// rotations, so a rotation cannot buy a second submission in a round.
+    pub origin: ParticipantId,
     /// Its role.
     pub role: Role,
     /// Its signing public key.
@@ -106,16 +150,18 @@ pub struct Participant {
 #[derive(Clone, Debug)]
 pub struct Registry {
     federation: FederationId,
+    policy: AlgorithmPolicy,
     participants: HashMap<ParticipantId, Participant>,
     revoked: HashMap<ParticipantId, RevocationReason>,
 }
 
 impl Registry {
-    /// An empty registry for `federation`.
+    /// An empty registry for `federation`, whose keys must all follow `policy`.
     #[must_use]
-    pub fn new(federation: FederationId) -> Self {
+    pub fn new(federation: FederationId, policy: AlgorithmPolicy) -> Self {
         Self {
             federation,
+            policy,
             participants: HashMap::new(),
             revoked: HashMap::new(),
         }
@@ -127,12 +173,19 @@ impl Registry {
         self.federation
     }
 
+    /// The algorithms every key must use.
+    #[must_use]
+    pub const fn policy(&self) -> AlgorithmPolicy {
+        self.policy
+    }
+
     /// Registers a participant and returns its id.
     ///
     /// # Errors
     /// [`PqError::AlreadyRegistered`], [`PqError::RevokedSender`] for a
-    /// revoked key, [`PqError::Malformed`] for a key holder without a
-    /// sealing key.
+    /// revoked key, [`PqError::PolicyViolation`] for a key of another
+    /// algorithm than the policy's, [`PqError::Malformed`] for a key holder
+    /// without a sealing key.
     pub fn register(
         &mut self,
         role: Role,
@@ -146,6 +199,7 @@ impl Registry {
         if self.revoked.contains_key(&id) {
             return Err(PqError::RevokedSender(id));
         }
+        self.policy.check(&signing, sealing.as_ref())?;
         if role == Role::KeyHolder && sealing.is_none() {
             return Err(PqError::malformed(
                 "registration",
@@ -155,6 +209,7 @@ impl Registry {
         self.participants.insert(
             id,
             Participant {
+                origin: id,
                 role,
                 signing,
                 sealing,
@@ -171,10 +226,22 @@ impl Registry {
     }
 
     /// Puts `id` on the revocation list (an administrative decision taken
-    /// locally; [`Self::apply_revocation`] takes a signed notice). Revoking
-    /// an id that is not registered keeps it from ever being registered.
+    /// locally; [`Self::apply_revocation`] takes a signed notice), together
+    /// with every key it was rotated to: whoever stole a key and rotated it
+    /// to one of their own loses both. Revoking an id that is not
+    /// registered keeps it from ever being registered.
     pub fn revoke(&mut self, id: ParticipantId, reason: RevocationReason) {
-        self.revoked.entry(id).or_insert(reason);
+        let mut next = Some(id);
+        while let Some(current) = next {
+            if self.revoked.contains_key(&current) && current != id {
+                break;
+            }
+            self.revoked.entry(current).or_insert(reason);
+            next = match self.participants.get(&current).map(|p| p.status) {
+                Some(KeyStatus::Rotated(successor)) => Some(successor),
+                _ => None,
+            };
+        }
     }
 
     /// Why `id` was revoked, if it was.
@@ -229,17 +296,27 @@ impl Registry {
     ///
     /// # Errors
     /// Those of [`Self::authenticate`], [`PqError::WrongKind`],
-    /// [`PqError::Malformed`] for a bad payload, [`PqError::BadRotationProof`]
-    /// if the new key did not sign, [`PqError::AlreadyRegistered`] or
-    /// [`PqError::RevokedSender`] for a new key already known.
+    /// [`PqError::Malformed`] for a bad payload, [`PqError::PolicyViolation`]
+    /// for new keys of another algorithm than the policy's,
+    /// [`PqError::BadRotationProof`] if the new key did not sign,
+    /// [`PqError::AlreadyRegistered`] or [`PqError::RevokedSender`] for a new
+    /// key already known. A refused rotation changes nothing.
+    ///
+    /// The rotation takes effect at once, whatever round the envelope
+    /// names; a participant's submissions stay counted under its
+    /// [`Participant::origin`], so the new key cannot submit again in a
+    /// round the old one already did.
     pub fn apply_rotation(&mut self, envelope: &Envelope) -> Result<ParticipantId> {
         expect_kind(envelope, MessageKind::KeyRotation)?;
         let old = self.authenticate(envelope)?.clone();
         let rotation = Rotation::decode(envelope.payload())?;
         let new_id = rotation.signing.id();
+        self.policy
+            .check(&rotation.signing, rotation.sealing.as_ref())?;
         rotation
             .signing
             .verify(
+                ROTATION_CONTEXT,
                 &rotation_proof_bytes(self.federation, envelope.sender(), &rotation.statement),
                 &rotation.proof,
             )
@@ -250,10 +327,12 @@ impl Registry {
         if self.revoked.contains_key(&new_id) {
             return Err(PqError::RevokedSender(new_id));
         }
+        // Every check passed: only now does the registry change.
         let sealing = rotation.sealing.or(old.sealing);
         self.participants.insert(
             new_id,
             Participant {
+                origin: old.origin,
                 role: old.role,
                 signing: rotation.signing,
                 sealing,
@@ -381,7 +460,10 @@ pub fn rotation_envelope(
             statement.extend_from_slice(key.to_bytes());
         }
     }
-    let proof = new.sign(&rotation_proof_bytes(federation, old.id(), &statement))?;
+    let proof = new.sign(
+        ROTATION_CONTEXT,
+        &rotation_proof_bytes(federation, old.id(), &statement),
+    )?;
     let mut payload = statement;
     payload.extend_from_slice(&proof);
     Envelope::sign(
@@ -413,9 +495,17 @@ pub struct Accepted {
 #[derive(Debug)]
 #[must_use]
 pub struct Pending {
+    inbox: u64,
     accepted: Accepted,
-    slot: (ParticipantId, MessageKind, ParticipantId),
+    slot: Slot,
 }
+
+/// What one sender may fill once per round: its origin id, the kind, and
+/// the recipient for kinds sent to each recipient separately.
+type Slot = (ParticipantId, MessageKind, Option<ParticipantId>);
+
+/// Tells inboxes apart, so a [`Pending`] goes back to the inbox that made it.
+static NEXT_INBOX: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Pending {
     /// What will be recorded.
@@ -427,15 +517,18 @@ impl Pending {
 
 /// One receiver's view of one round: it accepts messages of this
 /// federation, round and parameter set, addressed to everyone or to it,
-/// each at most once, and at most one per sender, kind and recipient.
-#[derive(Clone, Debug)]
+/// each at most once, and at most one per participant and kind (one per
+/// recipient for secret shares); a participant is counted under its
+/// original id through key rotations.
+#[derive(Debug)]
 pub struct Inbox {
+    instance: u64,
     federation: FederationId,
     round: u64,
     parameter_set: String,
     me: Option<ParticipantId>,
     seen: HashSet<[u8; 32]>,
-    slots: HashSet<(ParticipantId, MessageKind, ParticipantId)>,
+    slots: HashSet<Slot>,
 }
 
 impl Inbox {
@@ -449,6 +542,7 @@ impl Inbox {
         me: Option<ParticipantId>,
     ) -> Self {
         Self {
+            instance: NEXT_INBOX.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             federation,
             round,
             parameter_set: parameter_set.to_owned(),
@@ -534,12 +628,19 @@ impl Inbox {
                 found: routing.recipient,
             });
         }
+        if kind.is_per_recipient() && routing.recipient == ParticipantId::BROADCAST {
+            return Err(PqError::UnaddressedShare);
+        }
+        // A byte-identical (or re-signed) copy of an accepted message is
+        // refused before its signature is checked: replays cost no
+        // verification. A forged copy is reported as a replay too.
         let digest = envelope.digest();
         if self.seen.contains(&digest) {
             return Err(PqError::Replay(envelope.sender()));
         }
         let participant = registry.authenticate(envelope)?;
-        let slot = (envelope.sender(), kind, routing.recipient);
+        let recipient = kind.is_per_recipient().then_some(routing.recipient);
+        let slot = (participant.origin, kind, recipient);
         if self.slots.contains(&slot) {
             return Err(PqError::DuplicateSubmission {
                 sender: envelope.sender(),
@@ -547,6 +648,7 @@ impl Inbox {
             });
         }
         Ok(Pending {
+            inbox: self.instance,
             accepted: Accepted {
                 sender: envelope.sender(),
                 role: participant.role,
@@ -556,13 +658,22 @@ impl Inbox {
         })
     }
 
-    /// Records a message that [`Self::check`] passed.
+    /// Records a message that [`Self::check`] of this inbox passed. Call it
+    /// right after the check: a revocation applied in between is not seen.
     ///
     /// # Errors
+    /// [`PqError::ForeignPending`] for a message another inbox checked,
     /// [`PqError::Replay`] or [`PqError::DuplicateSubmission`] if another
     /// message was committed in between; the inbox is then unchanged.
     pub fn commit(&mut self, pending: Pending) -> Result<Accepted> {
-        let Pending { accepted, slot } = pending;
+        let Pending {
+            inbox,
+            accepted,
+            slot,
+        } = pending;
+        if inbox != self.instance {
+            return Err(PqError::ForeignPending);
+        }
         if self.seen.contains(&accepted.digest) {
             return Err(PqError::Replay(accepted.sender));
         }

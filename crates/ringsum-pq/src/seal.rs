@@ -17,7 +17,7 @@ use crate::envelope::{Envelope, FederationId, MessageKind, PROTOCOL_VERSION, Rou
 use crate::error::{PqError, Result};
 use crate::identity::{ParticipantId, SigningIdentity};
 use crate::kem::{SealingKey, SealingPublicKey, SharedSecret};
-use crate::registry::{Accepted, Inbox, Registry};
+use crate::registry::{Accepted, Inbox, KeyStatus, Registry, Role};
 
 /// HKDF's salt: the label of the seal key derivation.
 const KDF_SALT: &[u8] = b"ringsum/v1 seal";
@@ -236,16 +236,18 @@ fn aead(
     ChaCha20Poly1305::new(&(*key).into())
 }
 
-/// Seals `share` to `context.recipient`, whose sealing key is
-/// `recipient_key`, and signs the box: an envelope of kind
+/// Seals `share` to `context.recipient` under the sealing key the registry
+/// holds for it, and signs the box: an envelope of kind
 /// [`MessageKind::SecretShare`] addressed to the recipient.
 ///
 /// # Errors
-/// [`PqError::SealMismatch`] if `context.sender` is not `sender`, and those
-/// of [`SealedBox::seal`] and [`Envelope::sign`].
+/// [`PqError::SealMismatch`] if `context.sender` is not `sender`,
+/// [`PqError::NotASealingRecipient`] unless the recipient is an active,
+/// unrevoked key holder with a sealing key, and those of
+/// [`SealedBox::seal`] and [`Envelope::sign`].
 pub fn seal_share(
     sender: &SigningIdentity,
-    recipient_key: &SealingPublicKey,
+    registry: &Registry,
     context: SealContext,
     parameter_set: &str,
     share: &[u8],
@@ -253,6 +255,19 @@ pub fn seal_share(
     if context.sender != sender.id() {
         return Err(PqError::SealMismatch("sender"));
     }
+    if context.federation != registry.federation() {
+        return Err(PqError::WrongFederation);
+    }
+    let recipient = context.recipient;
+    let recipient_key = registry
+        .get(&recipient)
+        .filter(|p| {
+            p.role == Role::KeyHolder
+                && p.status == KeyStatus::Active
+                && registry.revocation(&recipient).is_none()
+        })
+        .and_then(|p| p.sealing.as_ref())
+        .ok_or(PqError::NotASealingRecipient(recipient))?;
     let sealed = SealedBox::seal(recipient_key, context, share)?;
     Envelope::sign(
         sender,
@@ -260,7 +275,7 @@ pub fn seal_share(
             federation: context.federation,
             round: context.round,
             kind: MessageKind::SecretShare,
-            recipient: context.recipient,
+            recipient,
             parameter_set: parameter_set.to_owned(),
         },
         sealed.to_bytes(),
