@@ -101,10 +101,10 @@ fn signatures(c: &mut Criterion) {
                 BenchmarkId::new(format!("envelope-sign/{name}"), label),
                 |b| {
                     b.iter_batched(
-                    || (routing.clone(), message.clone()),
-                    |(r, m)| Envelope::sign(identity, r, m).unwrap(),
-                    BatchSize::LargeInput,
-                );
+                        || (routing.clone(), message.clone()),
+                        |(r, m)| Envelope::sign(identity, r, m).unwrap(),
+                        BatchSize::LargeInput,
+                    );
                 },
             );
             let envelope = Envelope::sign(identity, routing.clone(), message.clone()).unwrap();
