@@ -1,20 +1,28 @@
-//! A bounded reader and a writer for the fixed big-endian layouts of
-//! docs/formats.md. The reader never allocates more than it has been given.
+//! A bounded reader and helpers for the fixed big-endian layouts of
+//! docs/formats.md, shared with the protocol's payloads. The reader never
+//! allocates more than it has been given.
 
 use crate::error::{PqError, Result};
 
 /// Reads fields from untrusted bytes; every read checks what is left.
-pub(crate) struct Reader<'a> {
+#[derive(Debug)]
+pub struct Reader<'a> {
     bytes: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(bytes: &'a [u8], what: &'static str) -> Self {
+    /// A reader over `bytes`, naming `what` in its errors.
+    #[must_use]
+    pub fn new(bytes: &'a [u8], what: &'static str) -> Self {
         Self { bytes, what }
     }
 
-    pub(crate) fn take(&mut self, len: usize, field: &str) -> Result<&'a [u8]> {
+    /// The next `len` bytes.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] if fewer are left.
+    pub fn take(&mut self, len: usize, field: &str) -> Result<&'a [u8]> {
         if self.bytes.len() < len {
             return Err(PqError::malformed(
                 self.what,
@@ -26,31 +34,54 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N]> {
+    /// The next N bytes as an array.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] if fewer are left.
+    pub fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N]> {
         let slice = self.take(N, field)?;
         let mut out = [0u8; N];
         out.copy_from_slice(slice);
         Ok(out)
     }
 
-    pub(crate) fn u8(&mut self, field: &str) -> Result<u8> {
+    /// A big-endian u8.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] if too few bytes are left.
+    pub fn u8(&mut self, field: &str) -> Result<u8> {
         Ok(u8::from_be_bytes(self.array(field)?))
     }
 
-    pub(crate) fn u16(&mut self, field: &str) -> Result<u16> {
+    /// A big-endian u16.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] if too few bytes are left.
+    pub fn u16(&mut self, field: &str) -> Result<u16> {
         Ok(u16::from_be_bytes(self.array(field)?))
     }
 
-    pub(crate) fn u32(&mut self, field: &str) -> Result<u32> {
+    /// A big-endian u32.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] if too few bytes are left.
+    pub fn u32(&mut self, field: &str) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array(field)?))
     }
 
-    pub(crate) fn u64(&mut self, field: &str) -> Result<u64> {
+    /// A big-endian u64.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] if too few bytes are left.
+    pub fn u64(&mut self, field: &str) -> Result<u64> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
 
     /// A u32 length, checked against `limit` before anything is read.
-    pub(crate) fn length(&mut self, field: &'static str, limit: usize) -> Result<usize> {
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] or [`PqError::TooLarge`].
+    pub fn length(&mut self, field: &'static str, limit: usize) -> Result<usize> {
         let len = self.u32(field)?;
         let len_usize = usize::try_from(len).unwrap_or(usize::MAX);
         if len_usize > limit {
@@ -63,11 +94,17 @@ impl<'a> Reader<'a> {
         Ok(len_usize)
     }
 
-    pub(crate) fn remaining(&self) -> usize {
+    /// How many bytes are left.
+    #[must_use]
+    pub fn remaining(&self) -> usize {
         self.bytes.len()
     }
 
-    pub(crate) fn finish(self) -> Result<()> {
+    /// Succeeds only if every byte was read.
+    ///
+    /// # Errors
+    /// [`PqError::Malformed`] for trailing bytes.
+    pub fn finish(self) -> Result<()> {
         if self.bytes.is_empty() {
             Ok(())
         } else {
@@ -79,8 +116,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Appends a u32 length prefix; lengths above u32 are refused by the callers.
-pub(crate) fn put_len(out: &mut Vec<u8>, len: usize, what: &'static str) -> Result<()> {
+/// Appends a u32 length prefix.
+///
+/// # Errors
+/// [`PqError::TooLarge`] for a length above u32.
+pub fn put_len(out: &mut Vec<u8>, len: usize, what: &'static str) -> Result<()> {
     let len32 = u32::try_from(len).map_err(|_| PqError::TooLarge {
         what,
         len: len as u64,
@@ -91,7 +131,8 @@ pub(crate) fn put_len(out: &mut Vec<u8>, len: usize, what: &'static str) -> Resu
 }
 
 /// Lowercase hex of public bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
         s.push(char::from(hex_nibble_ct(b >> 4)));
@@ -106,6 +147,18 @@ pub(crate) fn hex_nibble_ct(nibble: u8) -> u8 {
     // 0xff when nibble > 9: then add the distance from '9' + 1 to 'a'.
     let letter = (9u16.wrapping_sub(u16::from(nibble)) >> 8) as u8;
     b'0' + nibble + (letter & (b'a' - b'9' - 1))
+}
+
+/// Decodes lowercase or uppercase hex of public bytes; `None` for an odd
+/// length or a non-hex character.
+#[must_use]
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = vec![0u8; bytes.len() / 2];
+    unhex_ct(bytes, &mut out).then_some(out)
 }
 
 /// The value of one hex digit, without a branch on the digit: secret key

@@ -41,11 +41,15 @@ pub enum MessageKind {
     KeyRotation,
     /// A revocation notice.
     Revocation,
+    /// The coordinator's signature on one line of the audit log.
+    AuditRecord,
+    /// The coordinator's announcement of the collective public key.
+    CollectiveKey,
 }
 
 impl MessageKind {
     /// Every kind this build knows.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::UpdateSubmission,
         Self::KeyCommitment,
         Self::PublicKeyShare,
@@ -55,6 +59,8 @@ impl MessageKind {
         Self::RoundResult,
         Self::KeyRotation,
         Self::Revocation,
+        Self::AuditRecord,
+        Self::CollectiveKey,
     ];
 
     /// The identifier on the wire.
@@ -70,6 +76,8 @@ impl MessageKind {
             Self::RoundResult => 7,
             Self::KeyRotation => 8,
             Self::Revocation => 9,
+            Self::AuditRecord => 10,
+            Self::CollectiveKey => 11,
         }
     }
 

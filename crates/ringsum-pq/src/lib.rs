@@ -52,7 +52,7 @@
 //! ```
 
 pub mod alg;
-mod codec;
+pub mod codec;
 pub mod envelope;
 pub mod error;
 mod file;
