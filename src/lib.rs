@@ -14,5 +14,6 @@
 pub use ringsum_core as core;
 pub use ringsum_math as math;
 pub use ringsum_pq as pq;
+pub use ringsum_protocol as protocol;
 pub use ringsum_threshold as threshold;
 pub use ringsum_wire as wire;

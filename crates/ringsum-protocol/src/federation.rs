@@ -487,6 +487,10 @@ enum Phase {
         active: Vec<HolderId>,
         digest: [u8; 32],
         shares: BTreeMap<HolderId, DecryptionShare>,
+        /// One inbox per request: after a retry, every holder of the new
+        /// set answers again; a share for an earlier request carries the
+        /// earlier digest and is refused as stale.
+        inbox: Box<Inbox>,
     },
 }
 
@@ -862,6 +866,7 @@ impl Coordinator {
             active: chosen.clone(),
             digest: payload.digest,
             shares: BTreeMap::new(),
+            inbox: Box::new(setup.inbox(state.round, self.identity.id())),
         };
         let round = state.round;
         let envelope = Envelope::sign(
@@ -920,14 +925,12 @@ impl Coordinator {
                 active,
                 digest,
                 shares,
+                inbox,
             } = &mut state.phase
             else {
                 return Err(ProtocolError::WrongPhase("no decryption was requested"));
             };
-            let pending =
-                state
-                    .inbox
-                    .check(&setup.registry, envelope, MessageKind::DecryptionShare)?;
+            let pending = inbox.check(&setup.registry, envelope, MessageKind::DecryptionShare)?;
             let share =
                 decode_decryption_share(&setup.params, envelope.payload(), setup.ciphertexts())?;
             let holder = setup
@@ -940,7 +943,7 @@ impl Coordinator {
             if share.digest != *digest || share.active_set != *active {
                 return Err(ProtocolError::StaleShare(holder));
             }
-            state.inbox.commit(pending)?;
+            inbox.commit(pending)?;
             shares.insert(holder, share);
             Ok(holder)
         })();

@@ -1,0 +1,7 @@
+//! The library behind the `ringsum` command line: the demo's data sets
+//! ([`data`]), models ([`model`]) and the in-process federation
+//! ([`demo`]), so that tests and examples can run them too.
+
+pub mod data;
+pub mod demo;
+pub mod model;

@@ -1,0 +1,166 @@
+//! The `ringsum` binary: every bad input gives one clear line on stderr and
+//! a non-zero exit, never a panic; params, audit and keygen work.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ringsum(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ringsum"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringsum-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs and expects failure with `needle` in the message.
+fn refused(args: &[&str], dir: &Path, needle: &str) {
+    let out = ringsum(args, dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {stderr:?} lacks {needle:?}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_demo_inputs_are_refused_clearly() {
+    let dir = scratch("bad");
+    std::fs::write(dir.join("cell.csv"), "1,2,0\n3,4,1\n5,x,1\n").unwrap();
+    std::fs::write(dir.join("empty.csv"), "").unwrap();
+    std::fs::write(dir.join("one.csv"), "1,2,0\n3,4,0\n5,6,0\n").unwrap();
+    let rows: String = (0..30).map(|i| format!("{i},{}\n", i % 2)).collect();
+    std::fs::write(dir.join("few.csv"), rows).unwrap();
+    refused(&["demo", "--dataset", "cell.csv"], &dir, "line 3, column 2");
+    refused(&["demo", "--dataset", "empty.csv"], &dir, "no data rows");
+    refused(&["demo", "--dataset", "one.csv"], &dir, "same class");
+    refused(
+        &["demo", "--dataset", "few.csv"],
+        &dir,
+        "cannot give 8 clients",
+    );
+    refused(&["demo", "--dataset", "missing.csv"], &dir, "missing.csv");
+    refused(
+        &["demo", "--threshold", "6"],
+        &dir,
+        "--threshold must be between 1 and --holders (5)",
+    );
+    refused(
+        &["demo", "--threshold", "0"],
+        &dir,
+        "--threshold must be between 1",
+    );
+    refused(
+        &["demo", "--drop-holders", "3"],
+        &dir,
+        "fewer than the threshold",
+    );
+    refused(
+        &["demo", "--drop-clients", "7"],
+        &dir,
+        "submissions a round needs",
+    );
+    refused(
+        &["demo", "--params", "pq999"],
+        &dir,
+        "unknown parameter set \"pq999\"",
+    );
+    refused(&["demo", "--rounds", "0"], &dir, "--rounds");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn params_list_and_check() {
+    let dir = scratch("params");
+    let out = ringsum(&["params", "list"], &dir);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for id in ["pq128-n4096", "pq128-n8192", "pq128-n16384", "pq128-n32768"] {
+        assert!(text.contains(id), "{text}");
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../params/pq128-n8192.toml");
+    assert!(
+        ringsum(&["params", "check", shipped.to_str().unwrap()], &dir)
+            .status
+            .success()
+    );
+    std::fs::write(dir.join("bad.toml"), "id = \"x\"\n").unwrap();
+    refused(&["params", "check", "bad.toml"], &dir, "refused");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn audit_verify_and_keygen() {
+    let dir = scratch("audit");
+    let out = ringsum(
+        &[
+            "demo",
+            "--params",
+            "pq128-n4096",
+            "--rounds",
+            "1",
+            "--clients",
+            "4",
+            "--holders",
+            "3",
+            "--threshold",
+            "2",
+            "--json",
+            "--audit-log",
+            "log.jsonl",
+        ],
+        &dir,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["rounds"].as_array().unwrap().len(), 1);
+    let verified = ringsum(&["audit", "verify", "log.jsonl"], &dir);
+    assert!(verified.status.success());
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("lines verified"));
+    // One changed byte: the failing line is named.
+    let text = std::fs::read_to_string(dir.join("log.jsonl")).unwrap();
+    let tampered = text.replacen("submission_accepted", "submission_accepteD", 1);
+    let line = tampered
+        .lines()
+        .position(|l| l.contains("submission_accepteD"))
+        .unwrap()
+        + 1;
+    std::fs::write(dir.join("tampered.jsonl"), tampered).unwrap();
+    refused(
+        &["audit", "verify", "tampered.jsonl"],
+        &dir,
+        &format!("audit log line {line}:"),
+    );
+
+    let keys = ringsum(&["keygen", "--out", "keys", "--holder"], &dir);
+    assert!(keys.status.success());
+    for file in ["identity.key", "identity.pub", "sealing.key", "sealing.pub"] {
+        assert!(dir.join("keys").join(file).exists(), "{file}");
+    }
+    assert_eq!(
+        std::fs::metadata(dir.join("keys/identity.pub"))
+            .unwrap()
+            .len(),
+        1952
+    );
+    refused(&["keygen", "--out", "keys"], &dir, "identity.key");
+    let _ = std::fs::remove_dir_all(&dir);
+}
