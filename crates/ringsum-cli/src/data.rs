@@ -4,6 +4,9 @@
 use std::io::Read;
 use std::path::Path;
 
+/// The most classes a data set may have.
+pub const MAX_CLASSES: usize = 1000;
+
 /// A labelled data set: rows of features and integer class labels 0..k.
 #[derive(Clone, Debug)]
 pub struct Dataset {
@@ -166,11 +169,23 @@ pub fn parse(text: &str) -> Result<Dataset, String> {
     if labels.is_empty() {
         return Err("no data rows".into());
     }
-    let classes = labels.iter().copied().max().unwrap_or(0) + 1;
-    let present = (0..classes).filter(|c| labels.contains(c)).count();
-    if present < 2 {
+    // Class numbers need not be dense: map them to 0..k in order.
+    let mut distinct = labels.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 2 {
         return Err("every row has the same class; there is nothing to learn".into());
     }
+    if distinct.len() > MAX_CLASSES {
+        return Err(format!(
+            "{} distinct classes; the demo's models take at most {MAX_CLASSES}",
+            distinct.len()
+        ));
+    }
+    for label in &mut labels {
+        *label = distinct.binary_search(label).unwrap_or(0);
+    }
+    let classes = distinct.len();
     Ok(Dataset {
         features,
         labels,
@@ -257,7 +272,10 @@ pub fn split_non_iid(
     if parts == 0 {
         return Err("at least one client is needed".into());
     }
-    if data.len() < parts * min_rows {
+    if parts
+        .checked_mul(min_rows)
+        .is_none_or(|needed| data.len() < needed)
+    {
         return Err(format!(
             "{} training rows cannot give {parts} clients {min_rows} rows each (the federation's minimum per client)",
             data.len()

@@ -29,6 +29,9 @@ use crate::model::{Model, ModelKind, Training};
 const BREAST_CANCER: &[u8] = include_bytes!("../../../examples/data/breast_cancer.csv");
 const DIGITS_GZ: &[u8] = include_bytes!("../../../examples/data/digits.csv.gz");
 
+/// The longest demo.
+const MAX_ROUNDS: u64 = 10_000;
+
 /// What the demo runs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -178,8 +181,8 @@ fn check(options: &Options, policy: &RoundPolicy) -> Result<(), String> {
             options.drop_clients, options.clients, policy.min_clients
         ));
     }
-    if options.rounds == 0 {
-        return Err("--rounds must be at least 1".into());
+    if options.rounds == 0 || options.rounds > MAX_ROUNDS {
+        return Err(format!("--rounds must be between 1 and {MAX_ROUNDS}"));
     }
     Ok(())
 }
@@ -199,6 +202,22 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let policy = RoundPolicy::default();
     check(options, &policy)?;
     let params = load_params(&options.params)?;
+    let max_clients = usize::try_from(params.encoding().max_clients).unwrap_or(usize::MAX);
+    if options.clients > max_clients {
+        return Err(format!(
+            "--clients {} exceeds the {max_clients} clients parameter set {} is sized for",
+            options.clients,
+            params.id()
+        ));
+    }
+    let max_holders = usize::try_from(params.threshold().max_holders).unwrap_or(usize::MAX);
+    if options.holders > max_holders {
+        return Err(format!(
+            "--holders {} exceeds the {max_holders} key holders parameter set {} is sized for",
+            options.holders,
+            params.id()
+        ));
+    }
     let (dataset_name, data) = load_data(options)?;
     let mut rng = SplitMix::new(options.seed);
     let (mut train, mut test) = data::train_test_split(&data, 0.2, &mut rng);
@@ -297,6 +316,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         None => AuditLog::in_memory(federation, &params.id().to_string()),
     };
     let initial = model.init(&mut SplitMix::new(options.seed ^ 0x1234));
+    let coordinator_public = coordinator_id.public().clone();
     let os_rng = || Csprng::from_os().map_err(|e| e.to_string());
     let mut coordinator =
         Coordinator::new(&setup, coordinator_id, initial.clone(), audit, os_rng()?)
@@ -342,7 +362,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         .map_err(|e| err(&e))?;
     let public_key = clients
         .first()
-        .map(|c| c.accept_key(&setup, &announcement))
+        .map(|c| c.accept_key(&setup, &announcement, &commitments, &reveals))
         .transpose()
         .map_err(|e| err(&e))?
         .ok_or("no clients")?;
@@ -511,7 +531,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
     }
     bar.finish_and_clear();
     let log = coordinator.audit().lines().join("\n");
-    let summary = verify_log(&log, None)
+    let summary = verify_log(&log, Some(&coordinator_public), Some(federation))
         .map_err(|e| format!("the demo's own audit log does not verify: {e}"))?;
     Ok(Report {
         dataset: dataset_name,
@@ -583,9 +603,19 @@ pub fn print_text(report: &Report) {
         plain * 100.0,
         (enc - plain).abs() * 100.0
     );
+    if worst <= 1.0 {
+        println!(
+            "every decrypted average within its quantization bound (worst {:.0}% of the bound)",
+            worst * 100.0
+        );
+    } else {
+        println!(
+            "WARNING: a decrypted average exceeded its quantization bound ({:.0}% of the bound)",
+            worst * 100.0
+        );
+    }
     println!(
-        "every decrypted average within its quantization bound (worst {:.0}% of the bound); audit log: {} lines, chain and signatures verified; total {:.1} s",
-        worst * 100.0,
+        "audit log: {} lines, chain and signatures verified; total {:.1} s",
         report.audit_lines,
         report.total.as_secs_f64()
     );

@@ -75,6 +75,9 @@ enum AuditCommand {
         /// The coordinator key's algorithm when --coordinator-key is given.
         #[arg(long, default_value = "ML-DSA-65")]
         algorithm: String,
+        /// The federation id (hex) the log must belong to.
+        #[arg(long)]
+        federation: Option<String>,
     },
 }
 
@@ -208,6 +211,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     file,
                     coordinator_key,
                     algorithm,
+                    federation,
                 },
         } => {
             let text =
@@ -225,19 +229,38 @@ fn run(cli: Cli) -> Result<(), String> {
                     )
                 }
             };
-            let summary = ringsum_protocol::verify_log(&text, key.as_ref())
+            let federation = match federation {
+                None => None,
+                Some(id) => Some(ringsum_pq::FederationId(
+                    ringsum_pq::codec::unhex(&id)
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or("--federation must be 64 hex digits")?,
+                )),
+            };
+            let summary = ringsum_protocol::verify_log(&text, key.as_ref(), federation)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
             println!(
-                "{}: {} lines verified (chain and coordinator signatures), rounds up to {}, coordinator {}{}",
+                "{}: {} lines verified (chain and coordinator signatures), rounds up to {}",
                 file.display(),
                 summary.lines,
                 summary.last_round,
+            );
+            println!(
+                "federation {}",
+                ringsum_pq::codec::hex(&summary.federation.0)
+            );
+            println!(
+                "coordinator {}{}",
                 summary.coordinator,
                 if key.is_none() {
-                    " (key taken from the log's first line)"
+                    " (key taken from the log's setup line; pass --coordinator-key to pin it)"
                 } else {
                     ""
                 }
+            );
+            println!(
+                "head {} (compare with the coordinator's published head to rule out truncation)",
+                ringsum_pq::codec::hex(&summary.head)
             );
             Ok(())
         }

@@ -80,6 +80,26 @@ fn bad_demo_inputs_are_refused_clearly() {
         "unknown parameter set \"pq999\"",
     );
     refused(&["demo", "--rounds", "0"], &dir, "--rounds");
+    refused(&["demo", "--rounds", "99999999"], &dir, "--rounds");
+    refused(
+        &["demo", "--clients", "9223372036854775808"],
+        &dir,
+        "exceeds the 1000 clients",
+    );
+    refused(&["demo", "--clients", "0"], &dir, "--clients");
+    refused(
+        &[
+            "demo",
+            "--params",
+            "pq128-n4096",
+            "--holders",
+            "9",
+            "--threshold",
+            "2",
+        ],
+        &dir,
+        "exceeds the 8 key holders",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -89,7 +89,9 @@ fn dropouts_of_clients_and_holders_complete_the_rounds() {
     check(&report);
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
-        ringsum_protocol::verify_log(&text, None).unwrap().lines,
+        ringsum_protocol::verify_log(&text, None, None)
+            .unwrap()
+            .lines,
         report.audit_lines
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -153,24 +153,36 @@ impl AuditLog {
 pub struct AuditSummary {
     /// Lines checked.
     pub lines: usize,
+    /// The federation of every line.
+    pub federation: FederationId,
+    /// The hash of the last line: a log cut short verifies on its own, so
+    /// compare the head with one recorded elsewhere (the coordinator's
+    /// published head, a witness's copy) to detect truncation.
+    pub head: [u8; 32],
     /// The highest round named.
     pub last_round: u64,
     /// The coordinator whose signatures were checked.
     pub coordinator: ParticipantId,
 }
 
-/// Verifies a whole log: every line parses, counts up from 0, chains to the
-/// previous line, and carries the coordinator's valid signature over its
-/// sequence number and hash, for one federation. The coordinator's key is
-/// `coordinator` if given; otherwise the one the first line (the setup
-/// event) names, which the first line's own signature must then match.
+/// Verifies a whole log: the first line is the setup event, every line
+/// parses (hex in lower case only, so the text is canonical), counts up
+/// from 0, chains to the previous line, and carries the coordinator's valid
+/// signature over its sequence number and hash, for one federation (the
+/// setup event's, and `federation` if given). The coordinator's key is
+/// `coordinator` if given; otherwise the one the setup event names, which
+/// the first line's own signature must then match.
 ///
 /// # Errors
 /// [`ProtocolError::Audit`] naming the first line that fails and why.
-pub fn verify_log(text: &str, coordinator: Option<&PublicIdentity>) -> Result<AuditSummary> {
+pub fn verify_log(
+    text: &str,
+    coordinator: Option<&PublicIdentity>,
+    federation: Option<FederationId>,
+) -> Result<AuditSummary> {
     let mut key = coordinator.cloned();
     let mut prev = [0u8; 32];
-    let mut federation = None;
+    let mut federation = federation;
     let mut last_round = 0;
     let mut count = 0;
     for (index, raw) in text.lines().enumerate() {
@@ -186,6 +198,12 @@ pub fn verify_log(text: &str, coordinator: Option<&PublicIdentity>) -> Result<Au
                 "sequence number {} where {index} was due (a line removed, added or moved)",
                 line.seq
             )));
+        }
+        if [&line.prev, &line.hash, &line.envelope]
+            .iter()
+            .any(|h| h.bytes().any(|b| b.is_ascii_uppercase()))
+        {
+            return Err(bad("hex must be lower case".into()));
         }
         if unhex(&line.prev).as_deref() != Some(prev.as_slice()) {
             return Err(bad("does not chain to the previous line".into()));
@@ -209,8 +227,16 @@ pub fn verify_log(text: &str, coordinator: Option<&PublicIdentity>) -> Result<Au
         {
             return Err(bad("belongs to another federation".into()));
         }
-        if key.is_none() {
-            key = Some(setup_key(&line.event).map_err(bad)?);
+        if index == 0 {
+            let (named_key, named_federation) = setup_event(&line.event).map_err(&bad)?;
+            if named_federation != envelope.routing().federation {
+                return Err(bad(
+                    "the setup event names another federation than its envelope".into(),
+                ));
+            }
+            if key.is_none() {
+                key = Some(named_key);
+            }
         }
         let public = key
             .as_ref()
@@ -222,31 +248,42 @@ pub fn verify_log(text: &str, coordinator: Option<&PublicIdentity>) -> Result<Au
         last_round = last_round.max(line.round);
         count += 1;
     }
-    let coordinator = key.map(|k| k.id()).ok_or(ProtocolError::Audit {
+    let empty = || ProtocolError::Audit {
         line: 1,
         reason: "the log is empty".into(),
-    })?;
+    };
+    let coordinator = key.map(|k| k.id()).ok_or_else(empty)?;
     Ok(AuditSummary {
         lines: count,
+        federation: federation.ok_or_else(empty)?,
+        head: prev,
         last_round,
         coordinator,
     })
 }
 
-/// The coordinator key a setup event names.
-fn setup_key(event: &str) -> std::result::Result<PublicIdentity, String> {
+/// The coordinator key and federation a setup event names.
+fn setup_event(event: &str) -> std::result::Result<(PublicIdentity, FederationId), String> {
     let value: serde_json::Value =
         serde_json::from_str(event).map_err(|e| format!("event is not JSON: {e}"))?;
     let field = |name: &str| value.get(name).and_then(serde_json::Value::as_str);
+    if field("type") != Some("setup") {
+        return Err("the first line must be the setup event".into());
+    }
     let algorithm = field("coordinator_algorithm")
         .and_then(|name| {
             SignatureAlgorithm::ALL
                 .into_iter()
                 .find(|a| a.name() == name)
         })
-        .ok_or("the first line must be the setup event naming the coordinator's algorithm")?;
+        .ok_or("the setup event must name the coordinator's algorithm")?;
     let bytes = field("coordinator_key")
         .and_then(unhex)
         .ok_or("the setup event must carry the coordinator's public key in hex")?;
-    PublicIdentity::from_bytes(algorithm, &bytes).map_err(|e| e.to_string())
+    let federation: [u8; 32] = field("federation")
+        .and_then(unhex)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the setup event must name the federation")?;
+    let key = PublicIdentity::from_bytes(algorithm, &bytes).map_err(|e| e.to_string())?;
+    Ok((key, FederationId(federation)))
 }

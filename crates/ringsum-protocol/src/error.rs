@@ -70,6 +70,17 @@ pub enum ProtocolError {
         threshold: u32,
     },
 
+    /// The decrypted weight sum disagrees with the declared sample counts.
+    #[error(
+        "the decrypted weights sum to {found} units, the declared {declared} samples do not give that: a client's encrypted weight disagrees with its declared count"
+    )]
+    WeightMismatch {
+        /// The declared samples, summed.
+        declared: u64,
+        /// The decrypted weight sum (units of 2^-f).
+        found: i64,
+    },
+
     /// A message from a holder that is not in the current active set.
     #[error("holder {0:?} is not in the active set of this request")]
     NotInActiveSet(HolderId),

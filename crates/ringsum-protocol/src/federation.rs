@@ -198,19 +198,36 @@ impl ClientNode {
         self.identity.id()
     }
 
-    /// Checks the coordinator's signed announcement of the collective key.
+    /// Checks the coordinator's signed announcement of the collective key
+    /// against the key the client rebuilds itself from the holders' own
+    /// signed commitments and public-key shares: a coordinator cannot
+    /// substitute a key whose secret it knows.
     ///
     /// # Errors
-    /// A bad signature or sender, or a key that does not decode.
-    pub fn accept_key(&self, setup: &Setup, envelope: &Envelope) -> Result<PublicKey> {
+    /// A bad signature or sender, a key that does not decode, a refused
+    /// commitment or share, or [`ProtocolError::Setup`] when the announced
+    /// key is not the holders' key.
+    pub fn accept_key(
+        &self,
+        setup: &Setup,
+        announcement: &Envelope,
+        commitments: &[Envelope],
+        shares: &[Envelope],
+    ) -> Result<PublicKey> {
         let mut inbox = setup.inbox(CEREMONY_ROUND, self.id());
-        inbox.accept(&setup.registry, envelope, MessageKind::CollectiveKey)?;
-        let (key, epoch) = ringsum_wire::decode_public_key(&setup.params, envelope.payload())?;
+        inbox.accept(&setup.registry, announcement, MessageKind::CollectiveKey)?;
+        let (key, epoch) = ringsum_wire::decode_public_key(&setup.params, announcement.payload())?;
         if epoch != setup.committee.epoch() {
             return Err(ProtocolError::Setup(format!(
                 "collective key of epoch {epoch}, the committee's is {}",
                 setup.committee.epoch()
             )));
+        }
+        let (rebuilt, _) = rebuild_key(setup, self.id(), commitments, shares)?;
+        if ringsum_wire::encode_public_key(&rebuilt, epoch) != announcement.payload() {
+            return Err(ProtocolError::Setup(
+                "the announced collective key is not the one the holders' shares give".into(),
+            ));
         }
         Ok(key)
     }
@@ -400,14 +417,16 @@ impl HolderNode {
     /// The first refused share's error, or the threshold layer's if a
     /// dealer is missing.
     pub fn receive_shares(&mut self, setup: &Setup, envelopes: &[Envelope]) -> Result<()> {
-        let inbox = self
-            .ceremony
-            .as_mut()
-            .ok_or(ProtocolError::WrongPhase("shares come after commit"))?;
+        if self.ceremony.is_none() || self.key.is_some() {
+            return Err(ProtocolError::WrongPhase("shares come after commit, once"));
+        }
+        // A fresh inbox per batch: a batch that fails leaves nothing
+        // recorded, and the holder can try again with a corrected batch.
+        let mut batch = setup.inbox(CEREMONY_ROUND, self.id());
         let mut messages = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
             let (accepted, plaintext) = open_share(
-                inbox,
+                &mut batch,
                 &setup.registry,
                 &self.sealing,
                 self.identity.id(),
@@ -441,9 +460,12 @@ impl HolderNode {
     }
 
     /// Answers the coordinator's signed request for `aggregate`: checks the
-    /// request's signature and that its digest is this aggregate's for this
-    /// active set, then returns a signed, flooded decryption share. The
-    /// ledger refuses a second active set for the same aggregate.
+    /// request's signature, epoch and round, that the aggregate holds at
+    /// least the policy's minimum of submissions and as many as the request
+    /// says, and that the request's digest is this aggregate's for this
+    /// active set; only then does the ledger record the answer and the
+    /// holder return a signed, flooded decryption share. The ledger refuses
+    /// a second active set for the same aggregate.
     ///
     /// # Errors
     /// [`ProtocolError::WrongPhase`] before the ceremony finished, a bad
@@ -464,13 +486,29 @@ impl HolderNode {
         if !active.contains(self.me) {
             return Err(ProtocolError::NotInActiveSet(self.me));
         }
+        // Everything about the request is checked before the ledger is
+        // touched: the ledger records an answer for good.
+        if asked.epoch != setup.committee.epoch()
+            || aggregate.round() != RoundId(round)
+            || asked.clients != aggregate.clients()
+        {
+            return Err(ProtocolError::StaleShare(self.me));
+        }
+        let clients = usize::try_from(aggregate.clients()).unwrap_or(usize::MAX);
+        if clients < setup.policy.min_clients {
+            return Err(ProtocolError::NotEnoughClients {
+                accepted: clients,
+                min: setup.policy.min_clients,
+            });
+        }
+        let expected = DecryptionRequest::new(&setup.params, &setup.committee, &active, aggregate)?;
+        if *expected.digest() != asked.digest {
+            return Err(ProtocolError::StaleShare(self.me));
+        }
         let key = self.key.as_mut().ok_or(ProtocolError::WrongPhase(
             "decryption comes after the ceremony",
         ))?;
         let share = key.decryption_share(&setup.params, aggregate, &active)?;
-        if share.digest != asked.digest {
-            return Err(ProtocolError::StaleShare(self.me));
-        }
         Ok(Envelope::sign(
             &self.identity,
             setup.routing(round, MessageKind::DecryptionShare, setup.coordinator),
@@ -500,6 +538,7 @@ struct RoundState {
     inbox: Inbox,
     aggregate: Aggregate,
     clients: Vec<ParticipantId>,
+    declared: Vec<u64>,
     phase: Phase,
 }
 
@@ -614,38 +653,7 @@ impl Coordinator {
         commitments: &[Envelope],
         shares: &[Envelope],
     ) -> Result<Envelope> {
-        let mut inbox = setup.inbox(CEREMONY_ROUND, self.identity.id());
-        let mut committed: Vec<KeyCommitment> = Vec::new();
-        for envelope in commitments {
-            let accepted = inbox.accept(&setup.registry, envelope, MessageKind::KeyCommitment)?;
-            let commitment = decode_commitment(envelope.payload())?;
-            if setup.holder_of(accepted.sender) != Some(commitment.holder) {
-                return Err(ProtocolError::Setup(format!(
-                    "commitment for holder {:?} signed by another participant",
-                    commitment.holder
-                )));
-            }
-            committed.push(commitment);
-        }
-        let mut revealed: Vec<PublicKeyShare> = Vec::new();
-        for envelope in shares {
-            let accepted = inbox.accept(&setup.registry, envelope, MessageKind::PublicKeyShare)?;
-            let share = decode_public_share(&setup.params, envelope.payload())?;
-            if setup.holder_of(accepted.sender) != Some(share.holder) {
-                return Err(ProtocolError::Setup(format!(
-                    "public-key share for holder {:?} signed by another participant",
-                    share.holder
-                )));
-            }
-            revealed.push(share);
-        }
-        let key = collective_public_key(
-            &setup.params,
-            &setup.committee,
-            &setup.crs,
-            &committed,
-            &revealed,
-        )?;
+        let (key, holders) = rebuild_key(setup, self.identity.id(), commitments, shares)?;
         let encoded = ringsum_wire::encode_public_key(&key, setup.committee.epoch());
         let envelope = Envelope::sign(
             &self.identity,
@@ -660,7 +668,7 @@ impl Coordinator {
             CEREMONY_ROUND,
             json!({
                 "type": "collective_key",
-                "holders": revealed.iter().map(|s| s.holder.0).collect::<Vec<_>>(),
+                "holders": holders,
                 "key_sha3": ringsum_pq::codec::hex(&Sha3_256::digest(envelope.payload())),
             }),
         )?;
@@ -695,6 +703,7 @@ impl Coordinator {
             inbox: setup.inbox(round, self.identity.id()),
             aggregate,
             clients: Vec::new(),
+            declared: Vec::new(),
             phase: Phase::Collecting,
         });
         let published = RoundResult {
@@ -752,6 +761,7 @@ impl Coordinator {
             state.aggregate.try_add(&update)?;
             let accepted = state.inbox.commit(pending)?;
             state.clients.push(accepted.sender);
+            state.declared.push(samples);
             Ok(accepted.sender)
         })();
         let event = match &outcome {
@@ -797,19 +807,25 @@ impl Coordinator {
             .state
             .as_ref()
             .ok_or(ProtocolError::WrongPhase("no round is open"))?;
+        if !matches!(state.phase, Phase::Collecting) {
+            return Err(ProtocolError::WrongPhase(
+                "decryption was already requested; retry_decryption asks a new set",
+            ));
+        }
         if state.clients.len() < setup.policy.min_clients {
             return Err(ProtocolError::NotEnoughClients {
                 accepted: state.clients.len(),
                 min: setup.policy.min_clients,
             });
         }
-        self.ask(setup, available)
+        self.ask(setup, available, None)
     }
 
     /// After a holder of the active set failed to answer: re-randomises the
     /// aggregate (a fresh encryption of zero, so no holder is asked twice
     /// about the same c1 with another set) and asks the first t of the
     /// still `available` holders. The shares already received are dropped.
+    /// Nothing changes unless the new request is made.
     ///
     /// # Errors
     /// [`ProtocolError::NotEnoughHolders`] with fewer than t available (the
@@ -823,7 +839,7 @@ impl Coordinator {
             .ok_or(ProtocolError::WrongPhase("no collective key"))?;
         let state = self
             .state
-            .as_mut()
+            .as_ref()
             .ok_or(ProtocolError::WrongPhase("no round is open"))?;
         let Phase::Decrypting { shares, active, .. } = &state.phase else {
             return Err(ProtocolError::WrongPhase("no decryption to retry"));
@@ -833,40 +849,45 @@ impl Coordinator {
             .filter(|h| !shares.contains_key(h))
             .map(|h| h.0)
             .collect();
-        state
-            .aggregate
-            .rerandomize(&setup.params, &setup.packing, key, &mut self.rng)?;
-        let round = state.round;
+        // Re-randomise a copy; it replaces the aggregate only once the new
+        // request is made.
+        let mut fresh = state.aggregate.clone();
+        fresh.rerandomize(&setup.params, &setup.packing, key, &mut self.rng)?;
+        let envelope = self.ask(setup, available, Some(fresh))?;
+        let round = self.state.as_ref().map_or(0, |s| s.round);
         self.log(
             round,
             json!({"type": "rerandomized", "missing_holders": missing}),
         )?;
-        self.ask(setup, available)
+        Ok(envelope)
     }
 
-    fn ask(&mut self, setup: &Setup, available: &[HolderId]) -> Result<Envelope> {
+    fn ask(
+        &mut self,
+        setup: &Setup,
+        available: &[HolderId],
+        replacement: Option<Aggregate>,
+    ) -> Result<Envelope> {
         check_available(setup, available)?;
         let threshold = usize::try_from(setup.committee.threshold()).unwrap_or(usize::MAX);
-        let chosen: BTreeSet<HolderId> = available.iter().copied().collect();
-        let chosen: Vec<HolderId> = chosen.into_iter().take(threshold).collect();
+        let members: BTreeSet<HolderId> = available
+            .iter()
+            .copied()
+            .filter(|h| setup.committee.contains(*h))
+            .collect();
+        let chosen: Vec<HolderId> = members.into_iter().take(threshold).collect();
         let active = setup.committee.active_set(&chosen)?;
         let state = self
             .state
             .as_mut()
             .ok_or(ProtocolError::WrongPhase("no round is open"))?;
-        let request =
-            DecryptionRequest::new(&setup.params, &setup.committee, &active, &state.aggregate)?;
+        let aggregate = replacement.as_ref().unwrap_or(&state.aggregate);
+        let request = DecryptionRequest::new(&setup.params, &setup.committee, &active, aggregate)?;
         let payload = RequestPayload {
             epoch: setup.committee.epoch(),
             digest: *request.digest(),
             active: chosen.clone(),
-            clients: state.aggregate.clients(),
-        };
-        state.phase = Phase::Decrypting {
-            active: chosen.clone(),
-            digest: payload.digest,
-            shares: BTreeMap::new(),
-            inbox: Box::new(setup.inbox(state.round, self.identity.id())),
+            clients: aggregate.clients(),
         };
         let round = state.round;
         let envelope = Envelope::sign(
@@ -878,6 +899,16 @@ impl Coordinator {
             ),
             payload.encode(),
         )?;
+        // The request is made: only now does the round's state change.
+        if let Some(fresh) = replacement {
+            state.aggregate = fresh;
+        }
+        state.phase = Phase::Decrypting {
+            active: chosen.clone(),
+            digest: payload.digest,
+            shares: BTreeMap::new(),
+            inbox: Box::new(setup.inbox(round, self.identity.id())),
+        };
         self.log(
             round,
             json!({
@@ -940,7 +971,11 @@ impl Coordinator {
             if !active.contains(&holder) {
                 return Err(ProtocolError::NotInActiveSet(holder));
             }
-            if share.digest != *digest || share.active_set != *active {
+            if share.digest != *digest
+                || share.active_set != *active
+                || share.epoch != setup.committee.epoch()
+                || share.parts.len() != setup.ciphertexts()
+            {
                 return Err(ProtocolError::StaleShare(holder));
             }
             inbox.commit(pending)?;
@@ -962,42 +997,24 @@ impl Coordinator {
     }
 
     fn finish(&mut self, setup: &Setup) -> Result<RoundOutcome> {
+        let attempt = self.combine(setup);
         let state = self
             .state
-            .as_mut()
+            .as_ref()
             .ok_or(ProtocolError::WrongPhase("no round is open"))?;
-        let Phase::Decrypting { active, shares, .. } = &mut state.phase else {
-            return Err(ProtocolError::WrongPhase("no decryption was requested"));
-        };
-        let active_set = setup.committee.active_set(active)?;
-        let request = DecryptionRequest::new(
-            &setup.params,
-            &setup.committee,
-            &active_set,
-            &state.aggregate,
-        )?;
-        let mut combiner = Combiner::new(&setup.params, request)?;
-        for share in std::mem::take(shares).into_values() {
-            combiner.add(share)?;
-        }
-        let average = combiner.decode(&setup.params, &setup.packing, &setup.layout)?;
-        let flat: Vec<f32> = average.average.concat();
-        for (global, delta) in self.model.iter_mut().zip(&flat) {
-            *global += delta;
-        }
-        let result = RoundResult {
-            round: state.round,
-            clients: average.clients,
-            weight_sum: average.weight_sum,
-            error_bound: average.error_bound,
-            model: self.model.clone(),
-        };
         let round = state.round;
-        let envelope = Envelope::sign(
-            &self.identity,
-            setup.routing(round, MessageKind::RoundResult, ParticipantId::BROADCAST),
-            result.encode(),
-        )?;
+        let (result, envelope) = match attempt {
+            Ok(done) => done,
+            Err(e) => {
+                // The shares and submissions stay; a retry asks a new set.
+                self.log(
+                    round,
+                    json!({"type": "decryption_failed", "reason": e.to_string()}),
+                )?;
+                return Err(e);
+            }
+        };
+        self.model.clone_from(&result.model);
         self.state = None;
         self.last_round = round;
         self.log(
@@ -1012,6 +1029,120 @@ impl Coordinator {
         )?;
         Ok(RoundOutcome { result, envelope })
     }
+
+    /// Combines the shares, decodes, checks the weight sum against the
+    /// declared sample counts, and signs the new model; changes nothing.
+    fn combine(&self, setup: &Setup) -> Result<(RoundResult, Envelope)> {
+        let state = self
+            .state
+            .as_ref()
+            .ok_or(ProtocolError::WrongPhase("no round is open"))?;
+        let Phase::Decrypting { active, shares, .. } = &state.phase else {
+            return Err(ProtocolError::WrongPhase("no decryption was requested"));
+        };
+        let active_set = setup.committee.active_set(active)?;
+        let request = DecryptionRequest::new(
+            &setup.params,
+            &setup.committee,
+            &active_set,
+            &state.aggregate,
+        )?;
+        let mut combiner = Combiner::new(&setup.params, request)?;
+        for share in shares.values() {
+            combiner.add(share.clone())?;
+        }
+        let average = combiner.decode(&setup.params, &setup.packing, &setup.layout)?;
+        check_weight(setup, &state.declared, average.weight_sum)?;
+        let mut model = self.model.clone();
+        for (global, delta) in model.iter_mut().zip(average.average.concat()) {
+            *global += delta;
+        }
+        let result = RoundResult {
+            round: state.round,
+            clients: average.clients,
+            weight_sum: average.weight_sum,
+            error_bound: average.error_bound,
+            model,
+        };
+        let envelope = Envelope::sign(
+            &self.identity,
+            setup.routing(
+                state.round,
+                MessageKind::RoundResult,
+                ParticipantId::BROADCAST,
+            ),
+            result.encode(),
+        )?;
+        Ok((result, envelope))
+    }
+}
+
+/// The decrypted weight sum must be what the declared sample counts give:
+/// each client's weight is samples / max_weight in units of 2^-f,
+/// stochastically rounded, so the sum may differ by less than one unit
+/// per client. A client whose encrypted weight disagrees with the count it
+/// declared (and the coordinator checked against the minimum) fails this.
+fn check_weight(setup: &Setup, declared: &[u64], weight_sum: i64) -> Result<()> {
+    let encoding = setup.params.encoding();
+    let unit = f64::from(encoding.fraction_bits).exp2();
+    #[allow(clippy::cast_precision_loss)]
+    let expected: f64 = declared
+        .iter()
+        .map(|s| *s as f64 / encoding.max_weight as f64 * unit)
+        .sum();
+    #[allow(clippy::cast_precision_loss)]
+    let (found, slack) = (weight_sum as f64, declared.len() as f64 + 1.0);
+    if (found - expected).abs() > slack {
+        return Err(ProtocolError::WeightMismatch {
+            declared: declared.iter().sum(),
+            found: weight_sum,
+        });
+    }
+    Ok(())
+}
+
+/// Checks every holder's signed commitment and public-key share (as seen
+/// by participant `me`) and computes the collective public key, refusing a
+/// share that differs from its commitment. Returns the key and the holders.
+fn rebuild_key(
+    setup: &Setup,
+    me: ParticipantId,
+    commitments: &[Envelope],
+    shares: &[Envelope],
+) -> Result<(PublicKey, Vec<u32>)> {
+    let mut inbox = setup.inbox(CEREMONY_ROUND, me);
+    let mut committed: Vec<KeyCommitment> = Vec::new();
+    for envelope in commitments {
+        let accepted = inbox.accept(&setup.registry, envelope, MessageKind::KeyCommitment)?;
+        let commitment = decode_commitment(envelope.payload())?;
+        if setup.holder_of(accepted.sender) != Some(commitment.holder) {
+            return Err(ProtocolError::Setup(format!(
+                "commitment for holder {:?} signed by another participant",
+                commitment.holder
+            )));
+        }
+        committed.push(commitment);
+    }
+    let mut revealed: Vec<PublicKeyShare> = Vec::new();
+    for envelope in shares {
+        let accepted = inbox.accept(&setup.registry, envelope, MessageKind::PublicKeyShare)?;
+        let share = decode_public_share(&setup.params, envelope.payload())?;
+        if setup.holder_of(accepted.sender) != Some(share.holder) {
+            return Err(ProtocolError::Setup(format!(
+                "public-key share for holder {:?} signed by another participant",
+                share.holder
+            )));
+        }
+        revealed.push(share);
+    }
+    let key = collective_public_key(
+        &setup.params,
+        &setup.committee,
+        &setup.crs,
+        &committed,
+        &revealed,
+    )?;
+    Ok((key, revealed.iter().map(|s| s.holder.0).collect()))
 }
 
 fn check_available(setup: &Setup, available: &[HolderId]) -> Result<()> {

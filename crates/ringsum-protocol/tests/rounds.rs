@@ -132,7 +132,9 @@ fn federation(n: usize, h: u32, t: u32, policy: RoundPolicy) -> Federation {
         .collect_key(&setup, &commitments, &reveals)
         .unwrap();
     let clients: Vec<ClientNode> = client_ids.into_iter().map(ClientNode::new).collect();
-    let key = clients[0].accept_key(&setup, &announcement).unwrap();
+    let key = clients[0]
+        .accept_key(&setup, &announcement, &commitments, &reveals)
+        .unwrap();
     Federation {
         setup,
         coordinator,
@@ -221,7 +223,7 @@ fn rounds_decrypt_to_the_weighted_average_within_the_bound() {
         );
     }
     let log = f.coordinator.audit().lines().join("\n");
-    assert!(verify_log(&log, None).unwrap().lines > 10);
+    assert!(verify_log(&log, None, None).unwrap().lines > 10);
 }
 
 #[test]
@@ -319,7 +321,7 @@ fn a_holder_vanishing_mid_round_is_replaced_and_below_threshold_keeps_the_round(
     );
     let log = f.coordinator.audit().lines().join("\n");
     assert!(log.contains("rerandomized"));
-    verify_log(&log, None).unwrap();
+    verify_log(&log, None, None).unwrap();
 }
 
 #[test]
@@ -365,11 +367,11 @@ fn the_audit_log_names_the_first_tampered_line() {
     let lines: Vec<String> = f.coordinator.audit().lines().to_vec();
     let n = lines.len();
     assert!(n >= 8);
-    let failing_line = |text: &str| match verify_log(text, None) {
+    let failing_line = |text: &str| match verify_log(text, None, None) {
         Err(ProtocolError::Audit { line, .. }) => line,
         other => panic!("expected a failure, got {other:?}"),
     };
-    assert_eq!(verify_log(&lines.join("\n"), None).unwrap().lines, n);
+    assert_eq!(verify_log(&lines.join("\n"), None, None).unwrap().lines, n);
 
     // One byte changed inside the event of line 4.
     let mut changed = lines.clone();
@@ -390,17 +392,200 @@ fn the_audit_log_names_the_first_tampered_line() {
     let mut swapped = lines.clone();
     swapped.swap(4, 5);
     assert_eq!(failing_line(&swapped.join("\n")), 5);
-    // Truncation at the end still verifies what is there; the last line
-    // alone does not.
-    assert_eq!(
-        verify_log(&lines[..n - 1].join("\n"), None).unwrap().lines,
-        n - 1
-    );
+    // A log cut short verifies on its own, but its head differs from the
+    // full log's: compare heads to detect truncation. The last line alone
+    // does not verify (no setup line).
+    let full = verify_log(&lines.join("\n"), None, None).unwrap();
+    let cut = verify_log(&lines[..n - 1].join("\n"), None, None).unwrap();
+    assert_eq!(cut.lines, n - 1);
+    assert_ne!(cut.head, full.head);
     assert_eq!(failing_line(&lines[n - 1]), 1);
-    // Another coordinator's key: the first line fails.
+    // Upper-case hex is not the logged text: refused.
+    let mut upper = lines.clone();
+    let at = upper[2].find("\"hash\":\"").unwrap() + 8;
+    let letter = upper[2][at..]
+        .find(|c: char| c.is_ascii_lowercase())
+        .unwrap()
+        + at;
+    let capital = upper[2][letter..=letter].to_ascii_uppercase();
+    upper[2].replace_range(letter..=letter, &capital);
+    assert_eq!(failing_line(&upper.join("\n")), 3);
+    // Another coordinator's key, or another federation: the first line fails.
     let other = identity(201);
     assert!(matches!(
-        verify_log(&lines.join("\n"), Some(other.public())),
+        verify_log(&lines.join("\n"), Some(other.public()), None),
         Err(ProtocolError::Audit { line: 1, .. })
     ));
+    assert!(matches!(
+        verify_log(
+            &lines.join("\n"),
+            None,
+            Some(ringsum_pq::FederationId([3; 32]))
+        ),
+        Err(ProtocolError::Audit { line: 1, .. })
+    ));
+    assert_eq!(
+        verify_log(&lines.join("\n"), None, Some(f.setup.federation()))
+            .unwrap()
+            .federation,
+        f.setup.federation()
+    );
+}
+
+#[test]
+fn refused_requests_and_shares_leave_holders_and_the_round_intact() {
+    let mut f = federation(3, 3, 2, RoundPolicy::default());
+    f.coordinator.open_round(&f.setup, 1).unwrap();
+    submit_all(&mut f, 1, &[0, 1, 2]);
+    // A second request while one is outstanding is refused.
+    let first = f
+        .coordinator
+        .request_decryption(&f.setup, &[HolderId(1), HolderId(2)])
+        .unwrap();
+    assert!(matches!(
+        f.coordinator
+            .request_decryption(&f.setup, &[HolderId(1), HolderId(2)]),
+        Err(ProtocolError::WrongPhase(_))
+    ));
+    // A retry that lists a non-member: it is ignored, the state stays whole.
+    let second = f
+        .coordinator
+        .retry_decryption(&f.setup, &[HolderId(9), HolderId(1), HolderId(3)])
+        .unwrap();
+    // The old request replayed to holder 1 with the current aggregate is
+    // refused without touching its ledger; the current request then works.
+    let aggregate = f.coordinator.aggregate().unwrap().clone();
+    assert!(matches!(
+        f.holders[0].decryption_share(&f.setup, &first, &aggregate),
+        Err(ProtocolError::StaleShare(HolderId(1)))
+    ));
+    let share = f.holders[0]
+        .decryption_share(&f.setup, &second, &aggregate)
+        .unwrap();
+    // A share with a wrong epoch, signed by holder 3 itself, is refused and
+    // does not block holder 3's real share.
+    let real = f.holders[2]
+        .decryption_share(&f.setup, &second, &aggregate)
+        .unwrap();
+    let mut bogus =
+        ringsum_protocol::payload::decode_decryption_share(&f.setup.params, real.payload(), 1)
+            .unwrap();
+    bogus.epoch = 5;
+    let forged = Envelope::sign(
+        &identity(102),
+        real.routing().clone(),
+        ringsum_protocol::payload::encode_decryption_share(&bogus),
+    )
+    .unwrap();
+    assert!(matches!(
+        f.coordinator.accept_share(&f.setup, &forged),
+        Err(ProtocolError::StaleShare(HolderId(3)))
+    ));
+    assert!(
+        f.coordinator
+            .accept_share(&f.setup, &share)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.coordinator
+            .accept_share(&f.setup, &real)
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn holders_refuse_an_aggregate_that_does_not_match_the_request() {
+    let mut f = federation(4, 3, 2, RoundPolicy::default());
+    f.coordinator.open_round(&f.setup, 1).unwrap();
+    submit_all(&mut f, 1, &[0, 1, 2]);
+    let request = f
+        .coordinator
+        .request_decryption(&f.setup, &[HolderId(1), HolderId(2)])
+        .unwrap();
+    // An aggregate of one submission, passed off with the real request.
+    let mut single = ringsum_core::update::Aggregate::new(
+        &f.setup.params,
+        &f.setup.packing,
+        &f.setup.layout,
+        ringsum_core::update::RoundId(1),
+    );
+    let one = ringsum_core::update::encrypt_update(
+        &f.setup.params,
+        &f.setup.packing,
+        &f.key,
+        &f.setup.layout,
+        &update(3),
+        30,
+        ringsum_core::update::RoundId(1),
+        &mut f.rng,
+    )
+    .unwrap();
+    single.try_add(&one).unwrap();
+    assert!(
+        f.holders[0]
+            .decryption_share(&f.setup, &request, &single)
+            .is_err()
+    );
+    // The real aggregate still gets its share.
+    assert!(answer(&mut f, &request, &[]).is_some());
+}
+
+#[test]
+fn a_weight_that_disagrees_with_the_declared_samples_is_caught() {
+    let mut f = federation(3, 3, 2, RoundPolicy::default());
+    f.coordinator.open_round(&f.setup, 1).unwrap();
+    submit_all(&mut f, 1, &[0, 1]);
+    // Client 2 declares 500 samples but encrypts a weight of 20.
+    let encrypted = ringsum_core::update::encrypt_update(
+        &f.setup.params,
+        &f.setup.packing,
+        &f.key,
+        &f.setup.layout,
+        &update(2),
+        20,
+        ringsum_core::update::RoundId(1),
+        &mut f.rng,
+    )
+    .unwrap();
+    let lying = Envelope::sign(
+        &identity(3),
+        ringsum_pq::Routing {
+            federation: f.setup.federation(),
+            round: 1,
+            kind: ringsum_pq::MessageKind::UpdateSubmission,
+            recipient: ringsum_pq::ParticipantId::BROADCAST,
+            parameter_set: PARAMS.into(),
+        },
+        ringsum_protocol::payload::encode_submission(500, &encrypted),
+    )
+    .unwrap();
+    f.coordinator.accept_submission(&f.setup, &lying).unwrap();
+    let request = f
+        .coordinator
+        .request_decryption(&f.setup, &[HolderId(1), HolderId(2)])
+        .unwrap();
+    let aggregate = f.coordinator.aggregate().unwrap().clone();
+    let a = f.holders[0]
+        .decryption_share(&f.setup, &request, &aggregate)
+        .unwrap();
+    let b = f.holders[1]
+        .decryption_share(&f.setup, &request, &aggregate)
+        .unwrap();
+    assert!(f.coordinator.accept_share(&f.setup, &a).unwrap().is_none());
+    assert!(matches!(
+        f.coordinator.accept_share(&f.setup, &b),
+        Err(ProtocolError::WeightMismatch { declared, .. }) if declared == 20 + 21 + 500
+    ));
+    // Nothing is published; the round and its shares stay for inspection.
+    assert_eq!(f.coordinator.aggregate().unwrap().clients(), 3);
+    assert!(
+        f.coordinator
+            .audit()
+            .lines()
+            .last()
+            .unwrap()
+            .contains("decryption_failed")
+    );
 }
