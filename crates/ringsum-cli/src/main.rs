@@ -25,6 +25,8 @@ enum Command {
     /// Train a model with encrypted FedAvg across simulated institutions,
     /// next to plaintext FedAvg on the same splits, and compare.
     Demo(DemoArgs),
+    /// Measure the whole aggregation pipeline against plaintext FedAvg.
+    Bench(BenchArgs),
     /// The parameter sets: list them, or check a file.
     Params {
         #[command(subcommand)]
@@ -87,6 +89,31 @@ enum ModelArg {
     Logistic,
     /// A small MLP (default data: digits).
     Mlp,
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Parameters per update.
+    #[arg(long, default_value_t = 1_000_000)]
+    params_count: usize,
+    /// Clients per round.
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Key holders.
+    #[arg(long, default_value_t = 5)]
+    holders: u32,
+    /// Holders needed to decrypt.
+    #[arg(long, default_value_t = 3)]
+    threshold: u32,
+    /// A shipped parameter set or a TOML file.
+    #[arg(long, default_value = ringsum_core::DEFAULT_PARAMETER_SET)]
+    params: String,
+    /// Runs per phase; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// A machine-readable report on stdout (fields in docs/bench.md).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +200,24 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("{}", demo::to_json(&report));
             } else {
                 demo::print_text(&report);
+            }
+            Ok(())
+        }
+        Command::Bench(args) => {
+            let options = ringsum_cli::bench::Options {
+                params_count: args.params_count,
+                clients: args.clients,
+                holders: args.holders,
+                threshold: args.threshold,
+                params: args.params,
+                repeats: args.repeats,
+                progress: !args.json,
+            };
+            let report = ringsum_cli::bench::run(&options)?;
+            if args.json {
+                println!("{}", ringsum_cli::bench::to_json(&report));
+            } else {
+                ringsum_cli::bench::print_text(&report);
             }
             Ok(())
         }

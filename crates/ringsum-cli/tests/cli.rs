@@ -184,3 +184,60 @@ fn audit_verify_and_keygen() {
     refused(&["keygen", "--out", "keys"], &dir, "identity.key");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_refuses_bad_sizes_and_reports_json() {
+    let dir = scratch("bench");
+    refused(&["bench", "--params-count", "0"], &dir, "at least 1");
+    refused(&["bench", "--clients", "0"], &dir, "at least 1");
+    refused(
+        &["bench", "--clients", "5000"],
+        &dir,
+        "exceeds the 1000 clients",
+    );
+    refused(&["bench", "--threshold", "9"], &dir, "--threshold");
+    refused(
+        &[
+            "bench",
+            "--params-count",
+            "100000000000",
+            "--clients",
+            "1000",
+        ],
+        &dir,
+        "GB available",
+    );
+    let out = ringsum(
+        &[
+            "bench",
+            "--params",
+            "pq128-n4096",
+            "--params-count",
+            "1000",
+            "--clients",
+            "3",
+            "--holders",
+            "3",
+            "--threshold",
+            "2",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+        &dir,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for phase in ["plaintext", "encrypt", "aggregate", "decrypt"] {
+        assert!(
+            report[phase]["median_ms"].as_f64().unwrap() > 0.0,
+            "{phase}"
+        );
+    }
+    assert!(report["bytes_per_parameter"].as_f64().unwrap() > 4.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
