@@ -276,7 +276,6 @@ pub struct HolderNode {
     me: HolderId,
     generator: Option<KeyGenerator>,
     public_share: Option<PublicKeyShare>,
-    ceremony: Option<Inbox>,
     key: Option<KeyHolder>,
     ledger: Option<ShareLedger>,
 }
@@ -308,7 +307,6 @@ impl HolderNode {
             me,
             generator: None,
             public_share: None,
-            ceremony: None,
             key: None,
             ledger: Some(ledger),
         }
@@ -337,7 +335,6 @@ impl HolderNode {
         let commitment = share.commitment();
         self.generator = Some(generator);
         self.public_share = Some(share);
-        self.ceremony = Some(setup.inbox(CEREMONY_ROUND, self.id()));
         Ok(Envelope::sign(
             &self.identity,
             setup.routing(
@@ -417,7 +414,8 @@ impl HolderNode {
     /// The first refused share's error, or the threshold layer's if a
     /// dealer is missing.
     pub fn receive_shares(&mut self, setup: &Setup, envelopes: &[Envelope]) -> Result<()> {
-        if self.ceremony.is_none() || self.key.is_some() {
+        // The generator exists from commit until the shares are in.
+        if self.generator.is_none() {
             return Err(ProtocolError::WrongPhase("shares come after commit, once"));
         }
         // A fresh inbox per batch: a batch that fails leaves nothing
