@@ -6,7 +6,6 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
 use ringsum_core::scheme::Packing;
@@ -132,25 +131,13 @@ fn check(options: &Options, params: &ParameterSet) -> Result<(), String> {
 /// Runs the benchmark.
 #[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
 pub fn run(options: &Options) -> Result<Report, String> {
-    let params = ParameterSet::builtin(&options.params)
-        .or_else(|_| ParameterSet::load(&options.params))
-        .map_err(|_| format!("unknown parameter set {:?}", options.params))?;
+    let params = crate::load_params(&options.params)?;
     check(options, &params)?;
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let packing = Packing::new(&params);
     let n = options.params_count;
     let layout = ModelLayout::try_new([("update", vec![n as u64])]).map_err(|e| err(&e))?;
-    let bar = if options.progress {
-        let bar = ProgressBar::new(6);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:20}] {elapsed}")
-                .map_err(|e| e.to_string())?
-                .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::progress_bar(options.progress, 6, "{spinner} {msg} [{bar:20}] {elapsed}")?;
 
     // Updates: deterministic values in [-0.5, 0.5], sample counts 20 + i.
     bar.set_message("preparing updates");

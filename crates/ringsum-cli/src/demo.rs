@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
 use ringsum_core::scheme::Packing;
 use ringsum_math::{CrsSeed, Csprng};
@@ -143,19 +141,6 @@ fn load_data(options: &Options) -> Result<(String, Dataset), String> {
     }
 }
 
-fn load_params(name: &str) -> Result<ParameterSet, String> {
-    let path = std::path::Path::new(name);
-    if path.exists() {
-        return ParameterSet::load(path).map_err(|e| format!("{name}: {e}"));
-    }
-    ParameterSet::builtin(name).map_err(|_| {
-        format!(
-            "unknown parameter set {name:?}; the shipped sets are {} (or give a TOML file)",
-            ParameterSet::builtin_ids().join(", ")
-        )
-    })
-}
-
 fn check(options: &Options, policy: &RoundPolicy) -> Result<(), String> {
     if options.clients == 0 {
         return Err("--clients must be at least 1".into());
@@ -201,7 +186,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let started = Instant::now();
     let policy = RoundPolicy::default();
     check(options, &policy)?;
-    let params = load_params(&options.params)?;
+    let params = crate::load_params(&options.params)?;
     let max_clients = usize::try_from(params.encoding().max_clients).unwrap_or(usize::MAX);
     if options.clients > max_clients {
         return Err(format!(
@@ -369,17 +354,11 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let ceremony = ceremony_started.elapsed();
 
     // Rounds.
-    let bar = if options.progress {
-        let bar = ProgressBar::new(options.rounds);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} round {pos}/{len} [{bar:30}] {elapsed} {msg}")
-                .map_err(|e| e.to_string())?
-                .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::progress_bar(
+        options.progress,
+        options.rounds,
+        "{spinner} round {pos}/{len} [{bar:30}] {elapsed} {msg}",
+    )?;
     let mut plain = initial;
     let mut gone_holders: Vec<HolderId> = Vec::new();
     let mut reports = Vec::new();

@@ -193,6 +193,26 @@ fn answer(
     done
 }
 
+/// Client i's update encrypted for round 1 with `samples`, outside the
+/// client's own signing path.
+fn encrypt_raw(
+    f: &mut Federation,
+    i: usize,
+    samples: u64,
+) -> ringsum_core::update::EncryptedUpdate {
+    ringsum_core::update::encrypt_update(
+        &f.setup.params,
+        &f.setup.packing,
+        &f.key,
+        &f.setup.layout,
+        &update(i),
+        samples,
+        ringsum_core::update::RoundId(1),
+        &mut f.rng,
+    )
+    .unwrap()
+}
+
 fn close_to(model: &[f32], exact: &[f64], bound: f64) {
     for (m, e) in model.iter().zip(exact) {
         assert!(
@@ -511,17 +531,7 @@ fn holders_refuse_an_aggregate_that_does_not_match_the_request() {
         &f.setup.layout,
         ringsum_core::update::RoundId(1),
     );
-    let one = ringsum_core::update::encrypt_update(
-        &f.setup.params,
-        &f.setup.packing,
-        &f.key,
-        &f.setup.layout,
-        &update(3),
-        30,
-        ringsum_core::update::RoundId(1),
-        &mut f.rng,
-    )
-    .unwrap();
+    let one = encrypt_raw(&mut f, 3, 30);
     single.try_add(&one).unwrap();
     assert!(
         f.holders[0]
@@ -538,17 +548,7 @@ fn a_weight_that_disagrees_with_the_declared_samples_is_caught() {
     f.coordinator.open_round(&f.setup, 1).unwrap();
     submit_all(&mut f, 1, &[0, 1]);
     // Client 2 declares 500 samples but encrypts a weight of 20.
-    let encrypted = ringsum_core::update::encrypt_update(
-        &f.setup.params,
-        &f.setup.packing,
-        &f.key,
-        &f.setup.layout,
-        &update(2),
-        20,
-        ringsum_core::update::RoundId(1),
-        &mut f.rng,
-    )
-    .unwrap();
+    let encrypted = encrypt_raw(&mut f, 2, 20);
     let lying = Envelope::sign(
         &identity(3),
         ringsum_pq::Routing {
