@@ -225,6 +225,59 @@ impl Aggregate {
         Ok(())
     }
 
+    /// An aggregate received from the coordinator (a key holder's copy of
+    /// what it is asked to decrypt): `sum` must be `packing`'s ciphertext
+    /// count for `layout`, every ciphertext of `params`' ring, and the
+    /// counts within the set's limits.
+    ///
+    /// # Errors
+    /// [`CoreError::CountMismatch`], [`CoreError::ParameterMismatch`],
+    /// [`CoreError::TooManyClients`] or [`CoreError::TooManyRerandomizations`].
+    pub fn from_parts(
+        params: &ParameterSet,
+        packing: &Packing,
+        layout: &ModelLayout,
+        update: EncryptedUpdate,
+        clients: u64,
+        rerandomizations: u32,
+    ) -> Result<Self> {
+        let mut aggregate = Self::new(params, packing, layout, update.round);
+        aggregate.check(&update)?;
+        if clients == 0 {
+            return Err(CoreError::CountMismatch {
+                what: "updates in a received aggregate",
+                expected: 1,
+                found: 0,
+            });
+        }
+        if clients > aggregate.max_clients {
+            return Err(CoreError::TooManyClients {
+                max_clients: aggregate.max_clients,
+            });
+        }
+        if rerandomizations > aggregate.max_rerandomizations {
+            return Err(CoreError::TooManyRerandomizations {
+                done: rerandomizations,
+            });
+        }
+        aggregate.clients = clients;
+        aggregate.rerandomizations = rerandomizations;
+        aggregate.sum = update.ciphertexts;
+        Ok(aggregate)
+    }
+
+    /// The aggregate as an update message (its ciphertexts with the set,
+    /// layout and round), to send to key holders with [`Self::clients`]
+    /// and [`Self::rerandomizations`].
+    pub fn to_update(&self) -> EncryptedUpdate {
+        EncryptedUpdate {
+            param_set: self.param_set.clone(),
+            layout_hash: self.layout_hash,
+            round: self.round,
+            ciphertexts: self.sum.clone(),
+        }
+    }
+
     /// How many updates the aggregate holds.
     pub fn clients(&self) -> u64 {
         self.clients

@@ -312,6 +312,46 @@ impl HolderNode {
         }
     }
 
+    /// A holder whose ceremony finished in an earlier run: its identity,
+    /// sealing key and Shamir point, the key share it stored (see
+    /// [`Self::key_share`]) and its ledger (`ShareLedger::open(path)`).
+    ///
+    /// # Errors
+    /// [`ProtocolError::Setup`] when the share is another holder's, and the
+    /// threshold layer's checks of the share against the committee.
+    pub fn restore(
+        setup: &Setup,
+        identity: SigningIdentity,
+        sealing: SealingKey,
+        me: HolderId,
+        share: ThresholdKeyShare,
+        ledger: ShareLedger,
+    ) -> Result<Self> {
+        if share.holder() != me || setup.holders.get(&me) != Some(&identity.id()) {
+            return Err(ProtocolError::Setup(format!(
+                "the stored key share is not holder {}'s of this federation",
+                me.0
+            )));
+        }
+        let key = KeyHolder::new(&setup.params, setup.committee.clone(), share, ledger)?;
+        Ok(Self {
+            identity,
+            sealing,
+            me,
+            generator: None,
+            public_share: None,
+            key: Some(key),
+            ledger: None,
+        })
+    }
+
+    /// The threshold key share once the ceremony is done (store it
+    /// encrypted: it is a secret).
+    #[must_use]
+    pub fn key_share(&self) -> Option<&ThresholdKeyShare> {
+        self.key.as_ref().map(KeyHolder::key_share)
+    }
+
     /// The holder's participant id.
     #[must_use]
     pub fn id(&self) -> ParticipantId {
@@ -770,6 +810,20 @@ impl Coordinator {
         };
         self.log(round, event)?;
         outcome.map(|_| ())
+    }
+
+    /// The open round, if any, and whether its decryption was requested.
+    #[must_use]
+    pub fn open_round_state(&self) -> Option<(u64, bool)> {
+        self.state
+            .as_ref()
+            .map(|s| (s.round, matches!(s.phase, Phase::Decrypting { .. })))
+    }
+
+    /// The last round opened (0 before the first).
+    #[must_use]
+    pub const fn last_round(&self) -> u64 {
+        self.last_round
     }
 
     /// Submissions accepted in the open round.

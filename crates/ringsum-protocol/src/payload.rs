@@ -6,11 +6,13 @@
 use std::sync::Arc;
 
 use ringsum_core::ParameterSet;
-use ringsum_core::update::EncryptedUpdate;
+use ringsum_core::model::ModelLayout;
+use ringsum_core::scheme::Packing;
+use ringsum_core::update::{Aggregate, EncryptedUpdate, ciphertexts_for};
 use ringsum_math::{Coeff, Ntt, Poly, RingContext, SecretPoly};
 use ringsum_pq::codec::Reader;
 use ringsum_threshold::{
-    DecryptionShare, HolderId, KeyCommitment, PublicKeyShare, SecretShareMessage,
+    DecryptionShare, HolderId, KeyCommitment, PublicKeyShare, SecretShareMessage, ThresholdKeyShare,
 };
 use ringsum_wire::{pack_poly, packed_poly_len, unpack_poly};
 use zeroize::Zeroizing;
@@ -60,6 +62,68 @@ pub fn decode_submission(
     let rest = reader.take(reader.remaining(), "update")?;
     let update = ringsum_wire::decode_update(params, rest, ciphertexts)?;
     Ok((samples, update))
+}
+
+/// An aggregate as the coordinator sends it to key holders (docs/formats.md,
+/// "Protocol payloads"): the number of submissions summed, the number of
+/// re-randomisations, then the ciphertexts as an update message.
+pub fn encode_aggregate(aggregate: &Aggregate) -> Vec<u8> {
+    let mut out = aggregate.clients().to_be_bytes().to_vec();
+    out.extend_from_slice(&aggregate.rerandomizations().to_be_bytes());
+    out.extend_from_slice(&ringsum_wire::encode_update(&aggregate.to_update()));
+    out
+}
+
+/// Decodes an aggregate of `layout` (the length and every coefficient are
+/// checked as for a submission).
+///
+/// # Errors
+/// [`ProtocolError::Pq`] for a short payload, [`ProtocolError::Wire`] for
+/// ciphertexts that do not decode, [`ProtocolError::Core`] for counts out of
+/// the set's range or another layout.
+pub fn decode_aggregate(
+    params: &ParameterSet,
+    packing: &Packing,
+    layout: &ModelLayout,
+    bytes: &[u8],
+) -> Result<Aggregate> {
+    let mut reader = Reader::new(bytes, "aggregate");
+    let clients = reader.u64("clients")?;
+    let rerandomizations = reader.u32("re-randomisations")?;
+    let rest = reader.take(reader.remaining(), "ciphertexts")?;
+    let update = ringsum_wire::decode_update(params, rest, ciphertexts_for(packing, layout))?;
+    Ok(Aggregate::from_parts(
+        params,
+        packing,
+        layout,
+        update,
+        clients,
+        rerandomizations,
+    )?)
+}
+
+/// A holder's threshold key share for storage: epoch, holder, s'_j (NTT
+/// form, bit-packed). Returned in a zeroized buffer.
+pub fn encode_key_share(share: &ThresholdKeyShare) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(share.epoch().to_be_bytes().to_vec());
+    out.extend_from_slice(&share.holder().0.to_be_bytes());
+    let packed = Zeroizing::new(pack_poly(share.share().expose()));
+    out.extend_from_slice(&packed);
+    out
+}
+
+/// Decodes a stored key share of `params`.
+///
+/// # Errors
+/// [`ProtocolError::Pq`] or [`ProtocolError::Wire`] for a malformed
+/// encoding, [`ProtocolError::Threshold`] for another ring.
+pub fn decode_key_share(params: &ParameterSet, bytes: &[u8]) -> Result<ThresholdKeyShare> {
+    let mut reader = Reader::new(bytes, "key share");
+    let epoch = reader.u64("epoch")?;
+    let holder = HolderId(reader.u32("holder")?);
+    let share = SecretPoly::new(poly::<Ntt>(&mut reader, params.ring(), "share")?);
+    reader.finish()?;
+    Ok(ThresholdKeyShare::from_parts(params, epoch, holder, share)?)
 }
 
 /// A key commitment: epoch, holder, digest.

@@ -143,6 +143,11 @@ impl KeyHolder {
         self.key.holder()
     }
 
+    /// The threshold key share (for encrypted storage).
+    pub fn key_share(&self) -> &ThresholdKeyShare {
+        &self.key
+    }
+
     /// The ledger of issued shares.
     pub fn ledger(&self) -> &ShareLedger {
         &self.ledger

@@ -1,0 +1,179 @@
+//! A federation on loopback for the tests: identities, a setup
+//! description, synthetic trainers.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    missing_docs
+)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use ringsum_net::participant::{ClientOptions, ConnectOptions, HolderOptions, Trainer};
+use ringsum_net::server::{Limits, Plan, ServeOptions, Timing};
+use ringsum_net::{HolderDescription, SetupDescription, TensorDescription};
+use ringsum_pq::codec::hex;
+use ringsum_pq::{KemAlgorithm, SealingKey, SignatureAlgorithm, SigningIdentity};
+
+pub struct Keys {
+    pub coordinator: SigningIdentity,
+    pub holders: Vec<(SigningIdentity, SealingKey)>,
+    pub clients: Vec<SigningIdentity>,
+}
+
+pub fn keys(dir: &Path, holders: usize, clients: usize) -> Keys {
+    let coordinator = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
+    coordinator
+        .write_secret(&dir.join("coordinator.key"))
+        .unwrap();
+    let holders = (0..holders)
+        .map(|i| {
+            let id = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
+            let sealing = SealingKey::generate(KemAlgorithm::MlKem1024).unwrap();
+            let hd = dir.join(format!("holder-{i}"));
+            std::fs::create_dir_all(&hd).unwrap();
+            id.write_secret(&hd.join("identity.key")).unwrap();
+            sealing.write_secret(&hd.join("sealing.key")).unwrap();
+            (id, sealing)
+        })
+        .collect();
+    let clients = (0..clients)
+        .map(|i| {
+            let id = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
+            id.write_secret(&dir.join(format!("client-{i}.key")))
+                .unwrap();
+            id
+        })
+        .collect();
+    Keys {
+        coordinator,
+        holders,
+        clients,
+    }
+}
+
+pub fn description(keys: &Keys, parameters: u64, threshold: u32, rounds: u64) -> SetupDescription {
+    SetupDescription {
+        version: 1,
+        parameter_set: "pq128-n16384".into(),
+        layout: vec![TensorDescription {
+            name: "w".into(),
+            shape: vec![parameters],
+        }],
+        epoch: 0,
+        threshold,
+        hybrid: false,
+        crs: hex(&[7u8; 32]),
+        min_clients: 3,
+        min_samples: 10,
+        coordinator: hex(keys.coordinator.public().to_bytes()),
+        holders: keys
+            .holders
+            .iter()
+            .enumerate()
+            .map(|(i, (h, s))| HolderDescription {
+                point: u32::try_from(i + 1).unwrap(),
+                key: hex(h.public().to_bytes()),
+                sealing: hex(s.public().to_bytes()),
+            })
+            .collect(),
+        clients: keys
+            .clients
+            .iter()
+            .map(|c| hex(c.public().to_bytes()))
+            .collect(),
+        rounds,
+        application: serde_json::json!({}),
+    }
+}
+
+/// Each client moves every parameter by (index + 1) / 100 per round.
+pub struct Synthetic {
+    pub index: usize,
+    pub samples: u64,
+}
+
+impl Trainer for Synthetic {
+    fn train(&mut self, _round: u64, global: &[f32]) -> Result<(Vec<f32>, u64), String> {
+        Ok((
+            vec![(self.index as f32 + 1.0) / 100.0; global.len()],
+            self.samples,
+        ))
+    }
+}
+
+pub fn serve_options(dir: &Path) -> ServeOptions {
+    ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        tls: None,
+        limits: Limits {
+            writes_per_second: 1000.0,
+            write_burst: 1000.0,
+            reads_per_second: 1000.0,
+            read_burst: 1000.0,
+            ..Limits::default()
+        },
+        timing: Timing {
+            collect_timeout: Duration::from_secs(60),
+            holder_timeout: Duration::from_secs(3),
+            linger: Duration::from_secs(2),
+            ..Timing::default()
+        },
+    }
+}
+
+pub fn connect(url: &str) -> ConnectOptions {
+    let mut c = ConnectOptions::new(url);
+    c.insecure_plaintext = true;
+    c.poll = Duration::from_millis(30);
+    c.give_up_after = Duration::from_secs(60);
+    c
+}
+
+pub fn coordinator(dir: &Path) -> SigningIdentity {
+    SigningIdentity::read_secret(&dir.join("coordinator.key")).unwrap()
+}
+
+pub fn client(dir: &Path, i: usize) -> SigningIdentity {
+    SigningIdentity::read_secret(&dir.join(format!("client-{i}.key"))).unwrap()
+}
+
+pub fn holder(dir: &Path, i: usize) -> (SigningIdentity, SealingKey) {
+    let hd = dir.join(format!("holder-{i}"));
+    (
+        SigningIdentity::read_secret(&hd.join("identity.key")).unwrap(),
+        SealingKey::read_secret(&hd.join("sealing.key")).unwrap(),
+    )
+}
+
+pub fn plan(dir: &Path, description: SetupDescription) -> Plan {
+    let params = description
+        .layout
+        .iter()
+        .map(|t| t.shape.iter().product::<u64>())
+        .sum::<u64>();
+    Plan {
+        description,
+        identity: coordinator(dir),
+        model: vec![0.0; usize::try_from(params).unwrap()],
+    }
+}
+
+pub fn holder_options(url: &str, dir: &Path, i: usize) -> HolderOptions {
+    HolderOptions {
+        connect: connect(url),
+        state_dir: dir.join(format!("holder-{i}/state")),
+        key_file: dir.join(format!("holder-{i}/sealing.key")),
+    }
+}
+
+pub fn client_options(url: &str, dir: &Path, i: usize) -> ClientOptions {
+    ClientOptions {
+        connect: connect(url),
+        state_dir: dir.join(format!("client-{i}")),
+        insecure_seed: Some(5),
+    }
+}
