@@ -59,6 +59,11 @@ pub struct Options {
     pub hybrid: bool,
     /// Show progress bars.
     pub progress: bool,
+    /// Deterministic client randomness (tests only: see
+    /// `ringsum_net::insecure_test_rng`).
+    pub insecure_seed: Option<u64>,
+    /// Write the final encrypted-FedAvg model here (JSON array).
+    pub model_out: Option<PathBuf>,
 }
 
 /// One round's numbers.
@@ -141,6 +146,65 @@ fn load_data(options: &Options) -> Result<(String, Dataset), String> {
     }
 }
 
+/// Local training in the demo and in `ringsum join`.
+pub const TRAINING: Training = Training {
+    epochs: 2,
+    learning_rate: 0.05,
+    batch: 16,
+};
+
+/// The demo's data: each institution's standardised training part and the
+/// shared test set.
+#[derive(Clone, Debug)]
+pub struct Partition {
+    /// The data set's name.
+    pub name: String,
+    /// One part per client.
+    pub parts: Vec<Dataset>,
+    /// The test set.
+    pub test: Dataset,
+    /// Features.
+    pub dim: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
+/// Splits the data set as the demo does for `options.clients` clients and
+/// `options.seed` (`ringsum split` writes the same parts to files).
+///
+/// # Errors
+/// An unreadable data set, or too few rows for the clients.
+pub fn partition(options: &Options, policy: &RoundPolicy) -> Result<Partition, String> {
+    let (name, data) = load_data(options)?;
+    let mut rng = SplitMix::new(options.seed);
+    let (mut train, mut test) = data::train_test_split(&data, 0.2, &mut rng);
+    // Scaling agreed up front (in a deployment: published with the model).
+    let (mean, std) = data::standardiser(&train);
+    data::standardise(&mut train, &mean, &std);
+    data::standardise(&mut test, &mean, &std);
+    let usize_min = usize::try_from(policy.min_samples).unwrap_or(usize::MAX);
+    let parts = data::split_non_iid(&train, options.clients, usize_min, &mut rng)?;
+    Ok(Partition {
+        name,
+        parts,
+        test,
+        dim: data.dim(),
+        classes: data.classes,
+    })
+}
+
+/// The seed of client `index`'s local training in `round`.
+#[must_use]
+pub const fn training_seed(seed: u64, round: u64, index: usize) -> u64 {
+    seed ^ (round << 32) ^ index as u64
+}
+
+/// The initial global model for `seed`.
+#[must_use]
+pub fn initial_model(model: &Model, seed: u64) -> Vec<f32> {
+    model.init(&mut SplitMix::new(seed ^ 0x1234))
+}
+
 fn check(options: &Options, policy: &RoundPolicy) -> Result<(), String> {
     if options.clients == 0 {
         return Err("--clients must be at least 1".into());
@@ -203,28 +267,15 @@ pub fn run(options: &Options) -> Result<Report, String> {
             params.id()
         ));
     }
-    let (dataset_name, data) = load_data(options)?;
-    let mut rng = SplitMix::new(options.seed);
-    let (mut train, mut test) = data::train_test_split(&data, 0.2, &mut rng);
-    // Scaling agreed up front (in a deployment: published with the model).
-    let (mean, std) = data::standardiser(&train);
-    data::standardise(&mut train, &mean, &std);
-    data::standardise(&mut test, &mean, &std);
-    let usize_min = usize::try_from(policy.min_samples).unwrap_or(usize::MAX);
-    let parts = data::split_non_iid(&train, options.clients, usize_min, &mut rng)?;
-    let model = Model::new(options.model, data.dim(), data.classes);
-    let training = match options.model {
-        ModelKind::Logistic => Training {
-            epochs: 2,
-            learning_rate: 0.05,
-            batch: 16,
-        },
-        ModelKind::Mlp { .. } => Training {
-            epochs: 2,
-            learning_rate: 0.05,
-            batch: 16,
-        },
-    };
+    let Partition {
+        name: dataset_name,
+        parts,
+        test,
+        dim,
+        classes,
+    } = partition(options, &policy)?;
+    let model = Model::new(options.model, dim, classes);
+    let training = TRAINING;
     let layout = ModelLayout::try_new(model.layout()).map_err(|e| e.to_string())?;
     let packing = Packing::new(&params);
     let clip_value = params.encoding().clip as f32;
@@ -300,7 +351,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         }
         None => AuditLog::in_memory(federation, &params.id().to_string()),
     };
-    let initial = model.init(&mut SplitMix::new(options.seed ^ 0x1234));
+    let initial = initial_model(&model, options.seed);
     let coordinator_public = coordinator_id.public().clone();
     let os_rng = || Csprng::from_os().map_err(|e| e.to_string());
     let mut coordinator =
@@ -378,7 +429,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
             if dropped.contains(&index) {
                 continue;
             }
-            let seed = options.seed ^ (round << 32) ^ index as u64;
+            let seed = training_seed(options.seed, round, index);
             let samples = part.len() as u64;
             // Encrypted FedAvg: train from the decrypted global model.
             let mut delta: Vec<f32> = model
@@ -392,8 +443,18 @@ pub fn run(options: &Options) -> Result<Report, String> {
                 *s += f64::from(*d) * samples as f64;
             }
             let t = Instant::now();
+            let mut seeded = options
+                .insecure_seed
+                .map(|s| ringsum_net::insecure_test_rng(s, index, round));
             let envelope = client
-                .submit(&setup, &public_key, round, &delta, samples, &mut crypto_rng)
+                .submit(
+                    &setup,
+                    &public_key,
+                    round,
+                    &delta,
+                    samples,
+                    seeded.as_mut().unwrap_or(&mut crypto_rng),
+                )
                 .map_err(|e| err(&e))?;
             encrypt += t.elapsed();
             bytes += envelope.to_bytes().len();
@@ -509,6 +570,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
         reports.push(report);
     }
     bar.finish_and_clear();
+    if let Some(path) = &options.model_out {
+        let json = serde_json::to_string(coordinator.model()).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let log = coordinator.audit().lines().join("\n");
     let summary = verify_log(&log, Some(&coordinator_public), Some(federation))
         .map_err(|e| format!("the demo's own audit log does not verify: {e}"))?;

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod data;
 pub mod demo;
 pub mod model;
+pub mod net;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ringsum_core::ParameterSet;

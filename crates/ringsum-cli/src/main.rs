@@ -1,5 +1,5 @@
-//! The `ringsum` command line: `demo`, `params list|check`, `audit verify`,
-//! `keygen`. Every failure prints one clear line and exits non-zero.
+//! The `ringsum` command line: `demo`, `serve`, `join`, `status`, `split`,
+//! `params list|check`, `audit verify`, `keygen`. Every failure prints one clear line and exits non-zero.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,43 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Run the coordinator of a federation on several machines.
+    Serve {
+        /// The federation file (TOML; see README "Run a federation on
+        /// several machines").
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Take part in a federation: as a client (train on a CSV, encrypt,
+    /// submit) or a key holder (ceremony, decryption shares).
+    Join(JoinCli),
+    /// Show a coordinator's round progress.
+    Status {
+        #[command(flatten)]
+        connect: ConnectCli,
+        /// An identity directory of a member (`identity.key`).
+        #[arg(long)]
+        identity: PathBuf,
+    },
+    /// Write the demo's split of a data set to per-client CSV files (and
+    /// test.csv), for `ringsum join --data`.
+    Split {
+        /// Clients.
+        #[arg(long)]
+        clients: usize,
+        /// Seed of the split (the federation file's `seed`).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The model whose shipped data set to split.
+        #[arg(long, value_enum, default_value_t = ModelArg::Logistic)]
+        model: ModelArg,
+        /// A CSV data set instead of the shipped one.
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// The output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a new identity (ML-DSA-65) and, for key holders, a sealing
     /// key (ML-KEM-1024) to a directory.
     Keygen {
@@ -51,6 +88,73 @@ enum Command {
         #[arg(long)]
         hybrid: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct ConnectCli {
+    /// The coordinator, https://host:port (http:// needs --insecure-plaintext).
+    #[arg(long)]
+    coordinator: String,
+    /// The coordinator's certificate or its CA (PEM), e.g. its tls-cert.pem.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The federation id (hex) to insist on, as `ringsum serve` prints it.
+    #[arg(long)]
+    federation: Option<String>,
+    /// Allow a plaintext http:// coordinator (loopback tests and demos only).
+    #[arg(long)]
+    insecure_plaintext: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Client,
+    Holder,
+}
+
+#[derive(Debug, clap::Args)]
+struct JoinCli {
+    /// What this participant is.
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// Its identity directory (from `ringsum keygen`).
+    #[arg(long)]
+    identity: PathBuf,
+    #[command(flatten)]
+    connect: ConnectCli,
+    /// A client's local data (CSV, numeric features, class label last).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Where to keep state across restarts (default: inside --identity).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Deterministic client randomness: INSECURE, tests only.
+    #[arg(long, hide = true)]
+    insecure_seed: Option<u64>,
+}
+
+impl ConnectCli {
+    fn args(&self) -> Result<ringsum_cli::net::JoinArgs, String> {
+        Ok(ringsum_cli::net::JoinArgs {
+            coordinator: self.coordinator.clone(),
+            ca: self.ca.clone(),
+            federation: self
+                .federation
+                .as_deref()
+                .map(ringsum_cli::net::federation_arg)
+                .transpose()?,
+            insecure_plaintext: self.insecure_plaintext,
+        })
+    }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGSUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +261,13 @@ struct DemoArgs {
     /// A machine-readable summary on stdout (no progress bars).
     #[arg(long)]
     json: bool,
+    /// Deterministic client randomness from this seed: INSECURE, for
+    /// comparing with a networked run (`ringsum join --insecure-seed`).
+    #[arg(long, hide = true)]
+    insecure_seed: Option<u64>,
+    /// Write the final encrypted-FedAvg model here (JSON array).
+    #[arg(long)]
+    model_out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -194,12 +305,73 @@ fn run(cli: Cli) -> Result<(), String> {
                 audit_log: args.audit_log,
                 hybrid: args.hybrid,
                 progress: !args.json,
+                insecure_seed: args.insecure_seed,
+                model_out: args.model_out,
             };
             let report = demo::run(&options)?;
             if args.json {
                 println!("{}", demo::to_json(&report));
             } else {
                 demo::print_text(&report);
+            }
+            Ok(())
+        }
+        Command::Serve { config } => {
+            init_logs();
+            ringsum_cli::net::serve(&config)
+        }
+        Command::Join(join) => {
+            init_logs();
+            let args = join.connect.args()?;
+            match join.role {
+                RoleArg::Client => {
+                    let data = join
+                        .data
+                        .as_deref()
+                        .ok_or("a client needs --data (its CSV)")?;
+                    ringsum_cli::net::join_client(
+                        &args,
+                        &join.identity,
+                        data,
+                        join.state,
+                        join.insecure_seed,
+                    )
+                }
+                RoleArg::Holder => ringsum_cli::net::join_holder(&args, &join.identity, join.state),
+            }
+        }
+        Command::Status { connect, identity } => {
+            ringsum_cli::net::status(&connect.args()?, &identity)
+        }
+        Command::Split {
+            clients,
+            seed,
+            model,
+            dataset,
+            out,
+        } => {
+            let options = demo::Options {
+                clients,
+                holders: 1,
+                threshold: 1,
+                rounds: 1,
+                params: ringsum_core::DEFAULT_PARAMETER_SET.into(),
+                dataset,
+                model: match model {
+                    ModelArg::Logistic => ModelKind::Logistic,
+                    ModelArg::Mlp => ModelKind::Mlp { hidden: 32 },
+                },
+                seed,
+                drop_clients: 0,
+                drop_holders: 0,
+                audit_log: None,
+                hybrid: false,
+                progress: false,
+                insecure_seed: None,
+                model_out: None,
+            };
+            for path in ringsum_cli::net::split(&options, &out)? {
+                println!("{}", path.display());
             }
             Ok(())
         }

@@ -21,6 +21,8 @@ fn options() -> Options {
         audit_log: None,
         hybrid: false,
         progress: false,
+        insecure_seed: None,
+        model_out: None,
     }
 }
 

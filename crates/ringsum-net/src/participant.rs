@@ -180,7 +180,7 @@ impl Connection {
         Ok(ack.status)
     }
 
-    async fn join(&self, role: Role) -> Result<(SetupDescription, Setup)> {
+    async fn join(&self, role: Option<Role>) -> Result<(SetupDescription, Setup)> {
         let reply = self
             .call("setup", |mut c| {
                 let caller = self.caller();
@@ -204,16 +204,16 @@ impl Connection {
             )));
         }
         match setup.registry.get(&self.me) {
-            Some(p) if p.role == role => {}
+            Some(p) if role.is_none_or(|r| r == p.role) => {}
             _ => {
                 return Err(NetError::Config(format!(
                     "this identity ({}) is not a {} of federation {federation}",
                     self.me,
-                    role.name()
+                    role.map_or("member", Role::name)
                 )));
             }
         }
-        tracing::info!(%federation, role = role.name(), "joined");
+        tracing::info!(%federation, "joined");
         Ok((description, setup))
     }
 
@@ -257,6 +257,35 @@ fn envelopes(list: &[Vec<u8>], setup: &Setup) -> Result<Vec<Envelope>> {
     list.iter()
         .map(|b| Envelope::from_bytes(b, max).map_err(NetError::from))
         .collect()
+}
+
+/// Fetches and checks the setup, as a participant joining would.
+///
+/// # Errors
+/// As the join of [`run_client`].
+pub async fn fetch_setup(
+    options: &ConnectOptions,
+    me: ParticipantId,
+) -> Result<(SetupDescription, Setup)> {
+    let connection = Connection::new(options, me)?;
+    connection.join(None).await
+}
+
+/// The coordinator's status reply.
+///
+/// # Errors
+/// An unreachable coordinator or a refused identity.
+pub async fn fetch_status(
+    options: &ConnectOptions,
+    me: ParticipantId,
+) -> Result<crate::proto::StatusReply> {
+    let connection = Connection::new(options, me)?;
+    connection
+        .call("status", |mut c| {
+            let caller = connection.caller();
+            async move { c.status(caller).await }
+        })
+        .await
 }
 
 /// Checks and reads a signed model publication or round result.
@@ -346,7 +375,7 @@ pub async fn run_client(
 ) -> Result<ClientReport> {
     let me = identity.id();
     let connection = Connection::new(&options.connect, me)?;
-    let (description, setup) = connection.join(Role::Client).await?;
+    let (description, setup) = connection.join(Some(Role::Client)).await?;
     let index = description
         .client_index(&setup, me)
         .ok_or_else(|| NetError::Config("this identity is not a client".into()))?;
@@ -496,7 +525,7 @@ pub async fn run_holder(
 ) -> Result<HolderReport> {
     let me = identity.id();
     let connection = Connection::new(&options.connect, me)?;
-    let (_, setup) = connection.join(Role::KeyHolder).await?;
+    let (_, setup) = connection.join(Some(Role::KeyHolder)).await?;
     let point: HolderId = setup
         .holders
         .iter()

@@ -693,7 +693,24 @@ pub struct Running {
     task: tokio::task::JoinHandle<Result<Summary>>,
 }
 
+/// Stops a running service from elsewhere (a signal handler).
+#[derive(Clone, Debug)]
+pub struct StopHandle(watch::Sender<bool>);
+
+impl StopHandle {
+    /// Asks the service to stop.
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
 impl Running {
+    /// A handle that stops the service.
+    #[must_use]
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.stop.clone())
+    }
+
     /// Asks the service to stop.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
