@@ -482,7 +482,18 @@ impl Shared {
                 Status::invalid_argument(format!("not a valid envelope: {e}"))
             })?
             .sender();
-        self.check_member(&sender)?;
+        let role = self.check_member(&sender)?;
+        let allowed = match kind {
+            MessageKind::UpdateSubmission => Role::Client,
+            _ => Role::KeyHolder,
+        };
+        if role != allowed {
+            tracing::warn!(%sender, what, "refused: wrong role");
+            return Err(Status::permission_denied(format!(
+                "a {} may not send a {what}",
+                role.name()
+            )));
+        }
         self.rate(sender, true)?;
         self.apply(event(bytes), what, sender).await
     }
