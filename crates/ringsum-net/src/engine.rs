@@ -16,7 +16,7 @@ use ringsum_core::update::ciphertexts_for;
 use ringsum_math::Csprng;
 use ringsum_pq::{Envelope, MessageKind, ParticipantId, PqError, Role, SigningIdentity};
 use ringsum_protocol::payload::{RoundResult, encode_aggregate, secret_share_len};
-use ringsum_protocol::{AuditLog, Coordinator, ProtocolError, Setup};
+use ringsum_protocol::{AuditLog, Coordinator, DecodedSubmission, ProtocolError, Setup};
 use ringsum_threshold::HolderId;
 use ringsum_wire::{max_update_len, packed_poly_len};
 use sha3::{Digest, Sha3_256};
@@ -94,6 +94,30 @@ impl Event {
             7 => Self::Share(body.to_vec()),
             _ => return Err(bad()),
         })
+    }
+}
+
+/// A submission's costly checks done ahead, outside the engine's lock
+/// and in parallel: the envelope's parse (which hashes the payload) and
+/// the decoding of the encrypted update.
+#[derive(Debug)]
+pub struct PreparedSubmission {
+    parsed: std::result::Result<(Envelope, DecodedSubmission), String>,
+}
+
+impl PreparedSubmission {
+    /// Prepares the submission `bytes` of `setup` (payloads up to
+    /// `max_payload` bytes): parses the envelope (hashing its payload) and
+    /// decodes the update. Pass the same bytes to [`Engine::apply_prepared`].
+    #[must_use]
+    pub fn new(setup: &Setup, max_payload: usize, bytes: &[u8]) -> Self {
+        let parsed = Envelope::from_bytes(bytes, max_payload)
+            .map(|envelope| {
+                let decoded = DecodedSubmission::decode(setup, &envelope);
+                (envelope, decoded)
+            })
+            .map_err(|e| format!("not a valid envelope: {e}"));
+        Self { parsed }
     }
 }
 
@@ -408,12 +432,23 @@ impl Engine {
     /// Applies an event.
     #[must_use]
     pub fn apply(&mut self, event: &Event) -> Applied {
+        self.apply_prepared(event, None)
+    }
+
+    /// Applies an event; a submission with its [`PreparedSubmission`],
+    /// made from the very same bytes.
+    #[must_use]
+    pub fn apply_prepared(
+        &mut self,
+        event: &Event,
+        prepared: Option<PreparedSubmission>,
+    ) -> Applied {
         let before = self.audit_lines().len();
         let outcome = match event {
+            Event::Submission(bytes) => self.submission(bytes, prepared),
             Event::Ceremony(bytes) => self.ceremony(bytes),
             Event::CollectKey => self.collect_key(),
             Event::Open(round) => self.open(*round),
-            Event::Submission(bytes) => self.submission(bytes),
             Event::Request(available) => {
                 self.decision(|e| e.coordinator.request_decryption(&e.setup, available))
             }
@@ -573,19 +608,31 @@ impl Engine {
         }
     }
 
-    fn submission(&mut self, bytes: &[u8]) -> Outcome {
-        let envelope = match self.parse(bytes, MessageKind::UpdateSubmission) {
-            Ok(e) => e,
-            Err(r) => return Outcome::Refused(r),
+    fn submission(&mut self, bytes: &[u8], prepared: Option<PreparedSubmission>) -> Outcome {
+        let prepared = prepared.unwrap_or_else(|| {
+            PreparedSubmission::new(
+                &self.setup,
+                self.max_payload(MessageKind::UpdateSubmission),
+                bytes,
+            )
+        });
+        let (envelope, decoded) = match prepared.parsed {
+            Ok(p) => p,
+            Err(r) => return Outcome::Refused(Refusal::Invalid(r)),
         };
         let origin = self.origin(&envelope.sender());
-        let hash = digest(bytes);
+        // The signed content identifies a submission: the same content
+        // signed again is the same submission.
+        let hash = envelope.digest();
         if let Some(o) = origin
             && self.submitted.get(&o) == Some(&hash)
         {
             return Outcome::Duplicate;
         }
-        match self.coordinator.accept_submission(&self.setup, &envelope) {
+        match self
+            .coordinator
+            .accept_decoded_submission(&self.setup, &envelope, decoded)
+        {
             Ok(()) => {
                 if let Some(o) = origin {
                     self.submitted.insert(o, hash);

@@ -101,6 +101,8 @@ impl Connection {
         }
         let mut endpoint = Endpoint::from_shared(options.url.clone())?
             .connect_timeout(Duration::from_secs(5))
+            .initial_stream_window_size(Some(crate::server::WINDOW))
+            .initial_connection_window_size(Some(4 * crate::server::WINDOW))
             .tcp_nodelay(true);
         if !plaintext {
             let mut tls = ClientTlsConfig::new();

@@ -18,18 +18,22 @@ use std::time::{Duration, Instant};
 
 use ringsum_pq::codec::unhex;
 use ringsum_pq::{Envelope, MessageKind, ParticipantId, Role, SigningIdentity};
+use ringsum_protocol::Setup;
 use ringsum_threshold::HolderId;
 use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::description::{SetupDescription, federation_hex};
-use crate::engine::{Engine, Event, Outcome, Phase, Refusal};
+use crate::engine::{Engine, Event, Outcome, Phase, PreparedSubmission, Refusal};
 use crate::error::{NetError, Result};
 use crate::proto::federation_server::{Federation, FederationServer};
 use crate::proto::{Ack, Caller, CeremonyReply, Chunk, RoundReply, SetupReply, StatusReply};
 use crate::store::CoordinatorStore;
 use crate::tls::CertificateFiles;
+
+/// The HTTP/2 flow-control window of a stream (bytes).
+pub(crate) const WINDOW: u32 = 8 << 20;
 
 /// What the service accepts.
 #[derive(Clone, Copy, Debug)]
@@ -132,10 +136,21 @@ pub struct Summary {
 
 struct State {
     engine: Engine,
-    store: CoordinatorStore,
+    /// The audit lines, recorded or not yet.
     audit: Vec<String>,
-    audit_file: PathBuf,
+    /// Applied events (with their audit lines) not yet recorded.
+    pending: Vec<(Vec<u8>, Vec<String>)>,
+    /// Events applied since the start that must be recorded.
+    seq: u64,
     failed: Option<String>,
+}
+
+/// The store, and how far it is written: one commit records every pending
+/// event (group commit), so concurrent submissions share an fsync.
+struct Committer {
+    store: CoordinatorStore,
+    audit_file: PathBuf,
+    committed: u64,
 }
 
 struct Bucket {
@@ -151,6 +166,11 @@ struct Shared {
     description: String,
     federation: String,
     clients: usize,
+    /// The setup (fixed for the service's life: it serves no rotations or
+    /// revocations), for checks outside the lock.
+    setup: Arc<Setup>,
+    max_submission: usize,
+    committer: Mutex<Committer>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -194,7 +214,7 @@ fn append_audit_file(path: &Path, lines: &[String]) -> std::io::Result<()> {
 
 impl State {
     /// Opens the store in `dir` and replays it into a fresh engine.
-    fn recover(plan: Plan, dir: &Path) -> Result<(Self, u64, Duration)> {
+    fn recover(plan: Plan, dir: &Path) -> Result<(Self, Committer, u64, Duration)> {
         let started = Instant::now();
         std::fs::create_dir_all(dir).map_err(|source| NetError::Io {
             path: dir.display().to_string(),
@@ -237,10 +257,27 @@ impl State {
             plan.model,
             seed,
         )?;
-        let events = store.events()?;
+        let events = store
+            .events()?
+            .iter()
+            .map(|b| Event::decode(b))
+            .collect::<Result<Vec<_>>>()?;
         let replayed = events.len() as u64;
-        for (i, bytes) in events.iter().enumerate() {
-            let applied = engine.apply(&Event::decode(bytes)?);
+        // The costly part of each submission, on every core at once.
+        let max_payload = engine.max_payload(MessageKind::UpdateSubmission);
+        let prepared: Vec<Option<PreparedSubmission>> = {
+            use rayon::prelude::*;
+            let setup = engine.setup();
+            events
+                .par_iter()
+                .map(|e| match e {
+                    Event::Submission(b) => Some(PreparedSubmission::new(setup, max_payload, b)),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (i, (event, prepared)) in events.iter().zip(prepared).enumerate() {
+            let applied = engine.apply_prepared(event, prepared);
             if !applied.record {
                 return Err(NetError::Config(format!(
                     "recorded event {i} no longer applies: the store was written by another version"
@@ -269,47 +306,52 @@ impl State {
         Ok((
             Self {
                 engine,
-                store,
                 audit,
-                audit_file,
+                pending: Vec::new(),
+                seq: 0,
                 failed: None,
+            },
+            Committer {
+                store,
+                audit_file,
+                committed: 0,
             },
             replayed,
             started.elapsed(),
         ))
     }
 
-    /// Applies a live event: recorded (with its audit lines) before the
-    /// outcome is returned.
-    fn apply(&mut self, event: &Event) -> std::result::Result<Outcome, Status> {
+    /// Applies a live event. If it must be recorded, returns its sequence
+    /// number: the caller tells nobody about it before [`Shared::flush`]
+    /// has recorded it.
+    fn apply(&mut self, event: &Event) -> std::result::Result<(Outcome, Option<u64>), Status> {
+        self.apply_prepared(event, None)
+    }
+
+    fn apply_prepared(
+        &mut self,
+        event: &Event,
+        prepared: Option<PreparedSubmission>,
+    ) -> std::result::Result<(Outcome, Option<u64>), Status> {
         if let Some(reason) = &self.failed {
             return Err(Status::unavailable(format!(
                 "the coordinator stopped: {reason}"
             )));
         }
-        let applied = self.engine.apply(event);
-        if applied.record {
-            let lines = self
-                .engine
-                .audit_lines()
-                .get(self.audit.len()..)
-                .unwrap_or_default()
-                .to_vec();
-            if let Err(e) = self.store.record(&[&event.encode()], &lines) {
-                // The engine moved past what the store holds: stop, and let
-                // a restart replay the store.
-                tracing::error!(error = %e, "cannot record an event; stopping");
-                self.failed = Some(e.to_string());
-                return Err(Status::unavailable(
-                    "the coordinator cannot record; it stops",
-                ));
-            }
-            if let Err(e) = append_audit_file(&self.audit_file, &lines) {
-                tracing::warn!(error = %e, "cannot append to the audit file (the store has the lines)");
-            }
-            self.audit.extend(lines);
+        let applied = self.engine.apply_prepared(event, prepared);
+        if !applied.record {
+            return Ok((applied.outcome, None));
         }
-        Ok(applied.outcome)
+        let lines = self
+            .engine
+            .audit_lines()
+            .get(self.audit.len()..)
+            .unwrap_or_default()
+            .to_vec();
+        self.audit.extend_from_slice(&lines);
+        self.pending.push((event.encode(), lines));
+        self.seq += 1;
+        Ok((applied.outcome, Some(self.seq)))
     }
 }
 
@@ -330,6 +372,40 @@ fn parse_caller(text: &str) -> std::result::Result<ParticipantId, Status> {
 }
 
 impl Shared {
+    /// Records every applied event up to sequence number `upto` (and any
+    /// pending after it) in one durable transaction, unless another caller
+    /// already did.
+    fn flush(&self, upto: u64) -> std::result::Result<(), Status> {
+        let mut committer = lock(&self.committer);
+        if committer.committed >= upto {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut lock(&self.state).pending);
+        let events: Vec<&[u8]> = batch.iter().map(|(e, _)| e.as_slice()).collect();
+        let lines: Vec<String> = batch.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
+        if let Err(e) = committer.store.record(&events, &lines) {
+            // The engine moved past what the store holds: stop, and let a
+            // restart replay the store.
+            tracing::error!(error = %e, "cannot record events; stopping");
+            lock(&self.state).failed = Some(e.to_string());
+            return Err(Status::unavailable(
+                "the coordinator cannot record; it stops",
+            ));
+        }
+        committer.committed += batch.len() as u64;
+        if let Err(e) = append_audit_file(&committer.audit_file, &lines) {
+            tracing::warn!(error = %e, "cannot append to the audit file (the store has the lines)");
+        }
+        tracing::debug!(events = batch.len(), "recorded");
+        Ok(())
+    }
+
+    /// Records everything applied so far.
+    fn flush_all(&self) -> std::result::Result<(), Status> {
+        let seq = lock(&self.state).seq;
+        self.flush(seq)
+    }
+
     fn check_member(&self, id: &ParticipantId) -> std::result::Result<Role, Status> {
         let state = lock(&self.state);
         let registry = &state.engine.setup().registry;
@@ -389,9 +465,25 @@ impl Shared {
         sender: ParticipantId,
     ) -> std::result::Result<Response<Ack>, Status> {
         let shared = Arc::clone(self);
-        let outcome = tokio::task::spawn_blocking(move || lock(&shared.state).apply(&event))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))??;
+        let outcome = tokio::task::spawn_blocking(move || {
+            // A submission's costly checks run before the lock, in parallel
+            // with other submissions.
+            let prepared = match &event {
+                Event::Submission(bytes) => Some(PreparedSubmission::new(
+                    &shared.setup,
+                    shared.max_submission,
+                    bytes,
+                )),
+                _ => None,
+            };
+            let (outcome, seq) = lock(&shared.state).apply_prepared(&event, prepared)?;
+            if let Some(seq) = seq {
+                shared.flush(seq)?;
+            }
+            Ok::<_, Status>(outcome)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
         match outcome {
             Outcome::Accepted => {
                 tracing::info!(%sender, what, "accepted");
@@ -610,6 +702,8 @@ impl Federation for Service {
         }
         let shared = Arc::clone(&self.0);
         let task = tokio::task::spawn_blocking(move || {
+            // Only a recorded request is handed out.
+            shared.flush_all()?;
             let state = lock(&shared.state);
             if let Some(h) = state
                 .engine
@@ -621,10 +715,10 @@ impl Federation for Service {
             {
                 lock(&shared.seen).insert(h, Instant::now());
             }
-            state.engine.task(&id)
+            Ok::<_, Status>(state.engine.task(&id))
         })
         .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+        .map_err(|e| Status::internal(e.to_string()))??;
         let bytes = match task {
             Some((request, aggregate)) => {
                 let mut out = (request.len() as u64).to_be_bytes().to_vec();
@@ -811,12 +905,14 @@ async fn drive(
         let step = Arc::clone(&shared);
         let dir = data_dir.clone();
         let (phase, round, failed) = tokio::task::spawn_blocking(move || {
+            // Record whatever is pending, and stop if that fails.
+            let _ = step.flush_all();
             let mut state = lock(&step.state);
             let seen = lock(&step.seen).clone();
             let now = (state.engine.round(), state.engine.phase());
             let since_now = if now == last { since } else { Instant::now() };
             if let Some(event) = decide(&state, &seen, since_now, &timing, step.clients) {
-                match state.apply(&event) {
+                match state.apply(&event).map(|(o, _)| o) {
                     Ok(Outcome::Accepted) => tracing::info!(
                         decision = event_name(&event),
                         round = state.engine.round(),
@@ -828,7 +924,10 @@ async fn drive(
                     Ok(Outcome::Duplicate) | Err(_) => {}
                 }
             }
-            if state.engine.phase() == Phase::Finished {
+            drop(state);
+            let _ = step.flush_all();
+            let state = lock(&step.state);
+            if state.engine.phase() == Phase::Finished && state.failed.is_none() {
                 let model = dir.join("final-model.json");
                 if !model.exists() {
                     let json = serde_json::to_string(state.engine.model()).unwrap_or_default();
@@ -897,11 +996,13 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
     let description = plan.description.to_json()?;
     let clients = plan.description.clients.len();
     let dir = options.data_dir.clone();
-    let (state, replayed, recovery) =
+    let (state, committer, replayed, recovery) =
         tokio::task::spawn_blocking(move || State::recover(plan, &dir))
             .await
             .map_err(|e| NetError::Config(format!("recovery failed: {e}")))??;
     let federation = federation_hex(state.engine.setup().federation());
+    let setup = Arc::new(state.engine.setup().clone());
+    let max_submission = state.engine.max_payload(MessageKind::UpdateSubmission);
     tracing::info!(%federation, replayed, recovery_ms = recovery.as_secs_f64() * 1e3, "coordinator state recovered");
     let (stop, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -912,6 +1013,9 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
         description,
         federation: federation.clone(),
         clients,
+        setup,
+        max_submission,
+        committer: Mutex::new(committer),
     });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -923,7 +1027,12 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
         path: options.listen.to_string(),
         source,
     })?;
-    let mut builder = tonic::transport::Server::builder();
+    // Large HTTP/2 windows: an update is megabytes, and the default 64 KiB
+    // window would make every stream wait for acknowledgements.
+    let mut builder = tonic::transport::Server::builder()
+        .initial_stream_window_size(Some(WINDOW))
+        .initial_connection_window_size(Some(4 * WINDOW))
+        .max_concurrent_streams(Some(1024));
     if let Some(tls) = &options.tls {
         let identity = tonic::transport::Identity::from_pem(&tls.cert, tls.key.as_slice());
         builder =

@@ -135,7 +135,8 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
         submit(&mut raw, whole(&bytes)).await.unwrap(),
         "already accepted"
     );
-    // Re-signed by the same client: a second submission, refused.
+    // Signed again by the same client: the same signed content, so the
+    // same submission.
     let envelope = Envelope::from_bytes(&bytes, bytes.len()).unwrap();
     let identity = client(dir.path(), 0);
     let resigned = Envelope::sign(
@@ -145,7 +146,19 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
     )
     .unwrap()
     .to_bytes();
-    let refused = submit(&mut raw, whole(&resigned)).await.unwrap_err();
+    assert_ne!(resigned, bytes);
+    assert_eq!(
+        submit(&mut raw, whole(&resigned)).await.unwrap(),
+        "already accepted"
+    );
+    // Another submission of the same client for the round (it declares
+    // more samples), validly signed: refused.
+    let mut payload = envelope.payload().to_vec();
+    payload[7] ^= 0x40;
+    let second = Envelope::sign(&identity, envelope.routing().clone(), payload)
+        .unwrap()
+        .to_bytes();
+    let refused = submit(&mut raw, whole(&second)).await.unwrap_err();
     assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
     // A flipped bit in the payload: the signature fails.
     let mut tampered = bytes.clone();

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
 use ringsum_core::scheme::{Packing, PublicKey};
-use ringsum_core::update::{Aggregate, RoundId, ciphertexts_for, encrypt_update};
+use ringsum_core::update::{Aggregate, EncryptedUpdate, RoundId, ciphertexts_for, encrypt_update};
 use ringsum_math::{CrsSeed, Csprng};
 use ringsum_pq::{
     Envelope, FederationId, Inbox, MessageKind, ParticipantId, Registry, Role, Routing,
@@ -580,6 +580,26 @@ struct RoundState {
     phase: Phase,
 }
 
+/// A submission's payload decoded ahead of [`Coordinator::accept_decoded_submission`],
+/// bound to its envelope.
+#[derive(Debug)]
+pub struct DecodedSubmission {
+    digest: [u8; 32],
+    result: Result<(u64, EncryptedUpdate)>,
+}
+
+impl DecodedSubmission {
+    /// Decodes `envelope`'s payload as a submission of `setup` (an error is
+    /// kept and reported when the submission is accepted).
+    #[must_use]
+    pub fn decode(setup: &Setup, envelope: &Envelope) -> Self {
+        Self {
+            digest: envelope.digest(),
+            result: decode_submission(&setup.params, envelope.payload(), setup.ciphertexts()),
+        }
+    }
+}
+
 /// The outcome of a decrypted round.
 #[derive(Clone, Debug)]
 pub struct RoundOutcome {
@@ -770,6 +790,23 @@ impl Coordinator {
     /// # Errors
     /// Why the submission was refused.
     pub fn accept_submission(&mut self, setup: &Setup, envelope: &Envelope) -> Result<()> {
+        let decoded = DecodedSubmission::decode(setup, envelope);
+        self.accept_decoded_submission(setup, envelope, decoded)
+    }
+
+    /// As [`Self::accept_submission`], with the payload decoded beforehand
+    /// by [`DecodedSubmission::decode`] (decoding is the costly part; a
+    /// service can do it in parallel, outside whatever serialises the
+    /// coordinator). A decoding of another envelope is refused.
+    ///
+    /// # Errors
+    /// As [`Self::accept_submission`].
+    pub fn accept_decoded_submission(
+        &mut self,
+        setup: &Setup,
+        envelope: &Envelope,
+        decoded: DecodedSubmission,
+    ) -> Result<()> {
         let state = self
             .state
             .as_mut()
@@ -783,8 +820,12 @@ impl Coordinator {
                 state
                     .inbox
                     .check(&setup.registry, envelope, MessageKind::UpdateSubmission)?;
-            let (samples, update) =
-                decode_submission(&setup.params, envelope.payload(), setup.ciphertexts())?;
+            if decoded.digest != envelope.digest() {
+                return Err(ProtocolError::Setup(
+                    "the decoded submission is of another envelope".into(),
+                ));
+            }
+            let (samples, update) = decoded.result?;
             if samples < setup.policy.min_samples {
                 return Err(ProtocolError::TooFewSamples {
                     samples,

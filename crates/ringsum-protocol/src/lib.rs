@@ -27,7 +27,7 @@ pub mod payload;
 pub use audit::{AuditLog, AuditSummary, verify_log};
 pub use error::{ProtocolError, Result};
 pub use federation::{
-    CEREMONY_ROUND, ClientNode, Coordinator, HolderNode, RoundOutcome, RoundPolicy, Setup,
-    federation_id,
+    CEREMONY_ROUND, ClientNode, Coordinator, DecodedSubmission, HolderNode, RoundOutcome,
+    RoundPolicy, Setup, federation_id,
 };
 pub use payload::RoundResult;
