@@ -8,7 +8,19 @@
 //! audit-log lines it produced before anyone is told the event was
 //! accepted. A restart replays the events and checks that the replay
 //! writes the same audit chain.
+//!
+//! Large events (submissions: megabytes each) go to an append-only value
+//! log beside the database, `<store>.log`, and the event table holds their
+//! place in it: redb copies a value through its B-tree pages, which costs
+//! several times a sequential append. The log is written and synced before
+//! the transaction that refers to it commits, so a committed reference
+//! always points at durable bytes; bytes after the last reference (a crash
+//! between the two) are cut off when the store opens. A damaged value is
+//! caught on replay: its signature no longer verifies, and the coordinator
+//! refuses to start.
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 use redb::{
@@ -21,13 +33,32 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 const AUDIT: TableDefinition<'_, u64, &str> = TableDefinition::new("audit");
 
+/// Events at least this large go to the value log.
+const LOG_THRESHOLD: usize = 64 * 1024;
+/// The tag of an event held in the value log: offset and length follow.
+const LOGGED: u8 = 0xff;
+
 /// The coordinator's store.
 #[derive(Debug)]
 pub struct CoordinatorStore {
     path: PathBuf,
     db: Database,
+    log: File,
+    log_len: u64,
     events: u64,
     audit: u64,
+}
+
+fn logged_ref(value: &[u8]) -> Option<(u64, u64)> {
+    let (tag, rest) = value.split_first()?;
+    if *tag != LOGGED || rest.len() != 16 {
+        return None;
+    }
+    let (offset, len) = rest.split_at(8);
+    Some((
+        u64::from_be_bytes(offset.try_into().ok()?),
+        u64::from_be_bytes(len.try_into().ok()?),
+    ))
 }
 
 impl CoordinatorStore {
@@ -47,11 +78,36 @@ impl CoordinatorStore {
         }
         txn.commit().map_err(|e| fail(&e))?;
         let read = db.begin_read().map_err(|e| fail(&e))?;
-        let events = read
-            .open_table(EVENTS)
-            .map_err(|e| fail(&e))?
-            .len()
+        let table = read.open_table(EVENTS).map_err(|e| fail(&e))?;
+        let events = table.len().map_err(|e| fail(&e))?;
+        // The value log, cut back to the end of the last committed value.
+        let mut referenced = 0u64;
+        for row in table.iter().map_err(|e| fail(&e))? {
+            let (_, value) = row.map_err(|e| fail(&e))?;
+            if let Some((offset, len)) = logged_ref(value.value()) {
+                referenced = referenced.max(offset.saturating_add(len));
+            }
+        }
+        let log_path = path.with_extension("log");
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&log_path)
             .map_err(|e| fail(&e))?;
+        let on_disk = log.metadata().map_err(|e| fail(&e))?.len();
+        if on_disk < referenced {
+            return Err(fail(&format!(
+                "the value log {} is shorter than its references",
+                log_path.display()
+            )));
+        }
+        if on_disk > referenced {
+            log.set_len(referenced)
+                .and_then(|()| log.sync_all())
+                .map_err(|e| fail(&e))?;
+        }
         let audit = read
             .open_table(AUDIT)
             .map_err(|e| fail(&e))?
@@ -60,6 +116,8 @@ impl CoordinatorStore {
         Ok(Self {
             path: path.to_path_buf(),
             db,
+            log,
+            log_len: referenced,
             events,
             audit,
         })
@@ -120,7 +178,18 @@ impl CoordinatorStore {
             if key.value() != expected {
                 return Err(self.fail(format!("event {expected} is missing")));
             }
-            out.push(value.value().to_vec());
+            let value = value.value();
+            match logged_ref(value) {
+                Some((offset, len)) => {
+                    let len = usize::try_from(len).map_err(|e| self.fail(e))?;
+                    let mut body = vec![0u8; len];
+                    self.log.read_exact_at(&mut body, offset).map_err(|e| {
+                        self.fail(format!("event {expected} in the value log: {e}"))
+                    })?;
+                    out.push(body);
+                }
+                None => out.push(value.to_vec()),
+            }
         }
         Ok(out)
     }
@@ -150,13 +219,39 @@ impl CoordinatorStore {
     /// # Errors
     /// [`crate::NetError::Store`] when the transaction fails.
     pub fn record(&mut self, events: &[&[u8]], audit: &[String]) -> Result<()> {
+        // Large values first, to the log, synced; the transaction then
+        // refers to them.
+        let mut stored: Vec<Vec<u8>> = Vec::with_capacity(events.len());
+        let mut appended = 0u64;
+        for event in events {
+            if event.len() >= LOG_THRESHOLD {
+                let offset = self.log_len + appended;
+                self.log
+                    .write_all_at(event, offset)
+                    .map_err(|e| self.fail(format!("value log: {e}")))?;
+                appended += event.len() as u64;
+                let mut reference = vec![LOGGED];
+                reference.extend_from_slice(&offset.to_be_bytes());
+                reference.extend_from_slice(&(event.len() as u64).to_be_bytes());
+                stored.push(reference);
+            } else {
+                stored.push(event.to_vec());
+            }
+        }
+        if appended > 0 {
+            self.log
+                .sync_data()
+                .map_err(|e| self.fail(format!("value log: {e}")))?;
+        }
         let mut txn = self.db.begin_write().map_err(|e| self.fail(e))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| self.fail(e))?;
         {
             let mut table = txn.open_table(EVENTS).map_err(|e| self.fail(e))?;
-            for (i, event) in (self.events..).zip(events) {
-                table.insert(i, *event).map_err(|e| self.fail(e))?;
+            for (i, event) in (self.events..).zip(&stored) {
+                table
+                    .insert(i, event.as_slice())
+                    .map_err(|e| self.fail(e))?;
             }
             let mut table = txn.open_table(AUDIT).map_err(|e| self.fail(e))?;
             for (i, line) in (self.audit..).zip(audit) {
@@ -164,8 +259,58 @@ impl CoordinatorStore {
             }
         }
         txn.commit().map_err(|e| self.fail(e))?;
+        self.log_len += appended;
         self.events += events.len() as u64;
         self.audit += audit.len() as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_the_value_log_and_a_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.redb");
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let small = vec![3u8, 0, 0, 0, 0, 0, 0, 0, 1];
+        {
+            let mut store = CoordinatorStore::open(&path).unwrap();
+            store.record(&[&small, &big], &["line 0".into()]).unwrap();
+            store.record(&[&big[..70_000]], &[]).unwrap();
+        }
+        // A crash after a value was appended but before its transaction
+        // committed leaves bytes nobody refers to.
+        let log = path.with_extension("log");
+        let committed = std::fs::metadata(&log).unwrap().len();
+        assert_eq!(committed, 270_000);
+        let mut file = OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut file, &[7; 1234]).unwrap();
+        drop(file);
+        let mut store = CoordinatorStore::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), committed);
+        assert_eq!(store.event_count(), 3);
+        let events = store.events().unwrap();
+        assert_eq!(
+            events,
+            vec![small.clone(), big.clone(), big[..70_000].to_vec()]
+        );
+        assert_eq!(store.audit_lines().unwrap(), vec!["line 0".to_owned()]);
+        // Appending goes on after the cut.
+        store.record(&[&big], &[]).unwrap();
+        assert_eq!(store.events().unwrap()[3], big);
+        // A log shorter than its references is refused.
+        drop(store);
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_len(10)
+            .unwrap();
+        assert!(CoordinatorStore::open(&path).is_err());
     }
 }
