@@ -122,7 +122,7 @@ const fn default_holder_timeout() -> u64 {
     10
 }
 const fn default_linger() -> u64 {
-    3
+    10
 }
 const fn default_chunk() -> usize {
     1 << 20
@@ -154,6 +154,18 @@ impl FederationConfig {
                 *p = base.join(&*p);
             }
         };
+        if !config.writes_per_second.is_finite() || config.writes_per_second <= 0.0 {
+            return Err(format!(
+                "{}: writes_per_second must be a positive number",
+                path.display()
+            ));
+        }
+        if !(64 << 10..=64 << 20).contains(&config.max_chunk_bytes) {
+            return Err(format!(
+                "{}: max_chunk_bytes must be between 64 KiB and 64 MiB",
+                path.display()
+            ));
+        }
         resolve(&mut config.data_dir);
         resolve(&mut config.identity);
         config.holders.iter_mut().for_each(resolve);

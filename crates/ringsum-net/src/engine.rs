@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use ringsum_core::update::ciphertexts_for;
 use ringsum_math::Csprng;
 use ringsum_pq::{Envelope, MessageKind, ParticipantId, PqError, Role, SigningIdentity};
-use ringsum_protocol::payload::{RoundResult, encode_aggregate, secret_share_len};
+use ringsum_protocol::payload::{
+    RoundResult, decode_commitment, decode_public_share, encode_aggregate, secret_share_len,
+};
 use ringsum_protocol::{AuditLog, Coordinator, DecodedSubmission, ProtocolError, Setup};
 use ringsum_threshold::HolderId;
 use ringsum_wire::{max_update_len, packed_poly_len};
@@ -118,6 +120,16 @@ impl PreparedSubmission {
             })
             .map_err(|e| format!("not a valid envelope: {e}"));
         Self { parsed }
+    }
+
+    /// Prepares a submission whose envelope was already parsed from the
+    /// bytes that will be applied.
+    #[must_use]
+    pub fn from_envelope(setup: &Setup, envelope: Envelope) -> Self {
+        let decoded = DecodedSubmission::decode(setup, &envelope);
+        Self {
+            parsed: Ok((envelope, decoded)),
+        }
     }
 }
 
@@ -523,12 +535,30 @@ impl Engine {
             }
             None => {}
         }
-        if routing.kind == MessageKind::PublicKeyShare
-            && self.commitments.len() < self.setup.holders.len()
-        {
-            return Outcome::Refused(Refusal::Phase(
-                "public-key shares are revealed once every commitment is in".into(),
-            ));
+        if routing.kind == MessageKind::PublicKeyShare {
+            if self.commitments.len() < self.setup.holders.len() {
+                return Outcome::Refused(Refusal::Phase(
+                    "public-key shares are revealed once every commitment is in".into(),
+                ));
+            }
+            // The share must be the one committed to: checked now, so
+            // that a bad one is refused to its sender instead of stalling
+            // the key's collection.
+            let committed = self
+                .commitments
+                .get(&sender)
+                .and_then(|b| {
+                    Envelope::from_bytes(b, self.max_payload(MessageKind::KeyCommitment)).ok()
+                })
+                .and_then(|e| decode_commitment(e.payload()).ok());
+            let revealed = decode_public_share(&self.setup.params, envelope.payload())
+                .ok()
+                .map(|share| share.commitment());
+            if committed.is_none() || committed != revealed {
+                return Outcome::Refused(Refusal::Invalid(
+                    "the public-key share does not match its commitment".into(),
+                ));
+            }
         }
         let stored = bytes.to_vec();
         match routing.kind {

@@ -26,6 +26,23 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("holder");
 const SALT: &[u8] = b"ringsum/v1 holder store";
 const KEY_SHARE: &str = "key_share";
 
+/// Creates `path` empty with mode 0600 if it does not exist (a store is
+/// then opened on it), so that no umask makes it readable by others.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The holder's store.
 pub struct HolderStore {
     path: PathBuf,
@@ -66,6 +83,7 @@ impl HolderStore {
         let _ = kdf.expand(&aad, key.as_mut());
         let cipher = ChaCha20Poly1305::new(&(*key).into());
         let fail = |e: &dyn std::fmt::Display| store_error(path, e);
+        create_private(path).map_err(|e| fail(&e))?;
         let db = Database::create(path).map_err(|e| fail(&e))?;
         let txn = db.begin_write().map_err(|e| fail(&e))?;
         txn.open_table(META).map_err(|e| fail(&e))?;

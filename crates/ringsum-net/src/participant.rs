@@ -93,12 +93,25 @@ fn retryable(status: &Status) -> bool {
 
 impl Connection {
     fn new(options: &ConnectOptions, me: ParticipantId) -> Result<Self> {
-        let plaintext = options.url.starts_with("http://");
-        if plaintext && !options.insecure_plaintext {
-            return Err(NetError::Config(
-                "an http:// coordinator needs the explicit plaintext flag (tests and demos on loopback only)".into(),
-            ));
-        }
+        let uri: tonic::codegen::http::Uri = options
+            .url
+            .parse()
+            .map_err(|e| NetError::Config(format!("coordinator URL {}: {e}", options.url)))?;
+        let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
+        let plaintext = match scheme.as_str() {
+            "https" => false,
+            "http" if options.insecure_plaintext => true,
+            "http" => {
+                return Err(NetError::Config(
+                    "an http:// coordinator needs the explicit plaintext flag (tests and demos on loopback only)".into(),
+                ));
+            }
+            other => {
+                return Err(NetError::Config(format!(
+                    "coordinator URL scheme {other:?}: use https://"
+                )));
+            }
+        };
         let mut endpoint = Endpoint::from_shared(options.url.clone())?
             .connect_timeout(Duration::from_secs(5))
             .initial_stream_window_size(Some(crate::server::WINDOW))
@@ -468,6 +481,13 @@ pub async fn run_client(
                             "the coordinator already holds a submission of this client for the round"
                         );
                     }
+                    // The round closed in between, or the coordinator refused
+                    // this submission: carry on with the next round.
+                    Err(NetError::Status(s))
+                        if matches!(s.code(), Code::FailedPrecondition | Code::InvalidArgument) =>
+                    {
+                        tracing::warn!(round, code = ?s.code(), message = s.message(), "submission refused; waiting for the next round");
+                    }
                     Err(e) => return Err(e),
                 }
                 submitted.push(round);
@@ -621,10 +641,35 @@ pub async fn run_holder(
                 .await
                 .map_err(|e| NetError::Config(e.to_string()))?;
                 node = back;
-                let share = answer?;
-                let status = connection.send("decryption share", &share, true).await?;
-                shares += 1;
-                tracing::info!(round = round.round, status, "decryption share sent");
+                let share = match answer {
+                    Ok(share) => share,
+                    Err(e) => {
+                        // A request this holder will not answer (stale,
+                        // not its set, refused by its ledger): say so and
+                        // carry on.
+                        tracing::warn!(round = round.round, error = %e, "decryption request refused");
+                        tokio::time::sleep(poll).await;
+                        continue;
+                    }
+                };
+                match connection.send("decryption share", &share, true).await {
+                    Ok(status) => {
+                        shares += 1;
+                        tracing::info!(round = round.round, status, "decryption share sent");
+                    }
+                    // Overtaken by a retry with another set, or the round
+                    // moved on: not this holder's fault, keep serving.
+                    Err(NetError::Status(s))
+                        if matches!(
+                            s.code(),
+                            Code::FailedPrecondition | Code::InvalidArgument | Code::AlreadyExists
+                        ) =>
+                    {
+                        tracing::warn!(round = round.round, code = ?s.code(), message = s.message(), "decryption share refused");
+                        tokio::time::sleep(poll).await;
+                    }
+                    Err(e) => return Err(e),
+                }
                 continue;
             }
         }

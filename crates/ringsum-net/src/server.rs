@@ -85,7 +85,7 @@ impl Default for Timing {
             tick: Duration::from_millis(20),
             collect_timeout: Duration::from_secs(300),
             holder_timeout: Duration::from_secs(10),
-            linger: Duration::from_secs(3),
+            linger: Duration::from_secs(10),
         }
     }
 }
@@ -169,7 +169,6 @@ struct Shared {
     /// The setup (fixed for the service's life: it serves no rotations or
     /// revocations), for checks outside the lock.
     setup: Arc<Setup>,
-    max_submission: usize,
     committer: Mutex<Committer>,
 }
 
@@ -377,6 +376,11 @@ impl Shared {
     /// already did.
     fn flush(&self, upto: u64) -> std::result::Result<(), Status> {
         let mut committer = lock(&self.committer);
+        if let Some(reason) = &lock(&self.state).failed {
+            return Err(Status::unavailable(format!(
+                "the coordinator stopped: {reason}"
+            )));
+        }
         if committer.committed >= upto {
             return Ok(());
         }
@@ -397,6 +401,12 @@ impl Shared {
             tracing::warn!(error = %e, "cannot append to the audit file (the store has the lines)");
         }
         tracing::debug!(events = batch.len(), "recorded");
+        if committer.committed < upto {
+            // Events before ours were lost by a failed commit.
+            return Err(Status::unavailable(
+                "the coordinator cannot record; it stops",
+            ));
+        }
         Ok(())
     }
 
@@ -404,6 +414,15 @@ impl Shared {
     fn flush_all(&self) -> std::result::Result<(), Status> {
         let seq = lock(&self.state).seq;
         self.flush(seq)
+    }
+
+    /// Before a read: everything it can show is recorded, so nobody acts
+    /// on state a crash could take back.
+    async fn committed(self: &Arc<Self>) -> std::result::Result<(), Status> {
+        let shared = Arc::clone(self);
+        tokio::task::spawn_blocking(move || shared.flush_all())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
     }
 
     fn check_member(&self, id: &ParticipantId) -> std::result::Result<Role, Status> {
@@ -461,24 +480,18 @@ impl Shared {
     async fn apply(
         self: &Arc<Self>,
         event: Event,
+        prepared: Option<PreparedSubmission>,
         what: &'static str,
         sender: ParticipantId,
     ) -> std::result::Result<Response<Ack>, Status> {
         let shared = Arc::clone(self);
         let outcome = tokio::task::spawn_blocking(move || {
-            // A submission's costly checks run before the lock, in parallel
-            // with other submissions.
-            let prepared = match &event {
-                Event::Submission(bytes) => Some(PreparedSubmission::new(
-                    &shared.setup,
-                    shared.max_submission,
-                    bytes,
-                )),
-                _ => None,
-            };
             let (outcome, seq) = lock(&shared.state).apply_prepared(&event, prepared)?;
-            if let Some(seq) = seq {
-                shared.flush(seq)?;
+            match seq {
+                Some(seq) => shared.flush(seq)?,
+                // "Already accepted" only once the original is recorded.
+                None if matches!(outcome, Outcome::Duplicate) => shared.flush_all()?,
+                None => {}
             }
             Ok::<_, Status>(outcome)
         })
@@ -537,7 +550,8 @@ impl Shared {
                             "a message of {total} bytes exceeds the limit of {max}"
                         )));
                     }
-                    out.insert(Vec::with_capacity(total))
+                    // Grows with what arrives, not with what is claimed.
+                    out.insert(Vec::new())
                 }
             };
             if buffer.len() + chunk.data.len() > total {
@@ -568,26 +582,56 @@ impl Shared {
     ) -> std::result::Result<Response<Ack>, Status> {
         let max_payload = lock(&self.state).engine.max_payload(kind);
         let bytes = self.collect(stream, max_payload + 16_384).await?;
-        let sender = Envelope::from_bytes(&bytes, max_payload)
-            .map_err(|e| {
-                tracing::warn!(error = %e, what, "refused: malformed envelope");
-                Status::invalid_argument(format!("not a valid envelope: {e}"))
-            })?
-            .sender();
+        let shared = Arc::clone(self);
+        let (sender, prepared) = tokio::task::spawn_blocking(move || {
+            shared
+                .authenticate(&bytes, max_payload, kind, what)
+                .map(|(sender, envelope)| {
+                    let prepared = (kind == MessageKind::UpdateSubmission)
+                        .then(|| PreparedSubmission::from_envelope(&shared.setup, envelope));
+                    (sender, (bytes, prepared))
+                })
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
+        self.apply(event(prepared.0), prepared.1, what, sender)
+            .await
+    }
+
+    /// Parses an envelope and checks, before anything is recorded, that
+    /// its sender is on the allow-list in the role that sends `kind`,
+    /// within its rate, and that the signature verifies: nothing forged
+    /// reaches the protocol or its audit log.
+    fn authenticate(
+        &self,
+        bytes: &[u8],
+        max_payload: usize,
+        kind: MessageKind,
+        what: &'static str,
+    ) -> std::result::Result<(ParticipantId, Envelope), Status> {
+        let envelope = Envelope::from_bytes(bytes, max_payload).map_err(|e| {
+            tracing::warn!(error = %e, what, "refused: malformed envelope");
+            Status::invalid_argument(format!("not a valid envelope: {e}"))
+        })?;
+        let sender = envelope.sender();
         let role = self.check_member(&sender)?;
         let allowed = match kind {
             MessageKind::UpdateSubmission => Role::Client,
             _ => Role::KeyHolder,
         };
-        if role != allowed {
-            tracing::warn!(%sender, what, "refused: wrong role");
+        if role != allowed || envelope.routing().kind != kind {
+            tracing::warn!(%sender, what, "refused: wrong role or kind");
             return Err(Status::permission_denied(format!(
-                "a {} may not send a {what}",
+                "a {} may not send this as a {what}",
                 role.name()
             )));
         }
         self.rate(sender, true)?;
-        self.apply(event(bytes), what, sender).await
+        self.setup.registry.authenticate(&envelope).map_err(|e| {
+            tracing::warn!(%sender, what, error = %e, "refused: not authentic");
+            Status::permission_denied(e.to_string())
+        })?;
+        Ok((sender, envelope))
     }
 }
 
@@ -633,13 +677,18 @@ impl Federation for Service {
         let max_payload = lock(&self.0.state)
             .engine
             .max_payload(MessageKind::SecretShare);
-        let sender = Envelope::from_bytes(&bytes, max_payload)
-            .map_err(|e| Status::invalid_argument(format!("not a valid envelope: {e}")))?
-            .sender();
-        self.0.check_member(&sender)?;
-        self.0.rate(sender, true)?;
+        let shared = Arc::clone(&self.0);
+        let (sender, bytes) = tokio::task::spawn_blocking(move || {
+            let envelope = Envelope::from_bytes(&bytes, max_payload)
+                .map_err(|e| Status::invalid_argument(format!("not a valid envelope: {e}")))?;
+            let kind = envelope.routing().kind;
+            let (sender, _) = shared.authenticate(&bytes, max_payload, kind, "ceremony message")?;
+            Ok::<_, Status>((sender, bytes))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
         self.0
-            .apply(Event::Ceremony(bytes), "ceremony message", sender)
+            .apply(Event::Ceremony(bytes), None, "ceremony message", sender)
             .await
     }
 
@@ -648,6 +697,7 @@ impl Federation for Service {
         request: Request<Caller>,
     ) -> std::result::Result<Response<CeremonyReply>, Status> {
         let (id, _) = self.0.caller(request.get_ref(), false)?;
+        self.0.committed().await?;
         let view = lock(&self.0.state).engine.ceremony_view(&id);
         Ok(Response::new(CeremonyReply {
             commitments: view.commitments,
@@ -662,6 +712,7 @@ impl Federation for Service {
         request: Request<Caller>,
     ) -> std::result::Result<Response<RoundReply>, Status> {
         let (id, role) = self.0.caller(request.get_ref(), false)?;
+        self.0.committed().await?;
         let state = lock(&self.0.state);
         if role == Role::KeyHolder
             && let Some(h) = state
@@ -764,6 +815,7 @@ impl Federation for Service {
         request: Request<Caller>,
     ) -> std::result::Result<Response<StatusReply>, Status> {
         self.0.caller(request.get_ref(), false)?;
+        self.0.committed().await?;
         let state = lock(&self.0.state);
         let engine = &state.engine;
         Ok(Response::new(StatusReply {
@@ -876,13 +928,17 @@ fn decide(
         }
         Phase::Decrypting => {
             let missing = engine.missing_holders();
+            if missing.is_empty() {
+                // Every share came and combining failed (a bad share, or
+                // declared samples that do not match the weights): ask a
+                // new set, after a pause.
+                return (now.duration_since(since) >= timing.holder_timeout
+                    && live.len() >= threshold)
+                    .then_some(Event::Retry(live));
+            }
             let stale = now.duration_since(since) >= timing.holder_timeout
                 && missing.iter().any(|h| !live.contains(h));
-            let others: Vec<HolderId> = live
-                .into_iter()
-                .filter(|h| !missing.contains(h) || seen.contains_key(h))
-                .collect();
-            (stale && others.len() >= threshold).then_some(Event::Retry(others))
+            (stale && live.len() >= threshold).then_some(Event::Retry(live))
         }
         Phase::Finished => None,
     }
@@ -897,6 +953,7 @@ async fn drive(
     let mut since = Instant::now();
     let mut last = (u64::MAX, Phase::Ceremony);
     let mut finished_at: Option<Instant> = None;
+    let mut refused_at: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(timing.tick) => {}
@@ -904,22 +961,28 @@ async fn drive(
         }
         let step = Arc::clone(&shared);
         let dir = data_dir.clone();
-        let (phase, round, failed) = tokio::task::spawn_blocking(move || {
+        let (phase, round, failed, decided) = tokio::task::spawn_blocking(move || {
             // Record whatever is pending, and stop if that fails.
             let _ = step.flush_all();
             let mut state = lock(&step.state);
             let seen = lock(&step.seen).clone();
             let now = (state.engine.round(), state.engine.phase());
             let since_now = if now == last { since } else { Instant::now() };
-            if let Some(event) = decide(&state, &seen, since_now, &timing, step.clients) {
+            let mut decided = None;
+            let paused = refused_at.is_some_and(|t: Instant| t.elapsed() < timing.holder_timeout);
+            if let Some(event) = decide(&state, &seen, since_now, &timing, step.clients).filter(|_| !paused) {
                 match state.apply(&event).map(|(o, _)| o) {
-                    Ok(Outcome::Accepted) => tracing::info!(
-                        decision = event_name(&event),
-                        round = state.engine.round(),
-                        "driver"
-                    ),
+                    Ok(Outcome::Accepted) => {
+                        tracing::info!(
+                            decision = event_name(&event),
+                            round = state.engine.round(),
+                            "driver"
+                        );
+                        decided = Some(true);
+                    }
                     Ok(Outcome::Refused(r)) => {
-                        tracing::debug!(reason = %r, "driver decision refused")
+                        tracing::warn!(reason = %r, decision = event_name(&event), "driver decision refused; pausing");
+                        decided = Some(false);
                     }
                     Ok(Outcome::Duplicate) | Err(_) => {}
                 }
@@ -931,7 +994,10 @@ async fn drive(
                 let model = dir.join("final-model.json");
                 if !model.exists() {
                     let json = serde_json::to_string(state.engine.model()).unwrap_or_default();
-                    if let Err(e) = std::fs::write(&model, json) {
+                    let tmp = model.with_extension("json.tmp");
+                    if let Err(e) =
+                        std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &model))
+                    {
                         tracing::warn!(error = %e, "cannot write the final model");
                     }
                 }
@@ -940,6 +1006,7 @@ async fn drive(
                 state.engine.phase(),
                 state.engine.round(),
                 state.failed.clone(),
+                decided,
             )
         })
         .await
@@ -949,6 +1016,11 @@ async fn drive(
                 path: data_dir.display().to_string(),
                 reason,
             });
+        }
+        match decided {
+            Some(true) => since = Instant::now(),
+            Some(false) => refused_at = Some(Instant::now()),
+            None => {}
         }
         if (round, phase) != last {
             since = Instant::now();
@@ -1002,7 +1074,6 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
             .map_err(|e| NetError::Config(format!("recovery failed: {e}")))??;
     let federation = federation_hex(state.engine.setup().federation());
     let setup = Arc::new(state.engine.setup().clone());
-    let max_submission = state.engine.max_payload(MessageKind::UpdateSubmission);
     tracing::info!(%federation, replayed, recovery_ms = recovery.as_secs_f64() * 1e3, "coordinator state recovered");
     let (stop, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -1014,7 +1085,6 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
         federation: federation.clone(),
         clients,
         setup,
-        max_submission,
         committer: Mutex::new(committer),
     });
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -1030,6 +1100,10 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
     // Large HTTP/2 windows: an update is megabytes, and the default 64 KiB
     // window would make every stream wait for acknowledgements.
     let mut builder = tonic::transport::Server::builder()
+        // A stalled call cannot hold a stream (and its buffer) for ever.
+        .timeout(Duration::from_secs(120))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .initial_stream_window_size(Some(WINDOW))
         .initial_connection_window_size(Some(4 * WINDOW))
         .max_concurrent_streams(Some(1024));
@@ -1038,8 +1112,13 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
         builder =
             builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
     }
+    // A chunk, or a whole ceremony message (a polynomial: not chunked).
+    let ceremony = lock(&shared.state)
+        .engine
+        .max_payload(MessageKind::SecretShare)
+        + 16_384;
     let service = FederationServer::new(Service(Arc::clone(&shared)))
-        .max_decoding_message_size(options.limits.max_chunk + 4096)
+        .max_decoding_message_size(options.limits.max_chunk.max(ceremony) + 4096)
         // Replies are the service's own (the ceremony's is a few MB).
         .max_encoding_message_size(usize::MAX);
     let mut server_stop = stop_rx.clone();

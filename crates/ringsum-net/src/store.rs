@@ -69,6 +69,7 @@ impl CoordinatorStore {
     /// process holds it) or is not a store.
     pub fn open(path: &Path) -> Result<Self> {
         let fail = |e: &dyn std::fmt::Display| store_error(path, e);
+        crate::holder_store::create_private(path).map_err(|e| fail(&e))?;
         let db = Database::create(path).map_err(|e| fail(&e))?;
         let txn = db.begin_write().map_err(|e| fail(&e))?;
         {
@@ -89,11 +90,10 @@ impl CoordinatorStore {
             }
         }
         let log_path = path.with_extension("log");
+        crate::holder_store::create_private(&log_path).map_err(|e| fail(&e))?;
         let log = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
             .open(&log_path)
             .map_err(|e| fail(&e))?;
         let on_disk = log.metadata().map_err(|e| fail(&e))?.len();
