@@ -153,6 +153,9 @@ struct Committer {
     committed: u64,
 }
 
+/// A rate-limit bucket's owner: participant, peer address, writes or reads.
+type BucketKey = (ParticipantId, Option<std::net::IpAddr>, bool);
+
 struct Bucket {
     tokens: f64,
     at: Instant,
@@ -161,7 +164,7 @@ struct Bucket {
 struct Shared {
     state: Mutex<State>,
     limits: Limits,
-    buckets: Mutex<HashMap<(ParticipantId, bool), Bucket>>,
+    buckets: Mutex<HashMap<BucketKey, Bucket>>,
     seen: Mutex<HashMap<HolderId, Instant>>,
     description: String,
     federation: String,
@@ -363,6 +366,10 @@ fn refusal_status(refusal: &Refusal) -> Status {
     }
 }
 
+fn peer<T>(request: &Request<T>) -> Option<std::net::IpAddr> {
+    request.remote_addr().map(|a| a.ip())
+}
+
 fn parse_caller(text: &str) -> std::result::Result<ParticipantId, Status> {
     let bytes: [u8; 32] = unhex(text).and_then(|b| b.try_into().ok()).ok_or_else(|| {
         Status::invalid_argument("the caller must be a participant id (64 hex digits)")
@@ -440,7 +447,15 @@ impl Shared {
         })
     }
 
-    fn rate(&self, id: ParticipantId, write: bool) -> std::result::Result<(), Status> {
+    /// Takes a token from the bucket of `id` calling from `peer`: keyed by
+    /// both, so that a caller naming someone else's id from another address
+    /// cannot use up that participant's budget.
+    fn rate(
+        &self,
+        id: ParticipantId,
+        peer: Option<std::net::IpAddr>,
+        write: bool,
+    ) -> std::result::Result<(), Status> {
         let (per_second, burst) = if write {
             (self.limits.writes_per_second, self.limits.write_burst)
         } else {
@@ -448,7 +463,7 @@ impl Shared {
         };
         let mut buckets = lock(&self.buckets);
         let now = Instant::now();
-        let bucket = buckets.entry((id, write)).or_insert(Bucket {
+        let bucket = buckets.entry((id, peer, write)).or_insert(Bucket {
             tokens: burst,
             at: now,
         });
@@ -469,11 +484,12 @@ impl Shared {
     fn caller(
         &self,
         caller: &Caller,
+        peer: Option<std::net::IpAddr>,
         write: bool,
     ) -> std::result::Result<(ParticipantId, Role), Status> {
         let id = parse_caller(&caller.participant)?;
         let role = self.check_member(&id)?;
-        self.rate(id, write)?;
+        self.rate(id, peer, write)?;
         Ok((id, role))
     }
 
@@ -575,6 +591,7 @@ impl Shared {
     /// allow-list and the rate limit, and applies it.
     async fn streamed(
         self: &Arc<Self>,
+        peer: Option<std::net::IpAddr>,
         stream: Streaming<Chunk>,
         kind: MessageKind,
         event: fn(Vec<u8>) -> Event,
@@ -585,7 +602,7 @@ impl Shared {
         let shared = Arc::clone(self);
         let (sender, prepared) = tokio::task::spawn_blocking(move || {
             shared
-                .authenticate(&bytes, max_payload, kind, what)
+                .authenticate(&bytes, max_payload, kind, what, peer)
                 .map(|(sender, envelope)| {
                     let prepared = (kind == MessageKind::UpdateSubmission)
                         .then(|| PreparedSubmission::from_envelope(&shared.setup, envelope));
@@ -608,6 +625,7 @@ impl Shared {
         max_payload: usize,
         kind: MessageKind,
         what: &'static str,
+        peer: Option<std::net::IpAddr>,
     ) -> std::result::Result<(ParticipantId, Envelope), Status> {
         let envelope = Envelope::from_bytes(bytes, max_payload).map_err(|e| {
             tracing::warn!(error = %e, what, "refused: malformed envelope");
@@ -626,7 +644,7 @@ impl Shared {
                 role.name()
             )));
         }
-        self.rate(sender, true)?;
+        self.rate(sender, peer, true)?;
         self.setup.registry.authenticate(&envelope).map_err(|e| {
             tracing::warn!(%sender, what, error = %e, "refused: not authentic");
             Status::permission_denied(e.to_string())
@@ -661,7 +679,7 @@ impl Federation for Service {
         &self,
         request: Request<Caller>,
     ) -> std::result::Result<Response<SetupReply>, Status> {
-        let (id, role) = self.0.caller(request.get_ref(), false)?;
+        let (id, role) = self.0.caller(request.get_ref(), peer(&request), false)?;
         tracing::info!(participant = %id, ?role, "setup fetched");
         Ok(Response::new(SetupReply {
             setup: self.0.description.clone(),
@@ -673,6 +691,7 @@ impl Federation for Service {
         &self,
         request: Request<crate::proto::Envelope>,
     ) -> std::result::Result<Response<Ack>, Status> {
+        let from = peer(&request);
         let bytes = request.into_inner().envelope;
         let max_payload = lock(&self.0.state)
             .engine
@@ -682,7 +701,8 @@ impl Federation for Service {
             let envelope = Envelope::from_bytes(&bytes, max_payload)
                 .map_err(|e| Status::invalid_argument(format!("not a valid envelope: {e}")))?;
             let kind = envelope.routing().kind;
-            let (sender, _) = shared.authenticate(&bytes, max_payload, kind, "ceremony message")?;
+            let (sender, _) =
+                shared.authenticate(&bytes, max_payload, kind, "ceremony message", from)?;
             Ok::<_, Status>((sender, bytes))
         })
         .await
@@ -696,7 +716,7 @@ impl Federation for Service {
         &self,
         request: Request<Caller>,
     ) -> std::result::Result<Response<CeremonyReply>, Status> {
-        let (id, _) = self.0.caller(request.get_ref(), false)?;
+        let (id, _) = self.0.caller(request.get_ref(), peer(&request), false)?;
         self.0.committed().await?;
         let view = lock(&self.0.state).engine.ceremony_view(&id);
         Ok(Response::new(CeremonyReply {
@@ -711,7 +731,7 @@ impl Federation for Service {
         &self,
         request: Request<Caller>,
     ) -> std::result::Result<Response<RoundReply>, Status> {
-        let (id, role) = self.0.caller(request.get_ref(), false)?;
+        let (id, role) = self.0.caller(request.get_ref(), peer(&request), false)?;
         self.0.committed().await?;
         let state = lock(&self.0.state);
         if role == Role::KeyHolder
@@ -747,7 +767,7 @@ impl Federation for Service {
         &self,
         request: Request<Caller>,
     ) -> std::result::Result<Response<ChunkStream>, Status> {
-        let (id, role) = self.0.caller(request.get_ref(), false)?;
+        let (id, role) = self.0.caller(request.get_ref(), peer(&request), false)?;
         if role != Role::KeyHolder {
             return Err(Status::permission_denied("only key holders decrypt"));
         }
@@ -788,6 +808,7 @@ impl Federation for Service {
     ) -> std::result::Result<Response<Ack>, Status> {
         self.0
             .streamed(
+                peer(&request),
                 request.into_inner(),
                 MessageKind::UpdateSubmission,
                 Event::Submission,
@@ -802,6 +823,7 @@ impl Federation for Service {
     ) -> std::result::Result<Response<Ack>, Status> {
         self.0
             .streamed(
+                peer(&request),
                 request.into_inner(),
                 MessageKind::DecryptionShare,
                 Event::Share,
@@ -814,7 +836,7 @@ impl Federation for Service {
         &self,
         request: Request<Caller>,
     ) -> std::result::Result<Response<StatusReply>, Status> {
-        self.0.caller(request.get_ref(), false)?;
+        self.0.caller(request.get_ref(), peer(&request), false)?;
         self.0.committed().await?;
         let state = lock(&self.0.state);
         let engine = &state.engine;
@@ -936,9 +958,12 @@ fn decide(
                     && live.len() >= threshold)
                     .then_some(Event::Retry(live));
             }
-            let stale = now.duration_since(since) >= timing.holder_timeout
-                && missing.iter().any(|h| !live.contains(h));
-            (stale && live.len() >= threshold).then_some(Event::Retry(live))
+            // Each request has its deadline: holders that did not answer
+            // within it are left out of the next set, however often they
+            // (or someone naming them) poll.
+            let others: Vec<HolderId> = live.into_iter().filter(|h| !missing.contains(h)).collect();
+            (now.duration_since(since) >= timing.holder_timeout && others.len() >= threshold)
+                .then_some(Event::Retry(others))
         }
         Phase::Finished => None,
     }
