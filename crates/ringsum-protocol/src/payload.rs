@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use ringsum_core::ParameterSet;
-use ringsum_core::update::EncryptedUpdate;
+use ringsum_core::update::{EncryptedUpdate, UpdateShape};
 use ringsum_math::{Coeff, Ntt, Poly, RingContext, SecretPoly};
 use ringsum_pq::codec::Reader;
 use ringsum_threshold::{
@@ -45,7 +45,8 @@ pub fn encode_submission(samples: u64, update: &EncryptedUpdate) -> Vec<u8> {
     out
 }
 
-/// Decodes a submission of exactly `ciphertexts` ciphertexts.
+/// Decodes a submission of exactly the shape `shape` (from the model
+/// layout).
 ///
 /// # Errors
 /// [`ProtocolError::Pq`] for a short payload, [`ProtocolError::Wire`] for an
@@ -53,12 +54,12 @@ pub fn encode_submission(samples: u64, update: &EncryptedUpdate) -> Vec<u8> {
 pub fn decode_submission(
     params: &ParameterSet,
     bytes: &[u8],
-    ciphertexts: usize,
+    shape: &UpdateShape,
 ) -> Result<(u64, EncryptedUpdate)> {
     let mut reader = Reader::new(bytes, "submission");
     let samples = reader.u64("samples")?;
     let rest = reader.take(reader.remaining(), "update")?;
-    let update = ringsum_wire::decode_update(params, rest, ciphertexts)?;
+    let update = ringsum_wire::decode_update(params, rest, shape)?;
     Ok((samples, update))
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ringsum_math::crt::{Limbs, MAX_LIMBS};
 use ringsum_math::{Coeff, Modulus, Poly, RingContext};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{CoreError, Result};
 use crate::params::{ParamSetId, ParameterSet};
@@ -145,14 +145,13 @@ impl Packing {
         self.ring.degree() * self.slots
     }
 
+    /// The ring degree N.
+    pub fn degree(&self) -> usize {
+        self.ring.degree()
+    }
+
     /// Δ*M for every coefficient, in RNS form: the message part of an
-    /// encryption.
-    ///
-    /// With x_j = v_j + 2^(b-1) in [0, 2^b) and factors F_j = Δ 2^(bj) mod q,
-    /// Δ*M = sum_j x_j F_j - Δ 2^(b-1) sum_j 2^(bj) (mod q). The fast path
-    /// splits each F_j at bit S into two halves below 2^32, so both partial
-    /// sums fit a 64-bit word and the inner loop, running over coefficients,
-    /// vectorises; one Barrett reduction per residue finishes.
+    /// encryption (see [`Self::add_message_row`]).
     ///
     /// # Errors
     /// [`CoreError::CountMismatch`] for a plaintext of another parameter set.
@@ -165,57 +164,100 @@ impl Packing {
             });
         }
         let degree = self.ring.degree();
-        let offset = 1i64 << (self.slot_bits - 1);
-        let columns = plaintext.slots.chunks_exact(degree);
         let mut data = vec![0u64; self.ring.poly_len()];
-        let mut low = Zeroizing::new(vec![0u64; degree]);
-        let mut high = Zeroizing::new(vec![0u64; degree]);
-        for (((m, row), factors), &correction) in self
-            .ring
-            .moduli()
-            .iter()
-            .zip(data.chunks_exact_mut(degree))
-            .zip(&self.slot_factors)
-            .zip(&self.offset_correction)
-        {
-            if let Some(split) = self.split {
-                low.fill(0);
-                high.fill(0);
-                let mask = (1u64 << split) - 1;
-                for (column, &factor) in columns.clone().zip(factors) {
-                    let (f_low, f_high) = (factor & mask, factor >> split);
-                    vectorize(
-                        #[inline(always)]
-                        || {
-                            for ((l, h), &v) in low.iter_mut().zip(high.iter_mut()).zip(column) {
-                                // v + 2^(b-1) is in [0, 2^b), below 2^32.
-                                let x = (v + offset).cast_unsigned();
-                                *l += x * f_low;
-                                *h += x * f_high;
-                            }
-                        },
-                    );
-                }
-                let reducer = SplitReducer::new(m, split);
-                vectorize(
-                    #[inline(always)]
-                    || {
-                        for ((out, &l), &h) in row.iter_mut().zip(low.iter()).zip(high.iter()) {
-                            *out = m.sub(reducer.reduce(l, h), correction);
-                        }
-                    },
-                );
-            } else {
-                for (c, out) in row.iter_mut().enumerate() {
-                    let sum = columns.clone().zip(factors).fold(0, |acc, (column, &f)| {
-                        let x = column.get(c).map_or(0, |&v| (v + offset).cast_unsigned());
-                        m.add(acc, m.mul(m.reduce(x), f))
-                    });
-                    *out = m.sub(sum, correction);
-                }
-            }
+        for (prime, row) in data.chunks_exact_mut(degree).enumerate() {
+            self.add_message_row(prime, &plaintext.slots, degree, row);
         }
         Ok(Poly::try_from_residues(&self.ring, data)?)
+    }
+
+    /// Adds Δ*M modulo prime `prime` to the first `used` residues of `row`,
+    /// for a message given as K columns of `used` signed slot values (slot
+    /// j of coefficient i at `columns[j * used + i]`, each within a signed
+    /// b-bit slot; callers pass all K*used values: missing ones would add
+    /// nothing, as if they were -2^(b-1)). With `used` = N this is the
+    /// slot-major layout of a [`Plaintext`].
+    ///
+    /// With x_j = v_j + 2^(b-1) in [0, 2^b) and factors F_j = Δ 2^(bj) mod q,
+    /// Δ*M = sum_j x_j F_j - Δ 2^(b-1) sum_j 2^(bj) (mod q). The fast path
+    /// splits each F_j at bit S into two halves below 2^32, so both partial
+    /// sums fit a 64-bit word and the inner loop, running over coefficients,
+    /// vectorises; one reduction per residue finishes. It runs over blocks
+    /// of coefficients so that the partial sums stay in the L1 cache.
+    pub fn add_message_row(&self, prime: usize, columns: &[i64], used: usize, row: &mut [u64]) {
+        let (Some(m), Some(factors), Some(&correction)) = (
+            self.ring.moduli().get(prime),
+            self.slot_factors.get(prime),
+            self.offset_correction.get(prime),
+        ) else {
+            return;
+        };
+        let m = *m;
+        let offset = 1i64 << (self.slot_bits - 1);
+        let stride = used;
+        let column = |j: usize, start: usize, len: usize| {
+            let from = j * stride + start;
+            columns.get(from..from + len).unwrap_or_default()
+        };
+        let used = used.min(row.len());
+        if let Some(split) = self.split {
+            let mask = (1u64 << split) - 1;
+            let reducer = SplitReducer::new(&m, split);
+            // Both halves of every factor are below 2^32 (fast_split); the
+            // masks tell the compiler so, and it multiplies 32 x 32 -> 64.
+            let halves: Vec<(u64, u64)> = factors.iter().map(|&f| (f & mask, f >> split)).collect();
+            vectorize(
+                #[inline(always)]
+                || {
+                    let out_row = row.get_mut(..used).unwrap_or_default();
+                    let mut low = [0u64; BLOCK];
+                    let mut high = [0u64; BLOCK];
+                    for (block, out) in out_row.chunks_mut(BLOCK).enumerate() {
+                        // The partial sums of LANES coefficients stay in
+                        // registers while the K columns are added.
+                        for (chunk, (low, high)) in low
+                            .chunks_exact_mut(LANES)
+                            .zip(high.chunks_exact_mut(LANES))
+                            .enumerate()
+                            .take(out.len().div_ceil(LANES))
+                        {
+                            let start = block * BLOCK + chunk * LANES;
+                            let len = LANES.min(used.saturating_sub(start));
+                            let mut l = [0u64; LANES];
+                            let mut h = [0u64; LANES];
+                            for (j, &(f_low, f_high)) in halves.iter().enumerate() {
+                                let x = lanes(column(j, start, len));
+                                for ((l, h), &v) in l.iter_mut().zip(h.iter_mut()).zip(&x) {
+                                    // v + 2^(b-1) is in [0, 2^b), below 2^32;
+                                    // the masks are no-ops that let the
+                                    // compiler multiply 32 x 32 -> 64 bits.
+                                    let x = (v + offset).cast_unsigned() & 0xFFFF_FFFF;
+                                    *l += x * (f_low & 0xFFFF_FFFF);
+                                    *h += x * (f_high & 0xFFFF_FFFF);
+                                }
+                            }
+                            low.copy_from_slice(&l);
+                            high.copy_from_slice(&h);
+                        }
+                        for ((o, &l), &h) in out.iter_mut().zip(&low).zip(&high) {
+                            *o = m.add(*o, m.sub(reducer.reduce(l, h), correction));
+                        }
+                    }
+                    low.zeroize();
+                    high.zeroize();
+                },
+            );
+        } else {
+            for (i, out) in row.iter_mut().take(used).enumerate() {
+                let sum = factors.iter().enumerate().fold(0, |acc, (j, &f)| {
+                    let x = column(j, i, 1)
+                        .first()
+                        .map_or(0, |&v| (v + offset).cast_unsigned());
+                    m.add(acc, m.mul(m.reduce(x), f))
+                });
+                *out = m.add(*out, m.sub(sum, correction));
+            }
+        }
     }
 
     /// Splits a decrypted coefficient x = Δ*M + noise (centred, in limbs)
@@ -246,6 +288,30 @@ impl Packing {
         let top = u64::from(self.scale_bits) + self.slots as u64 * u64::from(b);
         let expected = if carry == 1 { u64::MAX } else { 0 };
         remaining_bits_equal(&value, top, expected)
+    }
+}
+
+/// Coefficients processed together by the fast path of
+/// [`Packing::add_message_row`]: one AVX-512 register of words.
+const LANES: usize = 8;
+
+/// Coefficients per block of the fast path: the partial sums of a block
+/// (2 * 8 * BLOCK bytes) stay in the L1 cache until they are reduced.
+const BLOCK: usize = 256;
+
+/// Up to [`LANES`] values as a full array (zeros past the end), so that the
+/// compiler sees a fixed-width vector.
+#[inline(always)]
+fn lanes(values: &[i64]) -> [i64; LANES] {
+    match <[i64; LANES]>::try_from(values) {
+        Ok(full) => full,
+        Err(_) => {
+            let mut padded = [0i64; LANES];
+            for (p, &v) in padded.iter_mut().zip(values) {
+                *p = v;
+            }
+            padded
+        }
     }
 }
 
