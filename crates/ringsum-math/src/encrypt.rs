@@ -49,14 +49,15 @@ impl std::fmt::Debug for EncryptionRandomness<'_> {
 /// c0 = p0*u + e0 + m on the first `e0.len()` coefficients (zero on the
 /// others) and c1 = p1*u + e1, in coefficient form.
 ///
-/// `add_message(prime_index, modulus, row)` adds the message's residues
-/// modulo that prime to the first `e0.len()` coefficients of c0's row. It
-/// runs once per prime, in order, after p0*u + e0 is in place.
+/// `add_message(residues)` adds the message to the first `e0.len()`
+/// coefficients of c0, given as its k*N residues (prime-major). It runs
+/// once, after p0*u + e0 is in place for every prime, so that it can read
+/// its own input once for all primes.
 ///
 /// No intermediate value is left in memory: the scratch row holding the
-/// transform of u is wiped, and c0's row holds p0*u (which would reveal the
-/// message) only until the message and the noise are added, with no
-/// fallible step in between.
+/// transform of u is wiped, and c0 holds p0*u + e0 (which would reveal the
+/// message) only until the message is added, with no fallible step in
+/// between.
 ///
 /// # Errors
 /// [`MathError::ContextMismatch`] for keys of different rings,
@@ -66,7 +67,7 @@ pub fn public_key_encrypt(
     p0: &Poly<Ntt>,
     p1: &Poly<Ntt>,
     randomness: &EncryptionRandomness<'_>,
-    mut add_message: impl FnMut(usize, &Modulus, &mut [u64]),
+    add_message: impl FnOnce(&mut [u64]),
 ) -> Result<(Poly<Coeff>, Poly<Coeff>)> {
     let ctx = p0.context();
     ctx.check_same(p1.context())?;
@@ -97,13 +98,12 @@ pub fn public_key_encrypt(
     let mut c0 = p0.residues().to_vec();
     let mut c1 = p1.residues().to_vec();
     with_row_scratch(degree, |u_row| {
-        for (index, (((plan, m), c0_row), c1_row)) in ctx
+        for (((plan, m), c0_row), c1_row) in ctx
             .plans()
             .iter()
             .zip(ctx.moduli())
             .zip(c0.chunks_exact_mut(degree))
             .zip(c1.chunks_exact_mut(degree))
-            .enumerate()
         {
             spread_small(m, u, u_row, 1);
             plan.fwd(u_row);
@@ -117,9 +117,9 @@ pub fn public_key_encrypt(
             let (head, tail) = c0_row.split_at_mut(used.min(degree));
             tail.fill(0);
             add_small(m, head, e0, error_bound);
-            add_message(index, m, head);
         }
     });
+    add_message(&mut c0);
     Ok((Poly::from_raw(ctx, c0), Poly::from_raw(ctx, c1)))
 }
 
@@ -235,10 +235,12 @@ mod tests {
                 e1: &e1,
                 error_bound: gaussian.bound().unsigned_abs(),
             };
-            let (c0, c1) = public_key_encrypt(&p0, &p1, &randomness, |prime, m, row| {
-                let source = message.row(prime).unwrap();
-                for (o, &x) in row.iter_mut().zip(source) {
-                    *o = m.add(*o, x);
+            let (c0, c1) = public_key_encrypt(&p0, &p1, &randomness, |c0| {
+                for ((row, m), prime) in c0.chunks_exact_mut(n).zip(ctx.moduli()).zip(0..) {
+                    let source = message.row(prime).unwrap();
+                    for (o, &x) in row.iter_mut().zip(source).take(used) {
+                        *o = m.add(*o, x);
+                    }
                 }
             })
             .unwrap();
@@ -264,7 +266,7 @@ mod tests {
             error_bound: 19,
         };
         assert!(matches!(
-            public_key_encrypt(&p, &q, &ok, |_, _, _| {}),
+            public_key_encrypt(&p, &q, &ok, |_| {}),
             Err(MathError::ContextMismatch { .. })
         ));
         for bad in [
@@ -273,7 +275,7 @@ mod tests {
             EncryptionRandomness { e1: &u[..63], ..ok },
         ] {
             assert!(matches!(
-                public_key_encrypt(&p, &p, &bad, |_, _, _| {}),
+                public_key_encrypt(&p, &p, &bad, |_| {}),
                 Err(MathError::LengthMismatch { .. })
             ));
         }

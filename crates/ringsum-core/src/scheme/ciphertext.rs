@@ -260,8 +260,8 @@ pub(crate) fn encrypt_columns(
             e1: &scratch.e1,
             error_bound: params.gaussian().bound().unsigned_abs(),
         };
-        let result = public_key_encrypt(key.p0(), key.p1(), &randomness, |prime, _, row| {
-            packing.add_message_row(prime, columns, used, row);
+        let result = public_key_encrypt(key.p0(), key.p1(), &randomness, |c0| {
+            packing.add_message(columns, used, c0);
         });
         scratch.u.zeroize();
         scratch.e0.zeroize();

@@ -151,7 +151,7 @@ impl Packing {
     }
 
     /// Δ*M for every coefficient, in RNS form: the message part of an
-    /// encryption (see [`Self::add_message_row`]).
+    /// encryption (see [`Self::add_message`]).
     ///
     /// # Errors
     /// [`CoreError::CountMismatch`] for a plaintext of another parameter set.
@@ -163,71 +163,126 @@ impl Packing {
                 found: plaintext.slots.len(),
             });
         }
-        let degree = self.ring.degree();
         let mut data = vec![0u64; self.ring.poly_len()];
-        for (prime, row) in data.chunks_exact_mut(degree).enumerate() {
-            self.add_message_row(prime, &plaintext.slots, degree, row);
-        }
+        self.add_message(&plaintext.slots, self.ring.degree(), &mut data);
         Ok(Poly::try_from_residues(&self.ring, data)?)
     }
 
-    /// Adds Δ*M modulo prime `prime` to the first `used` residues of `row`,
-    /// for a message given as K columns of `used` signed slot values (slot
-    /// j of coefficient i at `columns[j * used + i]`, each within a signed
-    /// b-bit slot; callers pass all K*used values: missing ones would add
-    /// nothing, as if they were -2^(b-1)). With `used` = N this is the
-    /// slot-major layout of a [`Plaintext`].
+    /// Adds Δ*M modulo prime `prime` to the first `used` residues of `row`
+    /// ([`Self::add_message`] for one prime).
+    pub fn add_message_row(&self, prime: usize, columns: &[i64], used: usize, row: &mut [u64]) {
+        let degree = self.ring.degree();
+        if row.len() == degree && prime < self.ring.num_primes() {
+            self.add_message_rows(prime, columns, used, row);
+        }
+    }
+
+    /// Adds Δ*M to the first `used` coefficients of a polynomial given by
+    /// its residues (prime-major, k*N words), for a message given as K
+    /// columns of `used` signed slot values (slot j of coefficient i at
+    /// `columns[j * used + i]`, each within a signed b-bit slot; callers
+    /// pass all K*used values: missing ones would add nothing, as if they
+    /// were -2^(b-1)). With `used` = N this is the slot-major layout of a
+    /// [`Plaintext`].
     ///
     /// With x_j = v_j + 2^(b-1) in [0, 2^b) and factors F_j = Δ 2^(bj) mod q,
     /// Δ*M = sum_j x_j F_j - Δ 2^(b-1) sum_j 2^(bj) (mod q). The fast path
     /// splits each F_j at bit S into two halves below 2^32, so both partial
     /// sums fit a 64-bit word and the inner loop, running over coefficients,
     /// vectorises; one reduction per residue finishes. It runs over blocks
-    /// of coefficients so that the partial sums stay in the L1 cache.
-    pub fn add_message_row(&self, prime: usize, columns: &[i64], used: usize, row: &mut [u64]) {
-        let (Some(m), Some(factors), Some(&correction)) = (
-            self.ring.moduli().get(prime),
-            self.slot_factors.get(prime),
-            self.offset_correction.get(prime),
-        ) else {
-            return;
-        };
-        let m = *m;
+    /// of coefficients, every prime for one block before the next, so that
+    /// the block's K columns are read from memory once and its partial sums
+    /// stay in the L1 cache.
+    pub fn add_message(&self, columns: &[i64], used: usize, residues: &mut [u64]) {
+        self.add_message_rows(0, columns, used, residues);
+    }
+
+    /// Adds Δ*M to `rows`, consecutive rows of N residues starting with
+    /// prime `first`.
+    fn add_message_rows(&self, first: usize, columns: &[i64], used: usize, rows: &mut [u64]) {
+        let degree = self.ring.degree();
         let offset = 1i64 << (self.slot_bits - 1);
         let stride = used;
         let column = |j: usize, start: usize, len: usize| {
             let from = j * stride + start;
             columns.get(from..from + len).unwrap_or_default()
         };
-        let used = used.min(row.len());
-        if let Some(split) = self.split {
-            let mask = (1u64 << split) - 1;
-            let reducer = SplitReducer::new(&m, split);
-            // Both halves of every factor are below 2^32 (fast_split); the
-            // masks tell the compiler so, and it multiplies 32 x 32 -> 64.
-            let halves: Vec<(u64, u64)> = factors.iter().map(|&f| (f & mask, f >> split)).collect();
-            vectorize(
-                #[inline(always)]
-                || {
-                    let out_row = row.get_mut(..used).unwrap_or_default();
-                    let mut low = [0u64; BLOCK];
-                    let mut high = [0u64; BLOCK];
-                    for (block, out) in out_row.chunks_mut(BLOCK).enumerate() {
-                        // The partial sums of LANES coefficients stay in
-                        // registers while the K columns are added.
+        let used = used.min(degree);
+        let primes = self
+            .ring
+            .moduli()
+            .iter()
+            .zip(&self.slot_factors)
+            .zip(&self.offset_correction)
+            .skip(first);
+        let Some(split) = self.split else {
+            for (((m, factors), &correction), row) in primes.zip(rows.chunks_exact_mut(degree)) {
+                for (i, out) in row.iter_mut().take(used).enumerate() {
+                    let sum = factors.iter().enumerate().fold(0, |acc, (j, &f)| {
+                        let x = column(j, i, 1)
+                            .first()
+                            .map_or(0, |&v| (v + offset).cast_unsigned());
+                        m.add(acc, m.mul(m.reduce(x), f))
+                    });
+                    *out = m.add(*out, m.sub(sum, correction));
+                }
+            }
+            return;
+        };
+        let mask = (1u64 << split) - 1;
+        // Per prime: the modulus, its reducer, the offset correction, and
+        // both halves of every factor (below 2^32 by fast_split).
+        let constants: Vec<PrimeConstants> = primes
+            .map(|((m, factors), &correction)| PrimeConstants {
+                modulus: *m,
+                reducer: SplitReducer::new(m, split),
+                correction,
+                halves: factors.iter().map(|&f| (f & mask, f >> split)).collect(),
+            })
+            .collect();
+        // The block's K column segments, copied next to each other: in the
+        // caller's layout they lie `used` words apart, 128 KiB for a full
+        // ciphertext, so reading them all at once would thrash the L1 sets.
+        let mut block_columns = vec![0i64; self.slots * COLUMN_STRIDE];
+        vectorize(
+            #[inline(always)]
+            || {
+                let mut low = [0u64; BLOCK];
+                let mut high = [0u64; BLOCK];
+                for start in (0..used).step_by(BLOCK) {
+                    let len = BLOCK.min(used - start);
+                    for (j, copy) in block_columns.chunks_exact_mut(COLUMN_STRIDE).enumerate() {
+                        let source = column(j, start, len);
+                        for (c, &v) in copy.iter_mut().zip(source) {
+                            *c = v;
+                        }
+                    }
+                    for (prime, row) in constants.iter().zip(rows.chunks_exact_mut(degree)) {
+                        let PrimeConstants {
+                            modulus: m,
+                            reducer,
+                            correction,
+                            halves,
+                        } = prime;
+                        let out = row.get_mut(start..start + len).unwrap_or_default();
+                        let low = low.get_mut(..len).unwrap_or_default();
+                        let high = high.get_mut(..len).unwrap_or_default();
+                        // LANES coefficients at a time, their partial sums
+                        // in registers while the K columns are added (one
+                        // store per sum, not one per column).
                         for (chunk, (low, high)) in low
-                            .chunks_exact_mut(LANES)
-                            .zip(high.chunks_exact_mut(LANES))
+                            .chunks_mut(LANES)
+                            .zip(high.chunks_mut(LANES))
                             .enumerate()
-                            .take(out.len().div_ceil(LANES))
                         {
-                            let start = block * BLOCK + chunk * LANES;
-                            let len = LANES.min(used.saturating_sub(start));
+                            let from = chunk * LANES;
                             let mut l = [0u64; LANES];
                             let mut h = [0u64; LANES];
-                            for (j, &(f_low, f_high)) in halves.iter().enumerate() {
-                                let x = lanes(column(j, start, len));
-                                for ((l, h), &v) in l.iter_mut().zip(h.iter_mut()).zip(&x) {
+                            for (copy, &(f_low, f_high)) in
+                                block_columns.chunks_exact(COLUMN_STRIDE).zip(halves.iter())
+                            {
+                                let x = lanes(copy.get(from..from + low.len()).unwrap_or_default());
+                                for ((l, h), &v) in l.iter_mut().zip(h.iter_mut()).zip(x.iter()) {
                                     // v + 2^(b-1) is in [0, 2^b), below 2^32;
                                     // the masks are no-ops that let the
                                     // compiler multiply 32 x 32 -> 64 bits.
@@ -236,28 +291,23 @@ impl Packing {
                                     *h += x * (f_high & 0xFFFF_FFFF);
                                 }
                             }
-                            low.copy_from_slice(&l);
-                            high.copy_from_slice(&h);
+                            for ((out, &l), (out_high, &h)) in
+                                low.iter_mut().zip(&l).zip(high.iter_mut().zip(&h))
+                            {
+                                *out = l;
+                                *out_high = h;
+                            }
                         }
-                        for ((o, &l), &h) in out.iter_mut().zip(&low).zip(&high) {
-                            *o = m.add(*o, m.sub(reducer.reduce(l, h), correction));
+                        for ((o, &l), &h) in out.iter_mut().zip(low.iter()).zip(high.iter()) {
+                            *o = m.add(*o, m.sub(reducer.reduce(l, h), *correction));
                         }
                     }
-                    low.zeroize();
-                    high.zeroize();
-                },
-            );
-        } else {
-            for (i, out) in row.iter_mut().take(used).enumerate() {
-                let sum = factors.iter().enumerate().fold(0, |acc, (j, &f)| {
-                    let x = column(j, i, 1)
-                        .first()
-                        .map_or(0, |&v| (v + offset).cast_unsigned());
-                    m.add(acc, m.mul(m.reduce(x), f))
-                });
-                *out = m.add(*out, m.sub(sum, correction));
-            }
-        }
+                }
+                low.zeroize();
+                high.zeroize();
+            },
+        );
+        block_columns.zeroize();
     }
 
     /// Splits a decrypted coefficient x = Δ*M + noise (centred, in limbs)
@@ -291,29 +341,42 @@ impl Packing {
     }
 }
 
-/// Coefficients processed together by the fast path of
-/// [`Packing::add_message_row`]: one AVX-512 register of words.
+/// Coefficients whose partial sums the fast path of
+/// [`Packing::add_message`] keeps in registers: one AVX-512 register.
 const LANES: usize = 8;
+
+/// `values` (at most [`LANES`]) as a full array, zero past the end, so
+/// that the compiler sees a fixed-width vector.
+#[inline(always)]
+fn lanes(values: &[i64]) -> [i64; LANES] {
+    if let Ok(full) = <[i64; LANES]>::try_from(values) {
+        return full;
+    }
+    let mut padded = [0i64; LANES];
+    for (p, &v) in padded.iter_mut().zip(values) {
+        *p = v;
+    }
+    padded
+}
+
+/// Words between two column segments of a block in the fast path of
+/// [`Packing::add_message`]: a block and one register more, so that the
+/// segments do not all fall in the same L1 sets.
+const COLUMN_STRIDE: usize = BLOCK + LANES;
+
+/// What the fast path of [`Packing::add_message`] needs of one prime.
+struct PrimeConstants {
+    modulus: Modulus,
+    reducer: SplitReducer,
+    /// Δ 2^(b-1) sum_j 2^(bj) mod q.
+    correction: u64,
+    /// Both halves (below 2^32) of every slot factor.
+    halves: Vec<(u64, u64)>,
+}
 
 /// Coefficients per block of the fast path: the partial sums of a block
 /// (2 * 8 * BLOCK bytes) stay in the L1 cache until they are reduced.
 const BLOCK: usize = 256;
-
-/// Up to [`LANES`] values as a full array (zeros past the end), so that the
-/// compiler sees a fixed-width vector.
-#[inline(always)]
-fn lanes(values: &[i64]) -> [i64; LANES] {
-    match <[i64; LANES]>::try_from(values) {
-        Ok(full) => full,
-        Err(_) => {
-            let mut padded = [0i64; LANES];
-            for (p, &v) in padded.iter_mut().zip(values) {
-                *p = v;
-            }
-            padded
-        }
-    }
-}
 
 /// x += 2^k in two's complement limbs.
 fn add_power_of_two(x: &mut Limbs, k: u32) {
