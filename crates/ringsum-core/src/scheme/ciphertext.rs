@@ -298,7 +298,9 @@ pub(crate) fn phase(
     Ok(phase)
 }
 
-/// Decrypts with a single secret key.
+/// Decrypts with a single secret key. A truncated ciphertext (c0 of U < N
+/// coefficients) decrypts to the plaintext with its message in the first U
+/// coefficients, in place, and zeros in the others.
 ///
 /// # Errors
 /// [`CoreError::ParameterMismatch`] for a key or ciphertext of another set;
@@ -312,7 +314,23 @@ pub fn decrypt(
 ) -> Result<Plaintext> {
     check_packing(params, packing)?;
     let phase = phase(params, key, ct)?;
-    decode_phase(packing, phase.expose(), 0)
+    let used = ct.c0_coefficients;
+    let degree = params.degree();
+    if used == degree {
+        return decode_phase(packing, phase.expose(), 0);
+    }
+    // A truncated ciphertext: its columns go back in place, zeros past them.
+    let columns = zeroize::Zeroizing::new(decode_columns(packing, phase.expose(), 0, used)?);
+    let mut slots = vec![0i64; packing.capacity()];
+    for (slot, column) in slots
+        .chunks_exact_mut(degree)
+        .zip(columns.chunks(used.max(1)))
+    {
+        for (s, &v) in slot.iter_mut().zip(column) {
+            *s = v;
+        }
+    }
+    Ok(Plaintext::from_slots_unchecked(slots))
 }
 
 /// `Ok` when the packing was built for `params`.
@@ -425,10 +443,13 @@ pub fn measure_noise_bits_vartime(
     noise
         .expose_mut()
         .try_sub_assign(&packing.scaled_message(expected)?)?;
+    // Past a truncated c0 the phase is c1*s alone: only the used
+    // coefficients carry the noise.
     let largest = noise
         .expose()
         .to_centered_bigints_vartime()
         .iter()
+        .take(ct.c0_coefficients)
         .map(|c| ringsum_math::rns::bigint_to_f64(c).abs())
         .fold(0.0f64, f64::max);
     Ok(largest.log2())

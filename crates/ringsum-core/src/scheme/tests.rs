@@ -326,6 +326,15 @@ fn truncated_encryptions_decrypt_and_add_exactly() {
                 decode_columns(&packing, phase.expose(), 0, used).unwrap()
             };
             assert_eq!(decode(&ca), a, "used {used}");
+            // decrypt puts the columns back in place, zeros past `used`.
+            let mut in_place = vec![0i64; packing.capacity()];
+            for j in 0..k {
+                in_place[j * n..j * n + used].copy_from_slice(&a[j * used..(j + 1) * used]);
+            }
+            let in_place = Plaintext::try_new(&params, in_place).unwrap();
+            assert_eq!(decrypt(&params, &packing, &sk, &ca).unwrap(), in_place);
+            let noise = measure_noise_bits_vartime(&params, &packing, &sk, &ca, &in_place).unwrap();
+            assert!(noise < 25.0, "used {used}: {noise} bits");
             let mut sum = ca.clone();
             sum.try_add_assign(&cb).unwrap();
             assert_eq!(sum.c0_coefficients(), used);
