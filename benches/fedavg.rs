@@ -59,24 +59,12 @@ fn fedavg(c: &mut Criterion) {
         let mut rng = Csprng::from_seed([1; 32]);
         let sk = SecretKey::generate(&params, &mut rng);
         let pk = PublicKey::generate(&params, &sk, &CrsSeed::new([2; 32]), 0, &mut rng).unwrap();
-        let primes_bits: u64 = params
-            .ring()
-            .moduli()
-            .iter()
-            .map(|m| u64::from(m.bits()))
-            .sum();
         for size in sizes {
             let label = format!("{set}/{size}");
             let layout = ModelLayout::try_new([("model", vec![size as u64])]).unwrap();
             let values: Vec<f32> = (0..size)
                 .map(|i| ((i % 2001) as f32 / 1000.0) - 1.0)
                 .collect();
-            let ciphertexts = ciphertexts_for(&packing, &layout);
-            let wire_bytes = ciphertexts as u64 * 2 * params.degree() as u64 * primes_bits / 8;
-            eprintln!(
-                "{label}: {ciphertexts} ciphertexts, {wire_bytes} bytes, {:.2} bytes per parameter (f32: 4)",
-                wire_bytes as f64 / size as f64
-            );
             group.throughput(Throughput::Elements(size as u64));
 
             // Plaintext FedAvg: accumulate w * x into the running sum, then divide.
@@ -125,6 +113,13 @@ fn fedavg(c: &mut Criterion) {
                 &mut rng,
             )
             .unwrap();
+            // The update as ringsum-wire encodes it (the last c0 truncated).
+            let ciphertexts = ciphertexts_for(&packing, &layout);
+            let wire_bytes = ringsum::wire::encode_update(&update).len();
+            eprintln!(
+                "{label}: {ciphertexts} ciphertexts, {wire_bytes} bytes on the wire, {:.2} bytes per parameter (f32: 4)",
+                wire_bytes as f64 / size as f64
+            );
             let mut aggregate = Aggregate::new(&params, &packing, &layout, RoundId(1));
             aggregate.try_add(&update).unwrap();
             group.bench_function(BenchmarkId::new("aggregate-add", &label), |b| {

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use ringsum::core::model::{ModelLayout, quantize};
 use ringsum::core::scheme::{Packing, PublicKey, SecretKey, measure_noise_bits_vartime};
 use ringsum::core::update::{
-    Aggregate, EncryptedUpdate, RoundId, decrypt_aggregate, encrypt_update,
+    Aggregate, EncryptedUpdate, RoundId, UpdateShape, decrypt_aggregate, encrypt_update,
 };
 use ringsum::core::{CoreError, ParameterSet};
 use ringsum::math::{CrsSeed, Csprng};
@@ -122,6 +122,51 @@ proptest! {
             prop_assert!((f64::from(*got) - want).abs() <= result.error_bound + 1e-12, "{} vs {} (bound {})", got, want, result.error_bound);
         }
         prop_assert_eq!(result.clients, clients as u64);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Models of any size, so that the last ciphertext's c0 is truncated to
+    /// anything from 1 coefficient to all N: every update goes through the
+    /// wire (the receiver derives the truncation from the layout) and the
+    /// decoded sum is exact. Weight 1 and values on the quantization grid,
+    /// so nothing is rounded and the average is known exactly.
+    #[test]
+    fn truncated_updates_travel_and_sum_exactly(
+        parameters in 1usize..70_000,
+        clients in 1usize..4,
+        seed in any::<u8>(),
+    ) {
+        let mut s = setup("pq128-n8192", seed);
+        let layout = ModelLayout::try_new([("w", vec![parameters as u64])]).unwrap();
+        let shape = UpdateShape::new(&s.packing, &layout);
+        let max_weight = s.params.encoding().max_weight;
+        let quantum = 2f32.powi(-(s.params.encoding().fraction_bits as i32));
+        let inputs: Vec<Vec<f32>> = (0..clients)
+            .map(|c| {
+                (0..parameters)
+                    .map(|i| ((i * 31 + c * 17 + usize::from(seed)) % 4001) as f32 * quantum * 16.0 - 2000.0 * quantum * 16.0)
+                    .collect()
+            })
+            .collect();
+        let mut aggregate = Aggregate::new(&s.params, &s.packing, &layout, RoundId(4));
+        for values in &inputs {
+            let update = encrypt(&mut s, &layout, values, max_weight, 4);
+            let last = shape.ciphertexts() - 1;
+            prop_assert_eq!(update.ciphertexts[last].c0_coefficients(), shape.c0_coefficients(last));
+            let bytes = ringsum::wire::encode_update(&update);
+            let received = ringsum::wire::decode_update(&s.params, &bytes, &shape).unwrap();
+            prop_assert_eq!(&received, &update);
+            aggregate.try_add(&received).unwrap();
+        }
+        let result = decrypt_aggregate(&s.params, &s.packing, &s.sk, &layout, &aggregate).unwrap();
+        prop_assert_eq!(result.weight_sum, (clients as i64) << s.params.encoding().fraction_bits);
+        for (i, got) in result.average.concat().iter().enumerate() {
+            let sum: f64 = inputs.iter().map(|v| f64::from(v[i])).sum();
+            prop_assert_eq!(f64::from(*got), (sum / clients as f64) as f32 as f64, "parameter {}", i);
+        }
     }
 }
 
@@ -262,6 +307,22 @@ fn mismatched_updates_are_refused_and_the_aggregate_stays_intact() {
     assert!(matches!(
         aggregate.try_add(&truncated),
         Err(CoreError::CountMismatch { .. })
+    ));
+    // A last ciphertext whose c0 is not truncated as the layout says (here
+    // a full-width encryption) is refused, so every sum stays truncated.
+    let mut untruncated = good.clone();
+    let zero = ringsum::core::scheme::Plaintext::try_new(&s.params, vec![0; s.packing.capacity()])
+        .unwrap();
+    let full =
+        ringsum::core::scheme::encrypt(&s.params, &s.packing, &s.pk, &zero, &mut s.rng).unwrap();
+    assert_eq!(full.c0_coefficients(), s.params.degree());
+    *untruncated.ciphertexts.last_mut().unwrap() = full;
+    assert!(matches!(
+        aggregate.try_add(&untruncated),
+        Err(CoreError::CountMismatch {
+            what: "coefficients of c0 in a ciphertext of the update",
+            ..
+        })
     ));
     let mut foreign = setup("pq128-n8192", 9);
     let foreign_update = encrypt(&mut foreign, &layout, &values, 500, 3);

@@ -6,14 +6,25 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use ringsum_core::ParameterSet;
+use ringsum_core::scheme::Packing;
+use ringsum_core::update::UpdateShape;
 
-fn params() -> &'static ParameterSet {
-    static PARAMS: OnceLock<ParameterSet> = OnceLock::new();
-    PARAMS.get_or_init(|| ParameterSet::builtin("pq128-n4096").expect("shipped set"))
+fn setup() -> &'static (ParameterSet, Packing) {
+    static SETUP: OnceLock<(ParameterSet, Packing)> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let params = ParameterSet::builtin("pq128-n4096").expect("shipped set");
+        let packing = Packing::new(&params);
+        (params, packing)
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
-    // The first byte picks the expected ciphertext count (1 to 4).
-    let Some((&count, rest)) = data.split_first() else { return };
-    let _ = ringsum_wire::decode_update(params(), rest, usize::from(count % 4) + 1);
+    // The first two bytes (little-endian) pick the model's parameter count,
+    // and with it the expected shape: 1 to 4 ciphertexts at N = 4096, the
+    // last one's c0 truncated.
+    let Some((count, rest)) = data.split_first_chunk::<2>() else { return };
+    let (params, packing) = setup();
+    let parameters = usize::from(u16::from_le_bytes(*count)) % (4 * 4096);
+    let shape = UpdateShape::for_parameters(packing, parameters);
+    let _ = ringsum_wire::decode_update(params, rest, &shape);
 });

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use ringsum_core::ParameterSet;
+use ringsum_core::scheme::Packing;
+use ringsum_core::update::UpdateShape;
 use ringsum_protocol::payload::{
     RequestPayload, RoundResult, decode_commitment, decode_decryption_share, decode_public_share,
     decode_secret_share, decode_submission,
@@ -18,7 +20,9 @@ fn params() -> &'static ParameterSet {
 
 fuzz_target!(|data: &[u8]| {
     let params = params();
-    let _ = decode_submission(params, data, 1);
+    // One full ciphertext: 4095 parameters and the weight.
+    let shape = UpdateShape::for_parameters(&Packing::new(params), 4095);
+    let _ = decode_submission(params, data, &shape);
     let _ = decode_commitment(data);
     let _ = decode_public_share(params, data);
     let _ = decode_secret_share(params, data);

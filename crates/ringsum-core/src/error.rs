@@ -281,6 +281,18 @@ pub enum CoreError {
         value: i64,
     },
 
+    /// A truncated ciphertext whose c0 is not zero past the coefficients
+    /// it carries (a truncated c0 travels without them, so they must be 0).
+    #[error(
+        "c0 carries {coefficients} coefficients but coefficient {coefficient} past them is not zero"
+    )]
+    NonZeroTruncation {
+        /// The coefficients c0 carries.
+        coefficients: usize,
+        /// The first non-zero coefficient past them.
+        coefficient: usize,
+    },
+
     /// An aggregate was re-randomised more often than its noise budget
     /// allows.
     #[error("the aggregate has been re-randomised {done} times, the most the noise budget allows")]

@@ -366,3 +366,31 @@ fn the_default_set_packs_eleven_values_per_coefficient() {
     let budget = params.noise_budget();
     assert!(budget.required_modulus_bits(11 * 28) < params.log2_q());
 }
+
+proptest::proptest! {
+    /// The shape of an update: every ciphertext but the last is full, the
+    /// last uses ceil(n / K) coefficients for its n values, and the values
+    /// add up to the parameters plus the weight.
+    #[test]
+    fn update_shapes_cover_every_value_once(parameters in 0usize..2_000_000, set in 0usize..4) {
+        use crate::scheme::Packing;
+        use crate::update::UpdateShape;
+        let params = ParameterSet::builtin(ParameterSet::builtin_ids()[set]).unwrap();
+        let packing = Packing::new(&params);
+        let shape = UpdateShape::for_parameters(&packing, parameters);
+        let count = shape.ciphertexts();
+        let (n, k) = (packing.degree(), packing.slots());
+        proptest::prop_assert_eq!(count, (parameters + 1).div_ceil(packing.capacity()));
+        let total: usize = (0..count).map(|i| shape.values_in(i)).sum();
+        proptest::prop_assert_eq!(total, parameters + 1);
+        for i in 0..count.saturating_sub(1) {
+            proptest::prop_assert_eq!(shape.values_in(i), packing.capacity());
+            proptest::prop_assert_eq!(shape.c0_coefficients(i), n);
+        }
+        let last = count - 1;
+        let (values, used) = (shape.values_in(last), shape.c0_coefficients(last));
+        proptest::prop_assert!(values > 0 && used * k >= values && (used - 1) * k < values);
+        proptest::prop_assert_eq!(shape.values_in(count), 0);
+        proptest::prop_assert_eq!(shape.c0_coefficients(count), 0);
+    }
+}

@@ -3,16 +3,22 @@
 //!
 //! Slot 0 of the first ciphertext carries the client's quantized weight;
 //! the model's parameters follow in model order from slot 1, filling one
-//! ciphertext (N*K slots) after another.
+//! ciphertext (N*K slots) after another. Within a ciphertext that carries
+//! n values, the first ceil(n / K) = U coefficients are used: value t sits
+//! in slot t / U of coefficient t mod U (so a full ciphertext, U = N, is
+//! the slot-major layout of [`crate::scheme::Plaintext`]), and c0 is
+//! truncated to those U coefficients ([`UpdateShape`]).
 
 use rayon::prelude::*;
 use ringsum_math::{Coeff, Csprng, RingContext, SecretPoly};
+use std::cell::RefCell;
 use std::sync::Arc;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{CoreError, Result};
 use crate::model::{ModelLayout, check_values, quantize_into, quantize_weight};
 use crate::params::{ParamSetId, ParameterSet};
-use crate::scheme::{Ciphertext, Packing, Plaintext, PublicKey, SecretKey, encrypt};
+use crate::scheme::{Ciphertext, Packing, PublicKey, SecretKey, decode_columns, encrypt_columns};
 use sha3::{Digest, Sha3_256};
 
 /// The identifier of a training round.
@@ -35,7 +41,69 @@ pub struct EncryptedUpdate {
 /// How many ciphertexts a model needs: one slot for the weight plus one per
 /// parameter.
 pub fn ciphertexts_for(packing: &Packing, layout: &ModelLayout) -> usize {
-    (layout.parameter_count() + 1).div_ceil(packing.capacity())
+    UpdateShape::new(packing, layout).ciphertexts()
+}
+
+/// How the update of a model layout is laid out in ciphertexts: how many,
+/// how many values each carries, and how many coefficients of its c0 each
+/// carries. Every ciphertext but the last is full (N*K values, N
+/// coefficients); the last carries n values in its first ceil(n / K)
+/// coefficients and its c0 is truncated to them.
+///
+/// Senders and receivers derive the shape from the layout alone: the wire
+/// format has no length field for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UpdateShape {
+    degree: usize,
+    slots: usize,
+    values: usize,
+}
+
+impl UpdateShape {
+    /// The shape of an update of `layout` (its parameters plus the weight).
+    pub fn new(packing: &Packing, layout: &ModelLayout) -> Self {
+        Self::for_parameters(packing, layout.parameter_count())
+    }
+
+    /// The shape of an update of a model with `parameters` parameters.
+    pub fn for_parameters(packing: &Packing, parameters: usize) -> Self {
+        Self {
+            degree: packing.degree(),
+            slots: packing.slots(),
+            values: parameters.saturating_add(1),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.degree.saturating_mul(self.slots).max(1)
+    }
+
+    /// The number of ciphertexts.
+    pub fn ciphertexts(&self) -> usize {
+        self.values.div_ceil(self.capacity())
+    }
+
+    /// The values (weight and parameters) ciphertext `index` carries, 0 past
+    /// the last.
+    pub fn values_in(&self, index: usize) -> usize {
+        index
+            .checked_mul(self.capacity())
+            .map_or(0, |start| self.values.saturating_sub(start))
+            .min(self.capacity())
+    }
+
+    /// The coefficients ciphertext `index` uses, which its c0 carries: N for
+    /// a full ciphertext, ceil(n / K) for one of n values, 0 past the last.
+    pub fn c0_coefficients(&self, index: usize) -> usize {
+        self.values_in(index).div_ceil(self.slots.max(1))
+    }
+}
+
+std::thread_local! {
+    /// Per-thread buffer of the slot values of the ciphertext being
+    /// encrypted (up to K * N words), kept between ciphertexts so that it
+    /// is not allocated and page-faulted again for each, wiped after each.
+    static SLOT_SCRATCH: RefCell<Vec<i64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Quantizes, packs and encrypts one client's update (ciphertexts in
@@ -59,11 +127,12 @@ pub fn encrypt_update(
 ) -> Result<EncryptedUpdate> {
     check_values(layout, values)?;
     let capacity = packing.capacity();
-    let count = ciphertexts_for(packing, layout);
+    let shape = UpdateShape::new(packing, layout);
+    let count = shape.ciphertexts();
     let encoding = params.encoding();
     let weight = quantize_weight(encoding, samples, rng)?;
-    // Each ciphertext is quantized, packed and encrypted in one task, so its
-    // slot buffer is freed before the next is built. Slot 0 of the first
+    // Each ciphertext is quantized, packed and encrypted in one task, in a
+    // per-thread slot buffer wiped before the next. Slot 0 of the first
     // holds the weight; the values follow in order; zeros pad the end.
     let mut rngs: Vec<Csprng> = (0..count).map(|_| rng.fork()).collect();
     let ciphertexts = rngs
@@ -74,22 +143,31 @@ pub fn encrypt_update(
             let skip = usize::from(index == 0);
             let last = (first + capacity - skip).min(values.len());
             let chunk = values.get(first..last).unwrap_or_default();
-            let mut slots = vec![0i64; capacity];
-            if let Some(out) = slots.get_mut(skip..skip + chunk.len()) {
-                quantize_into(encoding, chunk, samples, rng, out)?;
-            }
-            if index == 0
-                && let Some(slot) = slots.first_mut()
-            {
-                *slot = weight;
-            }
-            encrypt(
-                params,
-                packing,
-                key,
-                &Plaintext::try_new(params, slots)?,
-                rng,
-            )
+            let used = shape.c0_coefficients(index);
+            let mut run = |slots: &mut Vec<i64>| {
+                slots.clear();
+                slots.resize(packing.slots() * used, 0);
+                let mut fill = || {
+                    if let Some(out) = slots.get_mut(skip..skip + chunk.len()) {
+                        quantize_into(encoding, chunk, samples, rng, out)?;
+                    }
+                    if index == 0
+                        && let Some(slot) = slots.first_mut()
+                    {
+                        *slot = weight;
+                    }
+                    Ok::<_, CoreError>(())
+                };
+                let result =
+                    fill().and_then(|()| encrypt_columns(params, packing, key, slots, used, rng));
+                slots.iter_mut().zeroize();
+                result
+            };
+            SLOT_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut slots) => run(&mut slots),
+                // Not reachable (nothing re-enters), but never panic for it.
+                Err(_) => run(&mut Vec::new()),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(EncryptedUpdate {
@@ -107,7 +185,7 @@ pub struct Aggregate {
     ring: Arc<RingContext>,
     layout_hash: [u8; 32],
     round: RoundId,
-    ciphertexts: usize,
+    shape: UpdateShape,
     max_clients: u64,
     clients: u64,
     max_rerandomizations: u32,
@@ -132,7 +210,7 @@ impl Aggregate {
             ring: Arc::clone(params.ring()),
             layout_hash: *layout.hash(),
             round,
-            ciphertexts: ciphertexts_for(packing, layout),
+            shape: UpdateShape::new(packing, layout),
             max_clients: params.encoding().max_clients,
             clients: 0,
             max_rerandomizations: params.threshold().max_holders,
@@ -161,11 +239,25 @@ impl Aggregate {
                 found: update.round.0,
             });
         }
-        if update.ciphertexts.len() != self.ciphertexts {
+        if update.ciphertexts.len() != self.shape.ciphertexts() {
             return Err(CoreError::CountMismatch {
                 what: "ciphertexts in the update",
-                expected: self.ciphertexts,
+                expected: self.shape.ciphertexts(),
                 found: update.ciphertexts.len(),
+            });
+        }
+        // Every ciphertext's c0 must be truncated as the layout says, so
+        // that the sum is too (and travels in the same shape).
+        let truncation = update
+            .ciphertexts
+            .iter()
+            .enumerate()
+            .find(|(i, ct)| ct.c0_coefficients() != self.shape.c0_coefficients(*i));
+        if let Some((i, ct)) = truncation {
+            return Err(CoreError::CountMismatch {
+                what: "coefficients of c0 in a ciphertext of the update",
+                expected: self.shape.c0_coefficients(i),
+                found: ct.c0_coefficients(),
             });
         }
         // Every ciphertext must be of this set and this very ring, so that
@@ -315,11 +407,16 @@ impl Aggregate {
                 done: self.rerandomizations,
             });
         }
-        let zero = Plaintext::try_new(params, vec![0; packing.capacity()])?;
         let mut rngs: Vec<Csprng> = (0..self.sum.len()).map(|_| rng.fork()).collect();
+        // Encryptions of zero truncated like the aggregate's ciphertexts.
         let zeros = rngs
             .par_iter_mut()
-            .map(|rng| encrypt(params, packing, key, &zero, rng))
+            .zip(&self.sum)
+            .map(|(rng, ct)| {
+                let used = ct.c0_coefficients();
+                let zero = vec![0; packing.slots() * used];
+                encrypt_columns(params, packing, key, &zero, used, rng)
+            })
             .collect::<Result<Vec<_>>>()?;
         for (acc, z) in self.sum.iter_mut().zip(&zeros) {
             acc.try_add_assign(z)?;
@@ -430,7 +527,8 @@ pub fn decode_aggregate(
     phases: &[SecretPoly<Coeff>],
 ) -> Result<FedAvgResult> {
     crate::scheme::check_set(params, packing.param_set())?;
-    let expected = ciphertexts_for(packing, layout);
+    let shape = UpdateShape::new(packing, layout);
+    let expected = shape.ciphertexts();
     if phases.len() != expected {
         return Err(CoreError::CountMismatch {
             what: "decrypted ciphertexts",
@@ -438,12 +536,16 @@ pub fn decode_aggregate(
             found: phases.len(),
         });
     }
-    let plaintexts = phases
+    // Only the coefficients each ciphertext uses are decoded: past a
+    // truncated c0, a phase holds c1*s alone.
+    let decoded = phases
         .par_iter()
         .enumerate()
-        .map(|(i, phase)| crate::scheme::decode_phase(packing, phase.expose(), i))
+        .map(|(i, phase)| {
+            decode_columns(packing, phase.expose(), i, shape.c0_coefficients(i)).map(Zeroizing::new)
+        })
         .collect::<Result<Vec<_>>>()?;
-    let mut slots = plaintexts.iter().flat_map(|p| p.slots().iter().copied());
+    let mut slots = decoded.iter().flat_map(|p| p.iter().copied());
     let weight_sum = slots.next().unwrap_or(0);
     if weight_sum <= 0 {
         return Err(CoreError::NoWeight { weight_sum });

@@ -10,7 +10,9 @@
 //! - [`Poly`]: polynomials whose representation ([`Coeff`] or [`Ntt`]) is
 //!   part of the type, and [`SecretPoly`] for secrets;
 //! - [`sample`]: the ChaCha20 CSPRNG and the constant-time samplers;
-//! - [`crs`]: public polynomials expanded from a seed with SHAKE128.
+//! - [`crs`]: public polynomials expanded from a seed with SHAKE128;
+//! - [`encrypt`]: the fused, prime-by-prime kernel of RLWE public-key
+//!   encryption.
 //!
 //! ```
 //! use ringsum_math::{prime::generate_ntt_primes, Poly, RingContext};
@@ -43,6 +45,7 @@
 pub mod context;
 pub mod crs;
 pub mod crt;
+pub mod encrypt;
 pub mod error;
 pub mod poly;
 pub mod prime;

@@ -503,7 +503,7 @@ std::thread_local! {
 
 /// Runs `f` with an N-word scratch row, wiped afterwards (it held a copy of
 /// an operand, which may be secret).
-fn with_row_scratch(degree: usize, f: impl FnOnce(&mut [u64])) {
+pub(crate) fn with_row_scratch(degree: usize, f: impl FnOnce(&mut [u64])) {
     let run = |scratch: &mut Vec<u64>| {
         scratch.resize(degree, 0);
         f(scratch);

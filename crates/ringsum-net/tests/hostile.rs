@@ -205,6 +205,8 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
     // Truncated: fewer bytes than stated.
     let mut short = whole(&bytes);
     short.truncate(1);
+    let half = short[0].data.len() / 2;
+    short[0].data.truncate(half);
     let refused = submit(&mut raw, short).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
     assert!(refused.message().contains("truncated"));

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
 use ringsum_core::scheme::{Packing, PublicKey};
-use ringsum_core::update::{Aggregate, EncryptedUpdate, RoundId, ciphertexts_for, encrypt_update};
+use ringsum_core::update::{Aggregate, EncryptedUpdate, RoundId, UpdateShape, encrypt_update};
 use ringsum_math::{CrsSeed, Csprng};
 use ringsum_pq::{
     Envelope, FederationId, Inbox, MessageKind, ParticipantId, Registry, Role, Routing,
@@ -140,8 +140,12 @@ impl Setup {
         )
     }
 
+    fn shape(&self) -> UpdateShape {
+        UpdateShape::new(&self.packing, &self.layout)
+    }
+
     fn ciphertexts(&self) -> usize {
-        ciphertexts_for(&self.packing, &self.layout)
+        self.shape().ciphertexts()
     }
 
     fn holder_of(&self, id: ParticipantId) -> Option<HolderId> {
@@ -595,7 +599,7 @@ impl DecodedSubmission {
     pub fn decode(setup: &Setup, envelope: &Envelope) -> Self {
         Self {
             digest: envelope.digest(),
-            result: decode_submission(&setup.params, envelope.payload(), setup.ciphertexts()),
+            result: decode_submission(&setup.params, envelope.payload(), &setup.shape()),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
 use ringsum_core::scheme::Packing;
-use ringsum_core::update::{Aggregate, EncryptedUpdate, ciphertexts_for};
+use ringsum_core::update::{Aggregate, EncryptedUpdate, UpdateShape};
 use ringsum_math::{Coeff, Ntt, Poly, RingContext, SecretPoly};
 use ringsum_pq::codec::Reader;
 use ringsum_threshold::{
@@ -47,7 +47,8 @@ pub fn encode_submission(samples: u64, update: &EncryptedUpdate) -> Vec<u8> {
     out
 }
 
-/// Decodes a submission of exactly `ciphertexts` ciphertexts.
+/// Decodes a submission of exactly the shape `shape` (from the model
+/// layout).
 ///
 /// # Errors
 /// [`ProtocolError::Pq`] for a short payload, [`ProtocolError::Wire`] for an
@@ -55,12 +56,12 @@ pub fn encode_submission(samples: u64, update: &EncryptedUpdate) -> Vec<u8> {
 pub fn decode_submission(
     params: &ParameterSet,
     bytes: &[u8],
-    ciphertexts: usize,
+    shape: &UpdateShape,
 ) -> Result<(u64, EncryptedUpdate)> {
     let mut reader = Reader::new(bytes, "submission");
     let samples = reader.u64("samples")?;
     let rest = reader.take(reader.remaining(), "update")?;
-    let update = ringsum_wire::decode_update(params, rest, ciphertexts)?;
+    let update = ringsum_wire::decode_update(params, rest, shape)?;
     Ok((samples, update))
 }
 
@@ -91,7 +92,7 @@ pub fn decode_aggregate(
     let clients = reader.u64("clients")?;
     let rerandomizations = reader.u32("re-randomisations")?;
     let rest = reader.take(reader.remaining(), "ciphertexts")?;
-    let update = ringsum_wire::decode_update(params, rest, ciphertexts_for(packing, layout))?;
+    let update = ringsum_wire::decode_update(params, rest, &UpdateShape::new(packing, layout))?;
     Ok(Aggregate::from_parts(
         params,
         packing,

@@ -2,7 +2,7 @@ use super::*;
 use proptest::prelude::*;
 use ringsum_core::model::ModelLayout;
 use ringsum_core::scheme::{Packing, SecretKey};
-use ringsum_core::update::{ciphertexts_for, encrypt_update};
+use ringsum_core::update::{UpdateShape, encrypt_update};
 use ringsum_math::{CrsSeed, Csprng};
 use std::sync::OnceLock;
 
@@ -12,9 +12,11 @@ struct Fixture {
     update: EncryptedUpdate,
     bytes: Vec<u8>,
     count: usize,
+    shape: UpdateShape,
 }
 
-/// One small update (N = 4096, two ciphertexts), built once.
+/// One small update (N = 4096, one slot per coefficient, 5000 parameters:
+/// a full ciphertext and one whose c0 carries 905 coefficients), built once.
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
@@ -37,13 +39,14 @@ fn fixture() -> &'static Fixture {
         )
         .unwrap();
         let bytes = encode_update(&update);
-        let count = ciphertexts_for(&packing, &layout);
+        let shape = UpdateShape::new(&packing, &layout);
         Fixture {
             params,
             pk,
             update,
             bytes,
-            count,
+            count: shape.ciphertexts(),
+            shape,
         }
     })
 }
@@ -53,7 +56,7 @@ fn round_trips_are_the_identity() {
     let f = fixture();
     assert_eq!(f.count, 2);
     assert_eq!(
-        decode_update(&f.params, &f.bytes, f.count).unwrap(),
+        decode_update(&f.params, &f.bytes, &f.shape).unwrap(),
         f.update
     );
     let pk_bytes = encode_public_key(&f.pk, 9);
@@ -61,20 +64,91 @@ fn round_trips_are_the_identity() {
         decode_public_key(&f.params, &pk_bytes).unwrap(),
         (f.pk.clone(), 9)
     );
-    let ct = &f.update.ciphertexts[1];
+    let ct = &f.update.ciphertexts[0];
     assert_eq!(
         &decode_ciphertext(&f.params, &encode_ciphertext(ct)).unwrap(),
         ct
     );
+    // A lone ciphertext decodes as a full one: a truncated c0 is refused.
+    assert!(matches!(
+        decode_ciphertext(&f.params, &encode_ciphertext(&f.update.ciphertexts[1])),
+        Err(WireError::Length { field: "c0", .. })
+    ));
+}
+
+#[test]
+fn the_last_c0_carries_only_the_coefficients_it_uses() {
+    let f = fixture();
+    let ring = f.params.ring();
+    assert_eq!(f.shape.c0_coefficients(0), 4096);
+    // 5000 parameters and the weight: 5001 - 4096 values, one per coefficient.
+    assert_eq!(f.shape.c0_coefficients(1), 905);
+    let last = &f.update.ciphertexts[1];
+    assert_eq!(last.c0_coefficients(), 905);
+    let message = proto::EncryptedUpdate::decode(f.bytes.as_slice()).unwrap();
+    assert_eq!(message.ciphertexts[0].c0.len(), packed_poly_len(ring));
+    assert_eq!(message.ciphertexts[1].c0.len(), 905 * 100 / 8 + 1);
+    assert_eq!(message.ciphertexts[1].c1.len(), packed_poly_len(ring));
+    // The receiver derives the truncation from the layout: any other shape
+    // is refused before anything is decoded.
+    let packing = Packing::new(&f.params);
+    for parameters in [4999, 5001, 4095 + 4096, 4096] {
+        let shape = UpdateShape::for_parameters(&packing, parameters);
+        assert!(
+            matches!(
+                decode_update(&f.params, &f.bytes, &shape),
+                Err(WireError::Length {
+                    field: "ciphertexts",
+                    ..
+                } | WireError::CiphertextCount { .. }
+                    | WireError::TooLarge { .. })
+            ),
+            "{parameters}"
+        );
+    }
+    // A c0 that is not zero past its coefficients cannot be built, so it
+    // cannot be sent.
+    let mut c0 = last.c0().residues().to_vec();
+    c0[905] = 1;
+    let c0 = Poly::try_from_residues(ring, c0).unwrap();
+    assert!(matches!(
+        Ciphertext::from_parts_truncated(&f.params, c0, last.c1().clone(), 905),
+        Err(CoreError::NonZeroTruncation {
+            coefficients: 905,
+            coefficient: 905
+        })
+    ));
+    // Prefix packing round-trips for every length, padding bits included.
+    for n in [0, 1, 7, 8, 905, 4095, 4096] {
+        let packed = pack_poly_prefix(last.c1(), n);
+        assert_eq!(packed.len(), packed_prefix_len(ring, n));
+        let back: Poly<ringsum_math::Coeff> = unpack_poly_prefix(ring, &packed, n, "c1").unwrap();
+        for (row, full) in back
+            .residues()
+            .chunks_exact(4096)
+            .zip(last.c1().residues().chunks_exact(4096))
+        {
+            assert_eq!(&row[..n], &full[..n]);
+            assert!(row[n..].iter().all(|&x| x == 0));
+        }
+    }
+    // With 7 coefficients of 50 bits, the last byte has 6 padding bits.
+    let mut packed = pack_poly_prefix(last.c1(), 7);
+    *packed.last_mut().unwrap() |= 0x80;
+    assert!(matches!(
+        unpack_poly_prefix::<ringsum_math::Coeff>(ring, &packed, 7, "c1"),
+        Err(WireError::Padding { field: "c1" })
+    ));
 }
 
 #[test]
 fn the_size_is_the_packed_size() {
     let f = fixture();
     let ring = f.params.ring();
-    // Two 50-bit primes: 100 bits per coefficient, 4096 coefficients.
+    // Two 50-bit primes: 100 bits per coefficient, 4096 coefficients; the
+    // last c0 carries 905.
     assert_eq!(packed_poly_len(ring), 4096 * 100 / 8);
-    let payload = 2 * 2 * packed_poly_len(ring);
+    let payload = 3 * packed_poly_len(ring) + packed_prefix_len(ring, 905);
     assert!(
         f.bytes.len() > payload && f.bytes.len() < payload + 128,
         "{}",
@@ -92,15 +166,16 @@ fn the_size_is_the_packed_size() {
 fn hostile_fields_are_refused_with_their_name() {
     let f = fixture();
     let mut message = proto::EncryptedUpdate::decode(f.bytes.as_slice()).unwrap();
-    let decode = |m: &proto::EncryptedUpdate| decode_update(&f.params, &m.encode_to_vec(), f.count);
+    let decode =
+        |m: &proto::EncryptedUpdate| decode_update(&f.params, &m.encode_to_vec(), &f.shape);
 
     let mut m = message.clone();
-    m.version = 2;
+    m.version = 1;
     assert!(matches!(
         decode(&m),
         Err(WireError::Version {
-            found: 2,
-            supported: 1
+            found: 1,
+            supported: 2
         })
     ));
     let mut m = message.clone();
@@ -178,12 +253,12 @@ fn hostile_fields_are_refused_with_their_name() {
     let mut big = f.bytes.clone();
     big.resize(max_update_len(&f.params, f.count) + 1, 0);
     assert!(matches!(
-        decode_update(&f.params, &big, f.count),
+        decode_update(&f.params, &big, &f.shape),
         Err(WireError::TooLarge { .. })
     ));
     // Garbage.
     assert!(matches!(
-        decode_update(&f.params, &[0xFF; 64], f.count),
+        decode_update(&f.params, &[0xFF; 64], &f.shape),
         Err(WireError::Protobuf(_))
     ));
     message.ciphertexts.clear();
@@ -202,12 +277,12 @@ fn floods_of_empty_submessages_are_refused_before_decoding() {
     let mut message = proto::EncryptedUpdate::decode(f.bytes.as_slice()).unwrap();
     message.ciphertexts.clear();
     let mut bytes = message.encode_to_vec();
-    let limit = max_update_len(&f.params, f.count);
+    let limit = max_update_len_for(&f.params, &f.shape);
     while bytes.len() + 2 <= limit {
         bytes.extend_from_slice(&[0x2A, 0x00]);
     }
     assert!(matches!(
-        decode_update(&f.params, &bytes, f.count),
+        decode_update(&f.params, &bytes, &f.shape),
         Err(WireError::Length {
             field: "ciphertexts",
             found: 0,
@@ -217,13 +292,16 @@ fn floods_of_empty_submessages_are_refused_before_decoding() {
     // One entry too many is counted, not decoded.
     let mut message = proto::EncryptedUpdate::decode(f.bytes.as_slice()).unwrap();
     let extra = message.ciphertexts[0].clone();
-    message.ciphertexts.push(extra);
+    message.ciphertexts.insert(0, extra);
     let bytes = message.encode_to_vec();
     assert!(matches!(
-        decode_update(&f.params, &bytes, f.count),
+        decode_update(&f.params, &bytes, &f.shape),
         Err(WireError::TooLarge { .. } | WireError::CiphertextCount { .. })
     ));
-    assert!(decode_update(&f.params, &bytes, f.count + 1).is_ok());
+    let packing = Packing::new(&f.params);
+    let larger = UpdateShape::for_parameters(&packing, 5000 + 4096);
+    assert_eq!(larger.ciphertexts(), f.count + 1);
+    assert!(decode_update(&f.params, &bytes, &larger).is_ok());
 }
 
 proptest! {
@@ -234,7 +312,7 @@ proptest! {
     fn truncations_are_refused(cut in 0usize..205_000) {
         let f = fixture();
         let cut = cut % f.bytes.len();
-        prop_assert!(decode_update(&f.params, &f.bytes[..cut], f.count).is_err());
+        prop_assert!(decode_update(&f.params, &f.bytes[..cut], &f.shape).is_err());
     }
 
     /// A single flipped bit anywhere is refused or decodes to a valid update
@@ -245,7 +323,7 @@ proptest! {
         let position = position % (f.bytes.len() * 8);
         let mut bytes = f.bytes.clone();
         bytes[position / 8] ^= 1 << (position % 8);
-        if let Ok(update) = decode_update(&f.params, &bytes, f.count) {
+        if let Ok(update) = decode_update(&f.params, &bytes, &f.shape) {
             prop_assert_eq!(update.ciphertexts.len(), f.count);
             prop_assert_ne!(update, f.update.clone());
         }
@@ -255,7 +333,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let f = fixture();
-        let _ = decode_update(&f.params, &bytes, f.count);
+        let _ = decode_update(&f.params, &bytes, &f.shape);
         let _ = decode_public_key(&f.params, &bytes);
         let _ = decode_ciphertext(&f.params, &bytes);
     }

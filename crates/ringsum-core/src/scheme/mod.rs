@@ -13,10 +13,10 @@ mod ciphertext;
 mod keys;
 mod packing;
 
-pub(crate) use ciphertext::phase;
 pub use ciphertext::{
     Ciphertext, decode_phase, decrypt, encrypt, measure_noise_bits_vartime, sum_ciphertexts,
 };
+pub(crate) use ciphertext::{decode_columns, encrypt_columns, phase};
 pub use keys::{PublicKey, SecretKey, check_set};
 pub use packing::{Packing, Plaintext};
 

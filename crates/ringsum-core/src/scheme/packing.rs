@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ringsum_math::crt::{Limbs, MAX_LIMBS};
 use ringsum_math::{Coeff, Modulus, Poly, RingContext};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{CoreError, Result};
 use crate::params::{ParamSetId, ParameterSet};
@@ -145,14 +145,13 @@ impl Packing {
         self.ring.degree() * self.slots
     }
 
+    /// The ring degree N.
+    pub fn degree(&self) -> usize {
+        self.ring.degree()
+    }
+
     /// Δ*M for every coefficient, in RNS form: the message part of an
-    /// encryption.
-    ///
-    /// With x_j = v_j + 2^(b-1) in [0, 2^b) and factors F_j = Δ 2^(bj) mod q,
-    /// Δ*M = sum_j x_j F_j - Δ 2^(b-1) sum_j 2^(bj) (mod q). The fast path
-    /// splits each F_j at bit S into two halves below 2^32, so both partial
-    /// sums fit a 64-bit word and the inner loop, running over coefficients,
-    /// vectorises; one Barrett reduction per residue finishes.
+    /// encryption (see [`Self::add_message`]).
     ///
     /// # Errors
     /// [`CoreError::CountMismatch`] for a plaintext of another parameter set.
@@ -164,58 +163,151 @@ impl Packing {
                 found: plaintext.slots.len(),
             });
         }
+        let mut data = vec![0u64; self.ring.poly_len()];
+        self.add_message(&plaintext.slots, self.ring.degree(), &mut data);
+        Ok(Poly::try_from_residues(&self.ring, data)?)
+    }
+
+    /// Adds Δ*M modulo prime `prime` to the first `used` residues of `row`
+    /// ([`Self::add_message`] for one prime).
+    pub fn add_message_row(&self, prime: usize, columns: &[i64], used: usize, row: &mut [u64]) {
+        let degree = self.ring.degree();
+        if row.len() == degree && prime < self.ring.num_primes() {
+            self.add_message_rows(prime, columns, used, row);
+        }
+    }
+
+    /// Adds Δ*M to the first `used` coefficients of a polynomial given by
+    /// its residues (prime-major, k*N words), for a message given as K
+    /// columns of `used` signed slot values (slot j of coefficient i at
+    /// `columns[j * used + i]`, each within a signed b-bit slot; callers
+    /// pass all K*used values: missing ones would add nothing, as if they
+    /// were -2^(b-1)). With `used` = N this is the slot-major layout of a
+    /// [`Plaintext`].
+    ///
+    /// With x_j = v_j + 2^(b-1) in [0, 2^b) and factors F_j = Δ 2^(bj) mod q,
+    /// Δ*M = sum_j x_j F_j - Δ 2^(b-1) sum_j 2^(bj) (mod q). The fast path
+    /// splits each F_j at bit S into two halves below 2^32, so both partial
+    /// sums fit a 64-bit word and the inner loop, running over coefficients,
+    /// vectorises; one reduction per residue finishes. It runs over blocks
+    /// of coefficients, every prime for one block before the next, so that
+    /// the block's K columns are read from memory once and its partial sums
+    /// stay in the L1 cache.
+    pub fn add_message(&self, columns: &[i64], used: usize, residues: &mut [u64]) {
+        self.add_message_rows(0, columns, used, residues);
+    }
+
+    /// Adds Δ*M to `rows`, consecutive rows of N residues starting with
+    /// prime `first`.
+    fn add_message_rows(&self, first: usize, columns: &[i64], used: usize, rows: &mut [u64]) {
         let degree = self.ring.degree();
         let offset = 1i64 << (self.slot_bits - 1);
-        let columns = plaintext.slots.chunks_exact(degree);
-        let mut data = vec![0u64; self.ring.poly_len()];
-        let mut low = Zeroizing::new(vec![0u64; degree]);
-        let mut high = Zeroizing::new(vec![0u64; degree]);
-        for (((m, row), factors), &correction) in self
+        let stride = used;
+        let column = |j: usize, start: usize, len: usize| {
+            let from = j * stride + start;
+            columns.get(from..from + len).unwrap_or_default()
+        };
+        let used = used.min(degree);
+        let primes = self
             .ring
             .moduli()
             .iter()
-            .zip(data.chunks_exact_mut(degree))
             .zip(&self.slot_factors)
             .zip(&self.offset_correction)
-        {
-            if let Some(split) = self.split {
-                low.fill(0);
-                high.fill(0);
-                let mask = (1u64 << split) - 1;
-                for (column, &factor) in columns.clone().zip(factors) {
-                    let (f_low, f_high) = (factor & mask, factor >> split);
-                    vectorize(
-                        #[inline(always)]
-                        || {
-                            for ((l, h), &v) in low.iter_mut().zip(high.iter_mut()).zip(column) {
-                                // v + 2^(b-1) is in [0, 2^b), below 2^32.
-                                let x = (v + offset).cast_unsigned();
-                                *l += x * f_low;
-                                *h += x * f_high;
-                            }
-                        },
-                    );
-                }
-                let reducer = SplitReducer::new(m, split);
-                vectorize(
-                    #[inline(always)]
-                    || {
-                        for ((out, &l), &h) in row.iter_mut().zip(low.iter()).zip(high.iter()) {
-                            *out = m.sub(reducer.reduce(l, h), correction);
-                        }
-                    },
-                );
-            } else {
-                for (c, out) in row.iter_mut().enumerate() {
-                    let sum = columns.clone().zip(factors).fold(0, |acc, (column, &f)| {
-                        let x = column.get(c).map_or(0, |&v| (v + offset).cast_unsigned());
+            .skip(first);
+        let Some(split) = self.split else {
+            for (((m, factors), &correction), row) in primes.zip(rows.chunks_exact_mut(degree)) {
+                for (i, out) in row.iter_mut().take(used).enumerate() {
+                    let sum = factors.iter().enumerate().fold(0, |acc, (j, &f)| {
+                        let x = column(j, i, 1)
+                            .first()
+                            .map_or(0, |&v| (v + offset).cast_unsigned());
                         m.add(acc, m.mul(m.reduce(x), f))
                     });
-                    *out = m.sub(sum, correction);
+                    *out = m.add(*out, m.sub(sum, correction));
                 }
             }
-        }
-        Ok(Poly::try_from_residues(&self.ring, data)?)
+            return;
+        };
+        let mask = (1u64 << split) - 1;
+        // Per prime: the modulus, its reducer, the offset correction, and
+        // both halves of every factor (below 2^32 by fast_split).
+        let constants: Vec<PrimeConstants> = primes
+            .map(|((m, factors), &correction)| PrimeConstants {
+                modulus: *m,
+                reducer: SplitReducer::new(m, split),
+                correction,
+                halves: factors.iter().map(|&f| (f & mask, f >> split)).collect(),
+            })
+            .collect();
+        // The block's K column segments, copied next to each other: in the
+        // caller's layout they lie `used` words apart, 128 KiB for a full
+        // ciphertext, so reading them all at once would thrash the L1 sets.
+        let mut block_columns = vec![0i64; self.slots * COLUMN_STRIDE];
+        vectorize(
+            #[inline(always)]
+            || {
+                let mut low = [0u64; BLOCK];
+                let mut high = [0u64; BLOCK];
+                for start in (0..used).step_by(BLOCK) {
+                    let len = BLOCK.min(used - start);
+                    for (j, copy) in block_columns.chunks_exact_mut(COLUMN_STRIDE).enumerate() {
+                        let source = column(j, start, len);
+                        for (c, &v) in copy.iter_mut().zip(source) {
+                            *c = v;
+                        }
+                    }
+                    for (prime, row) in constants.iter().zip(rows.chunks_exact_mut(degree)) {
+                        let PrimeConstants {
+                            modulus: m,
+                            reducer,
+                            correction,
+                            halves,
+                        } = prime;
+                        let out = row.get_mut(start..start + len).unwrap_or_default();
+                        let low = low.get_mut(..len).unwrap_or_default();
+                        let high = high.get_mut(..len).unwrap_or_default();
+                        // LANES coefficients at a time, their partial sums
+                        // in registers while the K columns are added (one
+                        // store per sum, not one per column).
+                        for (chunk, (low, high)) in low
+                            .chunks_mut(LANES)
+                            .zip(high.chunks_mut(LANES))
+                            .enumerate()
+                        {
+                            let from = chunk * LANES;
+                            let mut l = [0u64; LANES];
+                            let mut h = [0u64; LANES];
+                            for (copy, &(f_low, f_high)) in
+                                block_columns.chunks_exact(COLUMN_STRIDE).zip(halves.iter())
+                            {
+                                let x = lanes(copy.get(from..from + low.len()).unwrap_or_default());
+                                for ((l, h), &v) in l.iter_mut().zip(h.iter_mut()).zip(x.iter()) {
+                                    // v + 2^(b-1) is in [0, 2^b), below 2^32;
+                                    // the masks are no-ops that let the
+                                    // compiler multiply 32 x 32 -> 64 bits.
+                                    let x = (v + offset).cast_unsigned() & 0xFFFF_FFFF;
+                                    *l += x * (f_low & 0xFFFF_FFFF);
+                                    *h += x * (f_high & 0xFFFF_FFFF);
+                                }
+                            }
+                            for ((out, &l), (out_high, &h)) in
+                                low.iter_mut().zip(&l).zip(high.iter_mut().zip(&h))
+                            {
+                                *out = l;
+                                *out_high = h;
+                            }
+                        }
+                        for ((o, &l), &h) in out.iter_mut().zip(low.iter()).zip(high.iter()) {
+                            *o = m.add(*o, m.sub(reducer.reduce(l, h), *correction));
+                        }
+                    }
+                }
+                low.zeroize();
+                high.zeroize();
+            },
+        );
+        block_columns.zeroize();
     }
 
     /// Splits a decrypted coefficient x = Δ*M + noise (centred, in limbs)
@@ -248,6 +340,43 @@ impl Packing {
         remaining_bits_equal(&value, top, expected)
     }
 }
+
+/// Coefficients whose partial sums the fast path of
+/// [`Packing::add_message`] keeps in registers: one AVX-512 register.
+const LANES: usize = 8;
+
+/// `values` (at most [`LANES`]) as a full array, zero past the end, so
+/// that the compiler sees a fixed-width vector.
+#[inline(always)]
+fn lanes(values: &[i64]) -> [i64; LANES] {
+    if let Ok(full) = <[i64; LANES]>::try_from(values) {
+        return full;
+    }
+    let mut padded = [0i64; LANES];
+    for (p, &v) in padded.iter_mut().zip(values) {
+        *p = v;
+    }
+    padded
+}
+
+/// Words between two column segments of a block in the fast path of
+/// [`Packing::add_message`]: a block and one register more, so that the
+/// segments do not all fall in the same L1 sets.
+const COLUMN_STRIDE: usize = BLOCK + LANES;
+
+/// What the fast path of [`Packing::add_message`] needs of one prime.
+struct PrimeConstants {
+    modulus: Modulus,
+    reducer: SplitReducer,
+    /// Δ 2^(b-1) sum_j 2^(bj) mod q.
+    correction: u64,
+    /// Both halves (below 2^32) of every slot factor.
+    halves: Vec<(u64, u64)>,
+}
+
+/// Coefficients per block of the fast path: the partial sums of a block
+/// (2 * 8 * BLOCK bytes) stay in the L1 cache until they are reduced.
+const BLOCK: usize = 256;
 
 /// x += 2^k in two's complement limbs.
 fn add_power_of_two(x: &mut Limbs, k: u32) {

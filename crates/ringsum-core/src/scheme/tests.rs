@@ -284,3 +284,99 @@ fn a_packing_of_another_set_is_refused() {
     assert!(decrypt(&params, &foreign, &sk, &ct).is_err());
     assert!(!format!("{pt:?}").contains(&pt.slots()[0].to_string()) || pt.slots()[0].abs() < 10);
 }
+
+/// A set whose 34-bit slots rule out the word-sized fast path of the
+/// packing, so that its general path is tested too.
+fn wide_slot_set() -> ParameterSet {
+    let text = include_str!("../../../../params/pq128-n16384.toml")
+        .replace("slot_bits = 28", "slot_bits = 34")
+        .replace("slots = 11", "slots = 9");
+    ParameterSet::from_toml_str(&text, "wide").unwrap()
+}
+
+/// Encryptions whose c0 carries only the first `used` coefficients decrypt
+/// to their columns, add exactly, and carry zeros past `used`; on both
+/// paths of the packing.
+#[test]
+fn truncated_encryptions_decrypt_and_add_exactly() {
+    let narrow = ParameterSet::builtin("pq128-n8192").unwrap();
+    for params in [narrow, wide_slot_set()] {
+        let packing = Packing::new(&params);
+        let mut rng = Csprng::from_seed([21; 32]);
+        let sk = SecretKey::generate(&params, &mut rng);
+        let pk = PublicKey::generate(&params, &sk, &CrsSeed::new([9; 32]), 0, &mut rng).unwrap();
+        let n = params.degree();
+        let k = packing.slots();
+        let half = 1i64 << (params.encoding().slot_bits - 2);
+        for used in [1, 7, n / 3, n - 1, n] {
+            let column = |rng: &mut Csprng| -> Vec<i64> {
+                (0..k * used)
+                    .map(|_| (rng.next_u64() % (2 * half as u64)) as i64 - half)
+                    .collect()
+            };
+            let (a, b) = (column(&mut rng), column(&mut rng));
+            let ca = encrypt_columns(&params, &packing, &pk, &a, used, &mut rng).unwrap();
+            let cb = encrypt_columns(&params, &packing, &pk, &b, used, &mut rng).unwrap();
+            assert_eq!(ca.c0_coefficients(), used);
+            for row in ca.c0().residues().chunks_exact(n) {
+                assert!(row[used..].iter().all(|&x| x == 0), "used {used}");
+            }
+            let decode = |ct: &Ciphertext| {
+                let phase = phase(&params, &sk, ct).unwrap();
+                decode_columns(&packing, phase.expose(), 0, used).unwrap()
+            };
+            assert_eq!(decode(&ca), a, "used {used}");
+            // decrypt puts the columns back in place, zeros past `used`.
+            let mut in_place = vec![0i64; packing.capacity()];
+            for j in 0..k {
+                in_place[j * n..j * n + used].copy_from_slice(&a[j * used..(j + 1) * used]);
+            }
+            let in_place = Plaintext::try_new(&params, in_place).unwrap();
+            assert_eq!(decrypt(&params, &packing, &sk, &ca).unwrap(), in_place);
+            let noise = measure_noise_bits_vartime(&params, &packing, &sk, &ca, &in_place).unwrap();
+            assert!(noise < 25.0, "used {used}: {noise} bits");
+            let mut sum = ca.clone();
+            sum.try_add_assign(&cb).unwrap();
+            assert_eq!(sum.c0_coefficients(), used);
+            let expected: Vec<i64> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+            assert_eq!(decode(&sum), expected, "used {used}");
+            // The message rows of the truncated layout are those of the
+            // full slot-major plaintext with the same values in place.
+            let mut slots = vec![0i64; packing.capacity()];
+            for j in 0..k {
+                slots[j * n..j * n + used].copy_from_slice(&a[j * used..(j + 1) * used]);
+            }
+            let full = packing
+                .scaled_message(&Plaintext::try_new(&params, slots).unwrap())
+                .unwrap();
+            for (prime, full_row) in full.residues().chunks_exact(n).enumerate() {
+                let mut row = vec![0u64; n];
+                packing.add_message_row(prime, &a, used, &mut row);
+                assert_eq!(&row[..used], &full_row[..used], "used {used}");
+                assert!(row[used..].iter().all(|&x| x == 0));
+            }
+        }
+        // A truncation must leave zeros behind it; lengths are checked.
+        let ct = encrypt_columns(&params, &packing, &pk, &vec![0; k * 5], 5, &mut rng).unwrap();
+        assert!(matches!(
+            Ciphertext::from_parts_truncated(&params, ct.c0().clone(), ct.c1().clone(), 4),
+            Err(crate::CoreError::NonZeroTruncation {
+                coefficients: 4,
+                coefficient: 4
+            })
+        ));
+        assert!(
+            Ciphertext::from_parts_truncated(&params, ct.c0().clone(), ct.c1().clone(), 6).is_ok()
+        );
+        assert!(matches!(
+            Ciphertext::from_parts_truncated(&params, ct.c0().clone(), ct.c1().clone(), n + 1),
+            Err(crate::CoreError::CountMismatch { .. })
+        ));
+        for (columns, used) in [(0, 0), (k * 3 - 1, 3), (k * (n + 1), n + 1)] {
+            assert!(matches!(
+                encrypt_columns(&params, &packing, &pk, &vec![0; columns], used, &mut rng),
+                Err(crate::CoreError::CountMismatch { .. })
+            ));
+        }
+    }
+}
