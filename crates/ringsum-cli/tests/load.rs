@@ -74,6 +74,17 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// User plus system CPU time of process `pid`, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the file (11 and 12 here).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn chunks(bytes: &[u8]) -> Vec<Chunk> {
     bytes
         .chunks(1 << 20)
@@ -223,6 +234,7 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
     let bytes: usize = submissions.iter().map(Vec::len).sum();
     std::thread::sleep(Duration::from_millis(1200));
 
+    let cpu_before = cpu_seconds(server.id());
     let started = Instant::now();
     runtime.block_on(async {
         let tasks: Vec<_> = submissions
@@ -246,12 +258,15 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
         }
     });
     let ingest = started.elapsed();
+    let cpu = cpu_seconds(server.id()) - cpu_before;
     let rss = peak_rss_mb(server.id());
     eprintln!(
-        "LOAD: {CLIENTS} clients x {parameters} parameters: {:.1} MB in {:.0} ms = {:.0} MB/s ingest; coordinator peak RSS {rss:.0} MB",
+        "LOAD: {CLIENTS} clients x {parameters} parameters: {:.1} MB in {:.0} ms = {:.0} MB/s ingest; coordinator CPU {:.0} ms ({:.0} MB per CPU-second); coordinator peak RSS {rss:.0} MB",
         bytes as f64 / 1e6,
         ingest.as_secs_f64() * 1e3,
-        bytes as f64 / 1e6 / ingest.as_secs_f64()
+        bytes as f64 / 1e6 / ingest.as_secs_f64(),
+        cpu * 1e3,
+        bytes as f64 / 1e6 / cpu.max(1e-3),
     );
     assert!(rss < 2048.0, "the coordinator used {rss} MB");
 
