@@ -131,6 +131,12 @@ const fn default_writes() -> f64 {
     5.0
 }
 
+/// The signing identity in a `ringsum keygen` directory.
+fn read_identity(dir: &Path) -> Result<SigningIdentity, String> {
+    SigningIdentity::read_secret(&dir.join("identity.key"))
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
 fn read_text(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -197,8 +203,7 @@ impl FederationConfig {
     pub fn plan(&self) -> Result<Plan, String> {
         let kind = self.model_kind()?;
         let model = Model::new(kind, self.model.features, self.model.classes);
-        let identity = SigningIdentity::read_secret(&self.identity.join("identity.key"))
-            .map_err(|e| format!("{}: {e}", self.identity.display()))?;
+        let identity = read_identity(&self.identity)?;
         std::fs::create_dir_all(&self.data_dir)
             .map_err(|e| format!("{}: {e}", self.data_dir.display()))?;
         // The CRS seed: random on the first start, then kept.
@@ -478,8 +483,7 @@ pub fn join_client(
     state: Option<PathBuf>,
     insecure_seed: Option<u64>,
 ) -> Result<(), String> {
-    let identity = SigningIdentity::read_secret(&identity_dir.join("identity.key"))
-        .map_err(|e| format!("{}: {e}", identity_dir.display()))?;
+    let identity = read_identity(identity_dir)?;
     let data = data::load(data_path)?;
     let connect = args.connect()?;
     let state_dir = state.unwrap_or_else(|| identity_dir.join("client-state"));
@@ -531,8 +535,7 @@ pub fn join_holder(
     identity_dir: &Path,
     state: Option<PathBuf>,
 ) -> Result<(), String> {
-    let identity = SigningIdentity::read_secret(&identity_dir.join("identity.key"))
-        .map_err(|e| format!("{}: {e}", identity_dir.display()))?;
+    let identity = read_identity(identity_dir)?;
     let key_file = identity_dir.join("sealing.key");
     let sealing =
         SealingKey::read_secret(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
@@ -564,8 +567,7 @@ pub fn join_holder(
 /// An unreachable coordinator or an identity it refuses.
 #[allow(clippy::print_stdout)]
 pub fn status(args: &JoinArgs, identity_dir: &Path) -> Result<(), String> {
-    let identity = SigningIdentity::read_secret(&identity_dir.join("identity.key"))
-        .map_err(|e| format!("{}: {e}", identity_dir.display()))?;
+    let identity = read_identity(identity_dir)?;
     let connect = args.connect()?;
     runtime()?.block_on(async move {
         let status = ringsum_net::participant::fetch_status(&connect, identity.id())

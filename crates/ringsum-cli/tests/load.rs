@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use ringsum_math::Csprng;
 use ringsum_net::participant::{ConnectOptions, HolderOptions, fetch_setup, run_holder};
+use ringsum_net::proto::Caller;
 use ringsum_net::proto::federation_client::FederationClient;
-use ringsum_net::proto::{Caller, Chunk};
 use ringsum_pq::{Envelope, KemAlgorithm, SealingKey, SignatureAlgorithm, SigningIdentity};
 use ringsum_protocol::ClientNode;
 
@@ -88,17 +88,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     };
     // utime and stime are fields 14 and 15 of the file (11 and 12 here).
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn chunks(bytes: &[u8]) -> Vec<Chunk> {
-    bytes
-        .chunks(1 << 20)
-        .enumerate()
-        .map(|(i, c)| Chunk {
-            total: if i == 0 { bytes.len() as u64 } else { 0 },
-            data: c.to_vec(),
-        })
-        .collect()
 }
 
 #[test]
@@ -246,7 +235,7 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
             .iter()
             .map(|s| {
                 let url = url.clone();
-                let pieces = chunks(s);
+                let pieces = ringsum_net::chunks(s, 1 << 20);
                 tokio::spawn(async move {
                     let mut client = FederationClient::connect(url).await.unwrap();
                     client

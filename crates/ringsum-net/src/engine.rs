@@ -133,6 +133,27 @@ impl PreparedSubmission {
     }
 }
 
+/// The largest envelope payload of `kind` in the federation of `setup`:
+/// what the coordinator and the participants bound a parse by, before any
+/// allocation.
+#[must_use]
+pub fn max_payload(setup: &Setup, kind: MessageKind) -> usize {
+    let params = &setup.params;
+    let ciphertexts = ciphertexts_for(&setup.packing, &setup.layout);
+    let poly = packed_poly_len(params.ring());
+    match kind {
+        MessageKind::UpdateSubmission => 8 + max_update_len(params, ciphertexts),
+        MessageKind::DecryptionShare => ciphertexts
+            .saturating_mul(poly + 16)
+            .saturating_add(4096 + 4 * setup.holders.len()),
+        MessageKind::DecryptionRequest => 4096 + 4 * setup.holders.len(),
+        MessageKind::RoundResult => 64 + 4 * setup.layout.parameter_count(),
+        MessageKind::CollectiveKey => 2 * poly + 8192,
+        MessageKind::KeyCommitment | MessageKind::PublicKeyShare => poly + 8192,
+        _ => secret_share_len(params) + 8192,
+    }
+}
+
 /// What applying an event did.
 #[derive(Debug)]
 pub enum Outcome {
@@ -308,21 +329,6 @@ impl Engine {
         self.coordinator.audit().lines()
     }
 
-    /// The largest envelope payload of each kind this federation accepts.
-    #[must_use]
-    pub fn max_payload(&self, kind: MessageKind) -> usize {
-        let params = &self.setup.params;
-        let ciphertexts = ciphertexts_for(&self.setup.packing, &self.setup.layout);
-        let poly = packed_poly_len(params.ring());
-        match kind {
-            MessageKind::UpdateSubmission => 8 + max_update_len(params, ciphertexts),
-            MessageKind::DecryptionShare => ciphertexts
-                .saturating_mul(poly + 16)
-                .saturating_add(4096 + 4 * self.setup.holders.len()),
-            _ => poly.max(secret_share_len(params)) + 8192,
-        }
-    }
-
     /// Where the federation stands.
     #[must_use]
     pub fn phase(&self) -> Phase {
@@ -423,12 +429,7 @@ impl Engine {
     /// encoded aggregate, if it is in the active set and has not answered.
     #[must_use]
     pub fn task(&self, id: &ParticipantId) -> Option<(Vec<u8>, Vec<u8>)> {
-        let holder = self
-            .setup
-            .holders
-            .iter()
-            .find(|(_, p)| *p == id)
-            .map(|(h, _)| *h)?;
+        let holder = self.setup.holder_of(*id)?;
         if !self.missing_holders().contains(&holder) {
             return None;
         }
@@ -474,7 +475,7 @@ impl Engine {
     }
 
     fn parse(&self, bytes: &[u8], kind: MessageKind) -> std::result::Result<Envelope, Refusal> {
-        Envelope::from_bytes(bytes, self.max_payload(kind))
+        Envelope::from_bytes(bytes, max_payload(&self.setup, kind))
             .map_err(|e| Refusal::Invalid(format!("not a valid envelope: {e}")))
     }
 
@@ -548,7 +549,8 @@ impl Engine {
                 .commitments
                 .get(&sender)
                 .and_then(|b| {
-                    Envelope::from_bytes(b, self.max_payload(MessageKind::KeyCommitment)).ok()
+                    Envelope::from_bytes(b, max_payload(&self.setup, MessageKind::KeyCommitment))
+                        .ok()
                 })
                 .and_then(|e| decode_commitment(e.payload()).ok());
             let revealed = decode_public_share(&self.setup.params, envelope.payload())
@@ -642,7 +644,7 @@ impl Engine {
         let prepared = prepared.unwrap_or_else(|| {
             PreparedSubmission::new(
                 &self.setup,
-                self.max_payload(MessageKind::UpdateSubmission),
+                max_payload(&self.setup, MessageKind::UpdateSubmission),
                 bytes,
             )
         });

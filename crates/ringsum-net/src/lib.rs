@@ -44,6 +44,21 @@ pub use error::{NetError, Result};
 use ringsum_math::Csprng;
 use sha3::{Digest, Sha3_256};
 
+/// `bytes` as a streamed message: chunks of at most `size` bytes (at least
+/// one byte each), the first stating the whole length.
+#[must_use]
+pub fn chunks(bytes: &[u8], size: usize) -> Vec<proto::Chunk> {
+    let total = bytes.len() as u64;
+    bytes
+        .chunks(size.max(1))
+        .enumerate()
+        .map(|(i, c)| proto::Chunk {
+            total: if i == 0 { total } else { 0 },
+            data: c.to_vec(),
+        })
+        .collect()
+}
+
 /// A deterministic generator for client `index` in `round`, from `seed`:
 /// **for tests and reproducible demos only**. With it, the stochastic
 /// rounding and the encryption randomness of a client are predictable, so

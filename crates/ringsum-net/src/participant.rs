@@ -19,10 +19,11 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Response, Status};
 
 use crate::description::{SetupDescription, federation_hex};
+use crate::engine::max_payload;
 use crate::error::{NetError, Result};
 use crate::holder_store::HolderStore;
+use crate::proto::Caller;
 use crate::proto::federation_client::FederationClient;
-use crate::proto::{Caller, Chunk};
 
 /// How a participant reaches the coordinator.
 #[derive(Clone, Debug)]
@@ -170,18 +171,9 @@ impl Connection {
     }
 
     async fn send(&self, what: &'static str, bytes: &[u8], share: bool) -> Result<String> {
-        let size = self.options.max_chunk.max(1);
         let ack = self
             .call(what, |mut client| {
-                let total = bytes.len() as u64;
-                let chunks: Vec<Chunk> = bytes
-                    .chunks(size)
-                    .enumerate()
-                    .map(|(i, c)| Chunk {
-                        total: if i == 0 { total } else { 0 },
-                        data: c.to_vec(),
-                    })
-                    .collect();
+                let chunks = crate::chunks(bytes, self.options.max_chunk);
                 async move {
                     let stream = tokio_stream::iter(chunks);
                     if share {
@@ -267,8 +259,9 @@ fn rand_byte() -> u8 {
     b[0]
 }
 
-fn envelopes(list: &[Vec<u8>], setup: &Setup) -> Result<Vec<Envelope>> {
-    let max = ringsum_wire::packed_poly_len(setup.params.ring()) + 8192;
+/// Parses signed messages of `kind`, each bounded as the coordinator bounds it.
+fn envelopes(list: &[Vec<u8>], setup: &Setup, kind: MessageKind) -> Result<Vec<Envelope>> {
+    let max = max_payload(setup, kind);
     list.iter()
         .map(|b| Envelope::from_bytes(b, max).map_err(NetError::from))
         .collect()
@@ -310,7 +303,7 @@ pub async fn fetch_status(
 /// if it does not decode.
 pub fn read_publication(setup: &Setup, bytes: &[u8]) -> Result<(u64, RoundResult)> {
     let params = setup.layout.parameter_count();
-    let envelope = Envelope::from_bytes(bytes, 64 + 4 * params)?;
+    let envelope = Envelope::from_bytes(bytes, max_payload(setup, MessageKind::RoundResult))?;
     let sender = setup.registry.authenticate(&envelope)?;
     let routing = envelope.routing();
     if sender.role != Role::Coordinator
@@ -408,13 +401,13 @@ pub async fn run_client(
         if !ceremony.collective_key.is_empty() {
             let announcement = Envelope::from_bytes(
                 &ceremony.collective_key,
-                ringsum_wire::packed_poly_len(setup.params.ring()) * 2 + 8192,
+                max_payload(&setup, MessageKind::CollectiveKey),
             )?;
             break node.accept_key(
                 &setup,
                 &announcement,
-                &envelopes(&ceremony.commitments, &setup)?,
-                &envelopes(&ceremony.public_shares, &setup)?,
+                &envelopes(&ceremony.commitments, &setup, MessageKind::KeyCommitment)?,
+                &envelopes(&ceremony.public_shares, &setup, MessageKind::PublicKeyShare)?,
             )?;
         }
         tokio::time::sleep(options.connect.poll).await;
@@ -549,10 +542,7 @@ pub async fn run_holder(
     let connection = Connection::new(&options.connect, me)?;
     let (_, setup) = connection.join(Some(Role::KeyHolder)).await?;
     let point: HolderId = setup
-        .holders
-        .iter()
-        .find(|(_, p)| **p == me)
-        .map(|(h, _)| *h)
+        .holder_of(me)
         .ok_or_else(|| NetError::Config("this identity is not a key holder".into()))?;
     std::fs::create_dir_all(&options.state_dir).map_err(|source| NetError::Io {
         path: options.state_dir.display().to_string(),
@@ -593,11 +583,7 @@ pub async fn run_holder(
         let mine = wait_for(&connection, poll, |r| r.sealed_for_caller == all)
             .await?
             .sealed_shares;
-        let max = ringsum_protocol::payload::secret_share_len(&setup.params) + 8192;
-        let mine = mine
-            .iter()
-            .map(|b| Envelope::from_bytes(b, max).map_err(NetError::from))
-            .collect::<Result<Vec<_>>>()?;
+        let mine = envelopes(&mine, &setup, MessageKind::SecretShare)?;
         node.receive_shares(&setup, &mine)?;
         let share = node
             .key_share()
@@ -683,7 +669,8 @@ fn answer_task(setup: &Setup, node: &mut HolderNode, task: &[u8]) -> Result<Vec<
     let len = usize::try_from(u64::from_be_bytes(len.try_into().map_err(|_| bad())?))
         .map_err(|_| bad())?;
     let (request, aggregate) = rest.split_at_checked(len).ok_or_else(bad)?;
-    let request = Envelope::from_bytes(request, 4096 + 4 * setup.holders.len())?;
+    let request =
+        Envelope::from_bytes(request, max_payload(setup, MessageKind::DecryptionRequest))?;
     let aggregate = decode_aggregate(&setup.params, &setup.packing, &setup.layout, aggregate)?;
     Ok(node
         .decryption_share(setup, &request, &aggregate)?

@@ -25,7 +25,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::description::{SetupDescription, federation_hex};
-use crate::engine::{Engine, Event, Outcome, Phase, PreparedSubmission, Refusal};
+use crate::engine::{Engine, Event, Outcome, Phase, PreparedSubmission, Refusal, max_payload};
 use crate::error::{NetError, Result};
 use crate::proto::federation_server::{Federation, FederationServer};
 use crate::proto::{Ack, Caller, CeremonyReply, Chunk, RoundReply, SetupReply, StatusReply};
@@ -136,8 +136,6 @@ pub struct Summary {
 
 struct State {
     engine: Engine,
-    /// The audit lines, recorded or not yet.
-    audit: Vec<String>,
     /// Applied events (with their audit lines) not yet recorded.
     pending: Vec<(Vec<u8>, Vec<String>)>,
     /// Events applied since the start that must be recorded.
@@ -187,18 +185,23 @@ fn audit_hash(line: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Replaces `path` with `bytes` through a temporary file beside it, so a
+/// reader never sees half a file.
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path))
+}
+
 fn write_audit_file(path: &Path, lines: &[String]) -> Result<()> {
-    let tmp = path.with_extension("jsonl.tmp");
     let mut text = lines.join("\n");
     if !text.is_empty() {
         text.push('\n');
     }
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| NetError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+    replace_file(path, text.as_bytes()).map_err(|source| NetError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn append_audit_file(path: &Path, lines: &[String]) -> std::io::Result<()> {
@@ -266,14 +269,14 @@ impl State {
             .collect::<Result<Vec<_>>>()?;
         let replayed = events.len() as u64;
         // The costly part of each submission, on every core at once.
-        let max_payload = engine.max_payload(MessageKind::UpdateSubmission);
+        let max_submission = max_payload(engine.setup(), MessageKind::UpdateSubmission);
         let prepared: Vec<Option<PreparedSubmission>> = {
             use rayon::prelude::*;
             let setup = engine.setup();
             events
                 .par_iter()
                 .map(|e| match e {
-                    Event::Submission(b) => Some(PreparedSubmission::new(setup, max_payload, b)),
+                    Event::Submission(b) => Some(PreparedSubmission::new(setup, max_submission, b)),
                     _ => None,
                 })
                 .collect()
@@ -301,6 +304,8 @@ impl State {
         // Lines produced without an event (the setup line on a first start).
         let missing: Vec<String> = regenerated.get(stored.len()..).unwrap_or_default().to_vec();
         store.record(&[], &missing)?;
+        // The file gets the recorded lines, with their original signatures
+        // (the replay's carry fresh ones over the same hashes).
         let mut audit = stored;
         audit.extend(missing);
         let audit_file = dir.join("audit.jsonl");
@@ -308,7 +313,6 @@ impl State {
         Ok((
             Self {
                 engine,
-                audit,
                 pending: Vec::new(),
                 seq: 0,
                 failed: None,
@@ -340,6 +344,7 @@ impl State {
                 "the coordinator stopped: {reason}"
             )));
         }
+        let before = self.engine.audit_lines().len();
         let applied = self.engine.apply_prepared(event, prepared);
         if !applied.record {
             return Ok((applied.outcome, None));
@@ -347,10 +352,9 @@ impl State {
         let lines = self
             .engine
             .audit_lines()
-            .get(self.audit.len()..)
+            .get(before..)
             .unwrap_or_default()
             .to_vec();
-        self.audit.extend_from_slice(&lines);
         self.pending.push((event.encode(), lines));
         self.seq += 1;
         Ok((applied.outcome, Some(self.seq)))
@@ -415,6 +419,13 @@ impl Shared {
             ));
         }
         Ok(())
+    }
+
+    /// Notes that key holder `id` (if it is one) asked for news.
+    fn mark_seen(&self, id: ParticipantId) {
+        if let Some(h) = self.setup.holder_of(id) {
+            lock(&self.seen).insert(h, Instant::now());
+        }
     }
 
     /// Records everything applied so far.
@@ -597,12 +608,12 @@ impl Shared {
         event: fn(Vec<u8>) -> Event,
         what: &'static str,
     ) -> std::result::Result<Response<Ack>, Status> {
-        let max_payload = lock(&self.state).engine.max_payload(kind);
+        let max_payload = max_payload(&self.setup, kind);
         let bytes = self.collect(stream, max_payload + 16_384).await?;
         let shared = Arc::clone(self);
         let (sender, prepared) = tokio::task::spawn_blocking(move || {
             shared
-                .authenticate(&bytes, max_payload, kind, what, peer)
+                .authenticate(&bytes, max_payload, Some(kind), what, peer)
                 .map(|(sender, envelope)| {
                     let prepared = (kind == MessageKind::UpdateSubmission)
                         .then(|| PreparedSubmission::from_envelope(&shared.setup, envelope));
@@ -616,14 +627,16 @@ impl Shared {
     }
 
     /// Parses an envelope and checks, before anything is recorded, that
-    /// its sender is on the allow-list in the role that sends `kind`,
+    /// its sender is on the allow-list in the role that sends `kind` (a
+    /// submission: a client; otherwise a key holder) and that it is of
+    /// that kind (when given),
     /// within its rate, and that the signature verifies: nothing forged
     /// reaches the protocol or its audit log.
     fn authenticate(
         &self,
         bytes: &[u8],
         max_payload: usize,
-        kind: MessageKind,
+        kind: Option<MessageKind>,
         what: &'static str,
         peer: Option<std::net::IpAddr>,
     ) -> std::result::Result<(ParticipantId, Envelope), Status> {
@@ -634,10 +647,10 @@ impl Shared {
         let sender = envelope.sender();
         let role = self.check_member(&sender)?;
         let allowed = match kind {
-            MessageKind::UpdateSubmission => Role::Client,
+            Some(MessageKind::UpdateSubmission) => Role::Client,
             _ => Role::KeyHolder,
         };
-        if role != allowed || envelope.routing().kind != kind {
+        if role != allowed || kind.is_some_and(|k| envelope.routing().kind != k) {
             tracing::warn!(%sender, what, "refused: wrong role or kind");
             return Err(Status::permission_denied(format!(
                 "a {} may not send this as a {what}",
@@ -658,19 +671,10 @@ struct Service(Arc<Shared>);
 
 type ChunkStream = Pin<Box<dyn Stream<Item = std::result::Result<Chunk, Status>> + Send>>;
 
-fn chunks(bytes: Vec<u8>, size: usize) -> ChunkStream {
-    let total = bytes.len() as u64;
-    let pieces: Vec<std::result::Result<Chunk, Status>> = bytes
-        .chunks(size.max(1))
-        .enumerate()
-        .map(|(i, c)| {
-            Ok(Chunk {
-                total: if i == 0 { total } else { 0 },
-                data: c.to_vec(),
-            })
-        })
-        .collect();
-    Box::pin(tokio_stream::iter(pieces))
+fn chunk_stream(bytes: &[u8], size: usize) -> ChunkStream {
+    Box::pin(tokio_stream::iter(
+        crate::chunks(bytes, size).into_iter().map(Ok),
+    ))
 }
 
 #[tonic::async_trait]
@@ -693,16 +697,12 @@ impl Federation for Service {
     ) -> std::result::Result<Response<Ack>, Status> {
         let from = peer(&request);
         let bytes = request.into_inner().envelope;
-        let max_payload = lock(&self.0.state)
-            .engine
-            .max_payload(MessageKind::SecretShare);
+        let max_payload = max_payload(&self.0.setup, MessageKind::SecretShare);
         let shared = Arc::clone(&self.0);
         let (sender, bytes) = tokio::task::spawn_blocking(move || {
-            let envelope = Envelope::from_bytes(&bytes, max_payload)
-                .map_err(|e| Status::invalid_argument(format!("not a valid envelope: {e}")))?;
-            let kind = envelope.routing().kind;
+            // Which ceremony message it is, the protocol checks.
             let (sender, _) =
-                shared.authenticate(&bytes, max_payload, kind, "ceremony message", from)?;
+                shared.authenticate(&bytes, max_payload, None, "ceremony message", from)?;
             Ok::<_, Status>((sender, bytes))
         })
         .await
@@ -731,20 +731,10 @@ impl Federation for Service {
         &self,
         request: Request<Caller>,
     ) -> std::result::Result<Response<RoundReply>, Status> {
-        let (id, role) = self.0.caller(request.get_ref(), peer(&request), false)?;
+        let (id, _) = self.0.caller(request.get_ref(), peer(&request), false)?;
         self.0.committed().await?;
+        self.0.mark_seen(id);
         let state = lock(&self.0.state);
-        if role == Role::KeyHolder
-            && let Some(h) = state
-                .engine
-                .setup()
-                .holders
-                .iter()
-                .find(|(_, p)| **p == id)
-                .map(|(h, _)| *h)
-        {
-            lock(&self.0.seen).insert(h, Instant::now());
-        }
         let engine = &state.engine;
         let (commitments, public_shares, sealed, announced) = engine.ceremony_counts(&id);
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -775,18 +765,8 @@ impl Federation for Service {
         let task = tokio::task::spawn_blocking(move || {
             // Only a recorded request is handed out.
             shared.flush_all()?;
-            let state = lock(&shared.state);
-            if let Some(h) = state
-                .engine
-                .setup()
-                .holders
-                .iter()
-                .find(|(_, p)| **p == id)
-                .map(|(h, _)| *h)
-            {
-                lock(&shared.seen).insert(h, Instant::now());
-            }
-            Ok::<_, Status>(state.engine.task(&id))
+            shared.mark_seen(id);
+            Ok::<_, Status>(lock(&shared.state).engine.task(&id))
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))??;
@@ -799,7 +779,7 @@ impl Federation for Service {
             }
             None => Vec::new(),
         };
-        Ok(Response::new(chunks(bytes, self.0.limits.max_chunk)))
+        Ok(Response::new(chunk_stream(&bytes, self.0.limits.max_chunk)))
     }
 
     async fn submit(
@@ -847,9 +827,9 @@ impl Federation for Service {
             accepted: engine.accepted() as u64,
             clients: self.0.clients as u64,
             missing_holders: engine.missing_holders().iter().map(|h| h.0).collect(),
-            audit_lines: state.audit.len() as u64,
-            audit_head: state
-                .audit
+            audit_lines: engine.audit_lines().len() as u64,
+            audit_head: engine
+                .audit_lines()
                 .last()
                 .and_then(|l| audit_hash(l))
                 .unwrap_or_default(),
@@ -1019,10 +999,7 @@ async fn drive(
                 let model = dir.join("final-model.json");
                 if !model.exists() {
                     let json = serde_json::to_string(state.engine.model()).unwrap_or_default();
-                    let tmp = model.with_extension("json.tmp");
-                    if let Err(e) =
-                        std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &model))
-                    {
+                    if let Err(e) = replace_file(&model, json.as_bytes()) {
                         tracing::warn!(error = %e, "cannot write the final model");
                     }
                 }
@@ -1066,7 +1043,7 @@ async fn drive(
         model: state.engine.model().to_vec(),
         replayed: 0,
         recovery: Duration::ZERO,
-        audit_lines: state.audit.len(),
+        audit_lines: state.engine.audit_lines().len(),
     })
 }
 
@@ -1138,10 +1115,7 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
             builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
     }
     // A chunk, or a whole ceremony message (a polynomial: not chunked).
-    let ceremony = lock(&shared.state)
-        .engine
-        .max_payload(MessageKind::SecretShare)
-        + 16_384;
+    let ceremony = max_payload(&shared.setup, MessageKind::SecretShare) + 16_384;
     let service = FederationServer::new(Service(Arc::clone(&shared)))
         .max_decoding_message_size(options.limits.max_chunk.max(ceremony) + 4096)
         // Replies are the service's own (the ceremony's is a few MB).

@@ -11,7 +11,6 @@
 mod common;
 
 use common::*;
-use ringsum_net::participant::{run_client, run_holder};
 use ringsum_net::server::start;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -26,29 +25,8 @@ async fn two_rounds_over_grpc_reach_the_exact_weighted_average() {
     .await
     .unwrap();
     let url = format!("http://{}", running.addr);
-    let mut tasks = Vec::new();
-    for i in 0..3 {
-        let (id, sealing) = holder(dir.path(), i);
-        let options = holder_options(&url, dir.path(), i);
-        tasks.push(tokio::spawn(async move {
-            run_holder(options, id, sealing).await.map(|_| None)
-        }));
-    }
-    for i in 0..4 {
-        let options = client_options(&url, dir.path(), i);
-        let trainer = Box::new(Synthetic {
-            index: i,
-            samples: 10 * (i as u64 + 1),
-        });
-        let id = client(dir.path(), i);
-        tasks.push(tokio::spawn(async move {
-            run_client(options, id, trainer).await.map(|r| r.result)
-        }));
-    }
-    let mut results = Vec::new();
-    for t in tasks {
-        results.extend(t.await.unwrap().unwrap());
-    }
+    let tasks = spawn_participants(&url, dir.path(), 3, 4, None, |i| 10 * (i as u64 + 1));
+    let results = results(tasks).await;
     assert_eq!(results.len(), 4, "every client saw the final result");
     let summary = running.wait().await.unwrap();
     assert!(summary.finished);

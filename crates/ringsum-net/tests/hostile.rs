@@ -16,7 +16,6 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use common::*;
-use ringsum_net::participant::{run_client, run_holder};
 use ringsum_net::proto::federation_client::FederationClient;
 use ringsum_net::proto::{Caller, Chunk};
 use ringsum_net::server::{Limits, start};
@@ -35,14 +34,7 @@ async fn submit(
 
 /// A message in chunks of at most 1 MiB, as participants send them.
 fn whole(bytes: &[u8]) -> Vec<Chunk> {
-    bytes
-        .chunks(1 << 20)
-        .enumerate()
-        .map(|(i, c)| Chunk {
-            total: if i == 0 { bytes.len() as u64 } else { 0 },
-            data: c.to_vec(),
-        })
-        .collect()
+    ringsum_net::chunks(bytes, 1 << 20)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -62,25 +54,7 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
     };
     let running = start(plan(dir.path(), description), options).await.unwrap();
     let url = format!("http://{}", running.addr);
-    let mut tasks = Vec::new();
-    for i in 0..3 {
-        let (id, sealing) = holder(dir.path(), i);
-        let options = holder_options(&url, dir.path(), i);
-        tasks.push(tokio::spawn(async move {
-            run_holder(options, id, sealing).await.map(|_| None)
-        }));
-    }
-    for i in 0..3 {
-        let options = client_options(&url, dir.path(), i);
-        let trainer = Box::new(Synthetic {
-            index: i,
-            samples: 10 * (i as u64 + 1),
-        });
-        let id = client(dir.path(), i);
-        tasks.push(tokio::spawn(async move {
-            run_client(options, id, trainer).await.map(|r| r.result)
-        }));
-    }
+    let tasks = spawn_participants(&url, dir.path(), 3, 3, None, |i| 10 * (i as u64 + 1));
 
     let mut raw = FederationClient::connect(url.clone()).await.unwrap();
     let stranger = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
@@ -245,10 +219,7 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
     assert_eq!(refused.code(), Code::PermissionDenied);
 
     // The honest federation finishes: three clients per round, each once.
-    let mut results = Vec::new();
-    for t in tasks {
-        results.extend(t.await.unwrap().unwrap());
-    }
+    let results = results(tasks).await;
     let summary = running.wait().await.unwrap();
     assert!(summary.finished);
     assert_eq!(results.len(), 3);

@@ -93,31 +93,8 @@ async fn tls_prefers_x25519mlkem768_and_carries_a_federation() {
     .unwrap_err();
     assert!(refused.to_string().contains("plaintext flag"), "{refused}");
 
-    let mut tasks = Vec::new();
-    for i in 0..3 {
-        let (id, sealing) = holder(dir.path(), i);
-        let mut options = holder_options(&url, dir.path(), i);
-        options.connect.ca = Some(ca.clone());
-        tasks.push(tokio::spawn(async move {
-            run_holder(options, id, sealing).await.map(|_| None)
-        }));
-    }
-    for i in 0..3 {
-        let mut options = client_options(&url, dir.path(), i);
-        options.connect.ca = Some(ca.clone());
-        let trainer = Box::new(Synthetic {
-            index: i,
-            samples: 10,
-        });
-        let id = client(dir.path(), i);
-        tasks.push(tokio::spawn(async move {
-            run_client(options, id, trainer).await.map(|r| r.result)
-        }));
-    }
-    let mut results = Vec::new();
-    for t in tasks {
-        results.extend(t.await.unwrap().unwrap());
-    }
+    let tasks = spawn_participants(&url, dir.path(), 3, 3, Some(&ca), |_| 10);
+    let results = results(tasks).await;
     let summary = running.wait().await.unwrap();
     assert!(summary.finished);
     assert_eq!(results.len(), 3);

@@ -148,7 +148,9 @@ impl Setup {
         self.shape().ciphertexts()
     }
 
-    fn holder_of(&self, id: ParticipantId) -> Option<HolderId> {
+    /// The Shamir point of key holder `id`, if it is one.
+    #[must_use]
+    pub fn holder_of(&self, id: ParticipantId) -> Option<HolderId> {
         self.holders
             .iter()
             .find(|(_, p)| **p == id)

@@ -11,11 +11,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ringsum_net::participant::{ClientOptions, ConnectOptions, HolderOptions, Trainer};
+use ringsum_net::participant::{
+    ClientOptions, ConnectOptions, HolderOptions, Trainer, run_client, run_holder,
+};
 use ringsum_net::server::{Limits, Plan, ServeOptions, Timing};
 use ringsum_net::{HolderDescription, SetupDescription, TensorDescription};
 use ringsum_pq::codec::hex;
 use ringsum_pq::{KemAlgorithm, SealingKey, SignatureAlgorithm, SigningIdentity};
+use ringsum_protocol::RoundResult;
 
 pub struct Keys {
     pub coordinator: SigningIdentity,
@@ -176,4 +179,51 @@ pub fn client_options(url: &str, dir: &Path, i: usize) -> ClientOptions {
         state_dir: dir.join(format!("client-{i}")),
         insecure_seed: Some(5),
     }
+}
+
+/// The honest participants of a test federation, as tasks: `holders` key
+/// holders and `clients` clients (client i trains with `samples(i)`
+/// samples), all trusting `ca` if given. Each task yields the final result
+/// a client saw (holders yield nothing).
+pub fn spawn_participants(
+    url: &str,
+    dir: &Path,
+    holders: usize,
+    clients: usize,
+    ca: Option<&[u8]>,
+    samples: fn(usize) -> u64,
+) -> Vec<tokio::task::JoinHandle<ringsum_net::Result<Option<RoundResult>>>> {
+    let mut tasks = Vec::new();
+    for i in 0..holders {
+        let (id, sealing) = holder(dir, i);
+        let mut options = holder_options(url, dir, i);
+        options.connect.ca = ca.map(<[u8]>::to_vec);
+        tasks.push(tokio::spawn(async move {
+            run_holder(options, id, sealing).await.map(|_| None)
+        }));
+    }
+    for i in 0..clients {
+        let mut options = client_options(url, dir, i);
+        options.connect.ca = ca.map(<[u8]>::to_vec);
+        let trainer = Box::new(Synthetic {
+            index: i,
+            samples: samples(i),
+        });
+        let id = client(dir, i);
+        tasks.push(tokio::spawn(async move {
+            run_client(options, id, trainer).await.map(|r| r.result)
+        }));
+    }
+    tasks
+}
+
+/// Waits for the participants; the final results the clients saw.
+pub async fn results(
+    tasks: Vec<tokio::task::JoinHandle<ringsum_net::Result<Option<RoundResult>>>>,
+) -> Vec<RoundResult> {
+    let mut results = Vec::new();
+    for t in tasks {
+        results.extend(t.await.unwrap().unwrap());
+    }
+    results
 }
