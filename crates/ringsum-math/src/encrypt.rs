@@ -18,7 +18,8 @@
 //! part of a ciphertext is public post-processing and cannot weaken it.
 
 use crate::error::{MathError, Result};
-use crate::poly::{Coeff, Ntt, Poly, with_row_scratch};
+use crate::poly::{Coeff, Ntt, Poly, SecretPoly, with_row_scratch};
+use crate::prg::UniformRows;
 use crate::sample::small_to_residue;
 use crate::zq::Modulus;
 
@@ -121,6 +122,133 @@ pub fn public_key_encrypt(
     });
     add_message(&mut c0);
     Ok((Poly::from_raw(ctx, c0), Poly::from_raw(ctx, c1)))
+}
+
+/// c = a*s + e + m for a fresh secret s (in NTT form) and a public uniform
+/// a expanded row by row from `a_rows`: the encryption of the per-round-key
+/// scheme, where a client sends c alone and everyone can expand a.
+///
+/// Like [`public_key_encrypt`] it runs prime by prime: a's row is written
+/// straight into c's row, multiplied by s's row with the 1/N of the inverse
+/// transform folded in, transformed back, and the error added, so one row
+/// of c is all the working memory. c is *truncated* to the first
+/// `e.len()` coefficients (zero past them), and `add_message(residues)`
+/// adds the message to those once every prime is done (it may add nothing:
+/// then c = a*s + e is the precomputed mask of an update, as secret as
+/// the update it will hide, and the caller keeps it wiped).
+///
+/// # Errors
+/// [`MathError::ContextMismatch`] when `a_rows` is not at its first prime
+/// or is of another degree, [`MathError::LengthMismatch`] for an error of
+/// more than N coefficients.
+pub fn seeded_encrypt(
+    s: &SecretPoly<Ntt>,
+    a_rows: &mut UniformRows,
+    e: &[i64],
+    error_bound: u64,
+    add_message: impl FnOnce(&mut [u64]),
+) -> Result<Poly<Coeff>> {
+    let ctx = s.expose().context();
+    let degree = ctx.degree();
+    check_fresh_rows(ctx, a_rows)?;
+    if e.len() > degree {
+        return Err(MathError::LengthMismatch {
+            what: "encryption error e",
+            expected: degree,
+            found: e.len(),
+        });
+    }
+    let used = e.len();
+    let mut c = vec![0u64; ctx.poly_len()];
+    for (((plan, m), c_row), s_row) in ctx
+        .plans()
+        .iter()
+        .zip(ctx.moduli())
+        .zip(c.chunks_exact_mut(degree))
+        .zip(s.expose().residues().chunks_exact(degree))
+    {
+        a_rows.fill_next_row(c_row);
+        plan.mul_assign_normalize(c_row, s_row);
+        plan.inv(c_row);
+        let (head, tail) = c_row.split_at_mut(used);
+        tail.fill(0);
+        add_small(m, head, e, error_bound);
+    }
+    add_message(&mut c);
+    Ok(Poly::from_raw(ctx, c))
+}
+
+/// The phase c - a*s of a seeded ciphertext (or a sum of them), for a key
+/// (or the sum of the keys) s in NTT form and the same public a, expanded
+/// again from `a_rows`: Δ*M plus the (summed) errors on the first `used`
+/// coefficients, zero past them (c is truncated there, and -a*s alone
+/// would be all that is left). The phase is as sensitive as the plaintext
+/// it holds, hence [`SecretPoly`].
+///
+/// # Errors
+/// [`MathError::ContextMismatch`] when c, s and `a_rows` are not of one
+/// ring or `a_rows` is not at its first prime,
+/// [`MathError::LengthMismatch`] for `used` > N.
+pub fn seeded_decrypt(
+    c: &Poly<Coeff>,
+    used: usize,
+    s: &SecretPoly<Ntt>,
+    a_rows: &mut UniformRows,
+) -> Result<SecretPoly<Coeff>> {
+    let ctx = c.context();
+    ctx.check_same(s.expose().context())?;
+    let degree = ctx.degree();
+    check_fresh_rows(ctx, a_rows)?;
+    if used > degree {
+        return Err(MathError::LengthMismatch {
+            what: "coefficients of a seeded ciphertext",
+            expected: degree,
+            found: used,
+        });
+    }
+    let mut phase = SecretPoly::new(Poly::zero(ctx));
+    phase.expose_mut().update_residues(|moduli, rows| {
+        for ((((plan, m), row), s_row), c_row) in ctx
+            .plans()
+            .iter()
+            .zip(moduli)
+            .zip(rows.chunks_exact_mut(degree))
+            .zip(s.expose().residues().chunks_exact(degree))
+            .zip(c.residues().chunks_exact(degree))
+        {
+            a_rows.fill_next_row(row);
+            plan.mul_assign_normalize(row, s_row);
+            plan.inv(row);
+            let (head, tail) = row.split_at_mut(used);
+            tail.fill(0);
+            crate::simd::vectorize(
+                #[inline(always)]
+                || {
+                    for (x, &y) in head.iter_mut().zip(c_row) {
+                        *x = m.sub(y, *x);
+                    }
+                },
+            );
+        }
+    });
+    Ok(phase)
+}
+
+/// `Ok` when `a_rows` expands a polynomial of `ctx`'s ring and is at its
+/// first prime.
+fn check_fresh_rows(ctx: &crate::RingContext, a_rows: &UniformRows) -> Result<()> {
+    if a_rows.next_prime() != 0
+        || a_rows.degree() != ctx.degree()
+        || a_rows.primes() != ctx.num_primes()
+    {
+        return Err(MathError::ContextMismatch {
+            left_degree: ctx.degree(),
+            left_primes: ctx.num_primes(),
+            right_degree: a_rows.degree(),
+            right_primes: a_rows.primes(),
+        });
+    }
+    Ok(())
 }
 
 /// out[i] = x[i] mod m for signed |x[i]| <= bound, in constant time.

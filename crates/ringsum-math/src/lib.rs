@@ -11,8 +11,10 @@
 //!   part of the type, and [`SecretPoly`] for secrets;
 //! - [`sample`]: the ChaCha20 CSPRNG and the constant-time samplers;
 //! - [`crs`]: public polynomials expanded from a seed with SHAKE128;
-//! - [`encrypt`]: the fused, prime-by-prime kernel of RLWE public-key
-//!   encryption.
+//! - [`prg`]: public uniform polynomials expanded fast from a seed (a_j of
+//!   the per-round-key scheme);
+//! - [`encrypt`]: the fused, prime-by-prime kernels of RLWE encryption
+//!   (public-key, and seeded with a fresh secret).
 //!
 //! ```
 //! use ringsum_math::{prime::generate_ntt_primes, Poly, RingContext};
@@ -48,6 +50,7 @@ pub mod crt;
 pub mod encrypt;
 pub mod error;
 pub mod poly;
+pub mod prg;
 pub mod prime;
 pub mod rns;
 pub mod sample;

@@ -155,6 +155,21 @@ impl<R: Representation> Poly<R> {
         self.data.get(start..start.checked_add(degree)?)
     }
 
+    /// Runs `update` on the residues, prime-major (N residues modulo q_0,
+    /// then N modulo q_1, ...), with the moduli. `update` must leave every
+    /// residue below its prime (for example by adding reduced values with
+    /// [`Modulus::add`]): it is for kernels that live outside this crate,
+    /// such as adding the scaled message of an encryption.
+    pub fn update_residues(&mut self, update: impl FnOnce(&[Modulus], &mut [u64])) {
+        update(self.ctx.moduli(), &mut self.data);
+        debug_assert!(
+            self.data
+                .chunks_exact(self.ctx.degree())
+                .zip(self.ctx.moduli())
+                .all(|(row, m)| row.iter().all(|&x| x < m.value()))
+        );
+    }
+
     /// Consumes the polynomial and returns its residue buffer.
     pub fn into_residues(mut self) -> Vec<u64> {
         std::mem::take(&mut self.data)
@@ -206,6 +221,60 @@ impl<R: Representation> Poly<R> {
     /// [`MathError::ContextMismatch`] when the operands live in different rings.
     pub fn try_add_assign(&mut self, other: &Self) -> Result<()> {
         self.zip_assign(other, Modulus::add)
+    }
+
+    /// self += the sum of `others`, reading each of them once.
+    ///
+    /// Block by block of residues, the others are added without reduction
+    /// into 64-bit accumulators (as many at a time as cannot overflow: a
+    /// residue is below p, so 2^64 / p - 1 of them fit) and reduced once per
+    /// group, so the loop is a stream of plain vector additions over the
+    /// inputs while the block of the sum stays in the L1 cache: the
+    /// aggregation of many updates runs at the speed of reading them.
+    ///
+    /// # Errors
+    /// [`MathError::ContextMismatch`] when any operand lives in another
+    /// ring; `self` is unchanged then.
+    pub fn try_add_all_assign(&mut self, others: &[&Self]) -> Result<()> {
+        for other in others {
+            self.ctx.check_same(&other.ctx)?;
+        }
+        const BLOCK: usize = 1024;
+        let degree = self.ctx.degree();
+        let ctx = Arc::clone(&self.ctx);
+        for (row_index, (m, row)) in ctx
+            .moduli()
+            .iter()
+            .zip(self.data.chunks_exact_mut(degree))
+            .enumerate()
+        {
+            // Terms per group, the accumulator's own residue included.
+            let group = usize::try_from(u64::MAX / m.value() - 1)
+                .unwrap_or(usize::MAX)
+                .max(1);
+            let row_start = row_index * degree;
+            for (block_index, block) in row.chunks_mut(BLOCK).enumerate() {
+                let start = row_start + block_index * BLOCK;
+                let len = block.len();
+                for chunk in others.chunks(group) {
+                    crate::simd::vectorize(
+                        #[inline(always)]
+                        || {
+                            for other in chunk {
+                                let source = other.data.get(start..start + len).unwrap_or_default();
+                                for (x, &y) in block.iter_mut().zip(source) {
+                                    *x = x.wrapping_add(y);
+                                }
+                            }
+                        },
+                    );
+                    for x in block.iter_mut() {
+                        *x = m.reduce(*x);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// self -= other.

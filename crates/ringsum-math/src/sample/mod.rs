@@ -179,8 +179,9 @@ pub(crate) fn small_to_residue(m: &Modulus, x: i64) -> u64 {
 
 /// Spreads signed coefficients with |x| <= `bound` into RNS rows, in
 /// constant time; the shortcut for values below a prime is chosen from the
-/// public bound, never from the values.
-pub(crate) fn small_to_poly(
+/// public bound, never from the values. Coefficients past N are ignored,
+/// missing ones are zero.
+pub fn small_to_poly(
     ctx: &Arc<RingContext>,
     coefficients: &[i64],
     bound: u64,
