@@ -2,7 +2,7 @@
 
 use ringsum_math::MathError;
 
-use crate::params::SecurityModel;
+use crate::params::{SecretDistribution, SecurityModel};
 
 /// Everything that can go wrong in the scheme layer.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,68 @@ pub enum CoreError {
     AmbiguousPrimes {
         /// The file.
         file: String,
+    },
+
+    /// Both `[threshold]` and `[shares]` were given, or neither.
+    #[error(
+        "{file}: a parameter set needs exactly one of the sections `threshold` (collective key) and `shares` (per-round keys)"
+    )]
+    AmbiguousScheme {
+        /// The file.
+        file: String,
+    },
+
+    /// The secret distribution is not one the scheme and the claimed
+    /// security table cover.
+    #[error("{file}: field `noise.secret`: {secret:?} is not covered: {reason}")]
+    SecretNotCovered {
+        /// The file.
+        file: String,
+        /// The distribution the file names.
+        secret: SecretDistribution,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
+    /// The Shamir field cannot hold the sum of `max_clients` secrets.
+    #[error(
+        "{file}: field `shares.field_prime`: p = {field_prime} cannot lift the sum of {max_clients} secrets of magnitude up to {secret_bound} (it needs p > 2 * {max_clients} * {secret_bound})"
+    )]
+    ShareFieldTooSmall {
+        /// The file.
+        file: String,
+        /// The prime.
+        field_prime: u64,
+        /// The set's max_clients.
+        max_clients: u64,
+        /// The secret sampler's bound.
+        secret_bound: u64,
+    },
+
+    /// A key sum with a coefficient larger than the secrets of the
+    /// aggregate's clients can add up to: the holders' answers were wrong,
+    /// or the key sum belongs to another set of clients.
+    #[error(
+        "key sum coefficient {coefficient} is {value}, beyond the bound {bound} of the aggregate's clients' secrets"
+    )]
+    KeySumOutOfRange {
+        /// The coefficient.
+        coefficient: usize,
+        /// Its value.
+        value: i64,
+        /// The largest magnitude possible.
+        bound: u64,
+    },
+
+    /// A parameter set of one scheme given to the code of the other.
+    #[error("parameter set {id} is a {found} set; this operation needs a {expected} set")]
+    WrongScheme {
+        /// The set's id.
+        id: String,
+        /// The scheme the operation needs.
+        expected: &'static str,
+        /// The set's scheme.
+        found: &'static str,
     },
 
     /// The `id` inside a file differs from its file name.

@@ -28,14 +28,15 @@ pub mod error;
 pub mod model;
 pub mod noise;
 pub mod params;
+pub mod round;
 pub mod scheme;
 pub mod update;
 
 pub use error::{CoreError, Result};
 pub use noise::NoiseBudget;
 pub use params::{
-    DEFAULT_PARAMETER_SET, EncodingParams, ParamSetId, ParameterSet, SecretDistribution,
-    SecurityModel, ThresholdParams,
+    DEFAULT_PARAMETER_SET, DEFAULT_ROUND_KEY_SET, EncodingParams, ParamSetId, ParameterSet,
+    SchemeParams, SecretDistribution, SecurityModel, ShareParams, ThresholdParams,
 };
 
 #[cfg(test)]

@@ -182,19 +182,28 @@ pub fn check_values(layout: &ModelLayout, values: &[f32]) -> Result<()> {
 
 /// Rounds y to floor(y) or floor(y) + 1 with the probabilities that make the
 /// result's expectation y (stochastic rounding), from 32 random bits: the
-/// bias is below 2^-32 of a quantum.
+/// bias is below 2^-32 of a quantum. |y| must be below 2^51 (the validator
+/// bounds clip * 2^fraction_bits so).
+///
+/// Written in operations that vectorise on AVX2, which has no conversion
+/// between f64 and 64-bit integers: the floor is a rounding instruction,
+/// the random word becomes a float and the result an integer through the
+/// exact 2^52 bit tricks.
 #[inline(always)]
 pub fn stochastic_round(y: f64, random: u32) -> i64 {
-    // |y| < 2^52 by the validator, so truncation is exact; step down for
-    // negative non-integers to get the floor without a libm call.
-    #[allow(clippy::cast_possible_truncation)]
-    let truncated = y as i64;
-    #[allow(clippy::cast_precision_loss)]
-    let floor = truncated - i64::from((truncated as f64) > y);
-    #[allow(clippy::cast_precision_loss)]
-    let fraction = y - floor as f64;
-    let uniform = f64::from(random) * (1.0 / 4_294_967_296.0);
-    floor + i64::from(uniform < fraction)
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    const ONE_AND_HALF_TWO_52: f64 = 6_755_399_441_055_744.0;
+    let floor = y.floor();
+    let fraction = y - floor;
+    let random = f64::from_bits(0x4330_0000_0000_0000 | u64::from(random)) - TWO_52;
+    let uniform = random * (1.0 / 4_294_967_296.0);
+    let rounded = floor + if uniform < fraction { 1.0 } else { 0.0 };
+    // An integer-valued float of magnitude below 2^51, plus 1.5 * 2^52,
+    // holds the integer plus 2^51 in its low mantissa bits.
+    (rounded + ONE_AND_HALF_TWO_52)
+        .to_bits()
+        .wrapping_sub(ONE_AND_HALF_TWO_52.to_bits())
+        .cast_signed()
 }
 
 /// Quantizes one client's values: clip to [-c, c], multiply by the weight

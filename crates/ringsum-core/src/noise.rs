@@ -56,6 +56,23 @@ impl NoiseBudget {
         }
     }
 
+    /// The budget of the per-round-key scheme: a ciphertext is
+    /// c = a*s + e + Δ*M, and c - a*(sum of the secrets) leaves the sum of
+    /// the errors alone, so the aggregate's noise is at most
+    /// `max_clients` * B_e, with no key-dependent product and no flooding.
+    /// `fresh` is B_e, `aggregate` and `decryption` the sum's bound.
+    pub fn round_keys(error_bound: u64, max_clients: u64) -> Self {
+        let fresh = BigUint::from(error_bound);
+        let aggregate = &fresh * max_clients;
+        let scale_bits = u32::try_from(aggregate.bits() + 1).unwrap_or(u32::MAX);
+        Self {
+            fresh,
+            decryption: aggregate.clone(),
+            aggregate,
+            scale_bits,
+        }
+    }
+
     /// The bits of Q a plaintext of `message_bits` signed bits needs:
     /// |Δ*M + noise| <= 2^(d + message_bits) must stay below Q/4, which
     /// leaves the fixed-width decoder a wide margin from ±Q/2.
@@ -67,6 +84,15 @@ impl NoiseBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_key_budget() {
+        let b = NoiseBudget::round_keys(27, 1000);
+        assert_eq!(b.aggregate, BigUint::from(27_000u32));
+        // 27000 < 2^15 = Δ/2 with Δ = 2^16.
+        assert_eq!(b.scale_bits, 16);
+        assert_eq!(b.required_modulus_bits(13 * 28), 383);
+    }
 
     #[test]
     fn formulas() {

@@ -24,7 +24,7 @@ use crate::noise::NoiseBudget;
 /// coefficient, about 9 bytes per parameter on the wire.
 pub const DEFAULT_PARAMETER_SET: &str = "pq128-n16384";
 
-const BUILTIN: [(&str, &str); 4] = [
+const BUILTIN: [(&str, &str); 8] = [
     (
         "pq128-n4096",
         include_str!("../../../params/pq128-n4096.toml"),
@@ -41,11 +41,36 @@ const BUILTIN: [(&str, &str); 4] = [
         "pq128-n32768",
         include_str!("../../../params/pq128-n32768.toml"),
     ),
+    (
+        "rk128-n4096",
+        include_str!("../../../params/rk128-n4096.toml"),
+    ),
+    (
+        "rk128-n8192",
+        include_str!("../../../params/rk128-n8192.toml"),
+    ),
+    (
+        "rk128-n16384",
+        include_str!("../../../params/rk128-n16384.toml"),
+    ),
+    (
+        "rk128-n32768",
+        include_str!("../../../params/rk128-n32768.toml"),
+    ),
 ];
+
+/// The default parameter set of the per-round-key scheme
+/// ([`crate::round`]): N = 16384, 13 values per coefficient, about 3.7
+/// bytes per parameter on the wire.
+pub const DEFAULT_ROUND_KEY_SET: &str = "rk128-n16384";
 
 /// Largest log2 Q for 128-bit security with a ternary secret and sigma about
 /// 3.2, from the HomomorphicEncryption.org security standard (2018, Table 1):
-/// (N, classical, quantum).
+/// (N, classical, quantum). The standard's bounds for a secret drawn from
+/// the error distribution (a Gaussian of width about 3.2) are at least as
+/// large at every N, so these, the smallest, also bound sets with a
+/// Gaussian secret of width 3.2 or more (a wider secret only makes the
+/// lattice problem harder).
 const SECURITY_BOUNDS_128: [(usize, u64, u64); 6] = [
     (1024, 27, 25),
     (2048, 54, 51),
@@ -82,8 +107,35 @@ impl fmt::Display for SecurityModel {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SecretDistribution {
-    /// Uniform on {-1, 0, 1}: the distribution the security table assumes.
+    /// Uniform on {-1, 0, 1}: the distribution the security table assumes
+    /// (collective-key sets).
     Ternary,
+    /// The tail-cut discrete Gaussian of the `[noise]` section, for secrets
+    /// and errors alike (per-round-key sets: the coordinator learns the sum
+    /// of a set's secrets, and a Gaussian keeps each honest secret's
+    /// conditional width, docs/security.md).
+    Gaussian,
+}
+
+/// Which scheme a parameter set is for, with that scheme's own settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemeParams {
+    /// One collective public key, threshold decryption with flooding (the
+    /// `[threshold]` section).
+    CollectiveKey(ThresholdParams),
+    /// A fresh secret per client and round, Shamir-shared; only key sums
+    /// are reconstructed (the `[shares]` section).
+    RoundKeys(ShareParams),
+}
+
+/// The Shamir sharing of per-round secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShareParams {
+    /// The prime p of the share field Z_p: it must exceed twice the largest
+    /// |sum of max_clients secrets|, so that a sum lifts back exactly.
+    pub field_prime: u64,
+    /// The most key holders (Shamir points 1..p).
+    pub max_holders: u32,
 }
 
 /// The largest log2 Q allowed at `degree` for 128-bit security in `model`,
@@ -134,7 +186,15 @@ struct ParameterFile {
     noise: NoiseSection,
     security: SecuritySection,
     encoding: EncodingSection,
-    threshold: ThresholdSection,
+    threshold: Option<ThresholdSection>,
+    shares: Option<SharesSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharesSection {
+    field_prime: u64,
+    max_holders: u32,
 }
 
 #[derive(Deserialize)]
@@ -222,7 +282,7 @@ pub struct ParameterSet {
     ring: Arc<RingContext>,
     log2_q: u64,
     encoding: EncodingParams,
-    threshold: ThresholdParams,
+    scheme: SchemeParams,
     budget: NoiseBudget,
 }
 
@@ -325,18 +385,48 @@ impl ParameterSet {
             });
         }
 
-        let threshold = ThresholdParams {
-            max_holders: file.threshold.max_holders,
-            flooding_bits: file.threshold.flooding_bits,
+        let error_bound = gaussian.bound().unsigned_abs();
+        let (scheme, max_clients) = match (file.threshold, file.shares) {
+            (Some(threshold), None) => {
+                if noise.secret != SecretDistribution::Ternary {
+                    return Err(CoreError::SecretNotCovered {
+                        file: source.to_owned(),
+                        secret: noise.secret,
+                        reason: "the collective-key scheme is implemented for ternary secrets only",
+                    });
+                }
+                let threshold = ThresholdParams {
+                    max_holders: threshold.max_holders,
+                    flooding_bits: threshold.flooding_bits,
+                };
+                check_threshold(source, &threshold)?;
+                (
+                    SchemeParams::CollectiveKey(threshold),
+                    file.encoding.max_clients,
+                )
+            }
+            (None, Some(shares)) => {
+                check_round_key_noise(source, noise.secret, noise.sigma)?;
+                let shares = check_shares(source, &shares, file.encoding.max_clients, error_bound)?;
+                (SchemeParams::RoundKeys(shares), file.encoding.max_clients)
+            }
+            _ => {
+                return Err(CoreError::AmbiguousScheme {
+                    file: source.to_owned(),
+                });
+            }
         };
-        let encoding = check_encoding(source, &file.encoding, &threshold)?;
-        let budget = NoiseBudget::new(
-            degree,
-            gaussian.bound().unsigned_abs(),
-            threshold.max_holders,
-            encoding.max_clients,
-            threshold.flooding_bits,
-        );
+        let encoding = check_encoding(source, &file.encoding)?;
+        let budget = match scheme {
+            SchemeParams::CollectiveKey(threshold) => NoiseBudget::new(
+                degree,
+                error_bound,
+                threshold.max_holders,
+                max_clients,
+                threshold.flooding_bits,
+            ),
+            SchemeParams::RoundKeys(_) => NoiseBudget::round_keys(error_bound, max_clients),
+        };
         let required = budget.required_modulus_bits(encoding.slots * encoding.slot_bits);
         // Q >= 2^(log2_q - 1): the budget must fit below that.
         if required > log2_q - 1 {
@@ -351,7 +441,7 @@ impl ParameterSet {
 
         Ok(Self {
             encoding,
-            threshold,
+            scheme,
             budget,
             id,
             description: file.description,
@@ -468,9 +558,52 @@ impl ParameterSet {
         &self.encoding
     }
 
-    /// The threshold-decryption bounds.
+    /// The threshold-decryption bounds of a collective-key set. For a
+    /// per-round-key set this is its `max_holders` with no flooding: the
+    /// collective-key code refuses such sets ([`Self::collective_key`]).
     pub fn threshold(&self) -> ThresholdParams {
-        self.threshold
+        match self.scheme {
+            SchemeParams::CollectiveKey(threshold) => threshold,
+            SchemeParams::RoundKeys(shares) => ThresholdParams {
+                max_holders: shares.max_holders,
+                flooding_bits: 0,
+            },
+        }
+    }
+
+    /// The scheme the set is for, with its settings.
+    pub fn scheme(&self) -> SchemeParams {
+        self.scheme
+    }
+
+    /// The threshold settings of a collective-key set.
+    ///
+    /// # Errors
+    /// [`CoreError::WrongScheme`] for a per-round-key set.
+    pub fn collective_key(&self) -> Result<ThresholdParams> {
+        match self.scheme {
+            SchemeParams::CollectiveKey(threshold) => Ok(threshold),
+            SchemeParams::RoundKeys(_) => Err(CoreError::WrongScheme {
+                id: self.id.to_string(),
+                expected: "collective-key",
+                found: "per-round-key",
+            }),
+        }
+    }
+
+    /// The Shamir settings of a per-round-key set.
+    ///
+    /// # Errors
+    /// [`CoreError::WrongScheme`] for a collective-key set.
+    pub fn round_keys(&self) -> Result<ShareParams> {
+        match self.scheme {
+            SchemeParams::RoundKeys(shares) => Ok(shares),
+            SchemeParams::CollectiveKey(_) => Err(CoreError::WrongScheme {
+                id: self.id.to_string(),
+                expected: "per-round-key",
+                found: "collective-key",
+            }),
+        }
     }
 
     /// The proven noise bounds of this set.
@@ -493,17 +626,14 @@ impl fmt::Debug for ParameterSet {
             .field("log2_q", &self.log2_q)
             .field("sigma", &self.gaussian.sigma())
             .field("security", &(self.security_level, self.security_model))
+            .field("scheme", &self.scheme)
             .finish_non_exhaustive()
     }
 }
 
 /// Checks the encoding settings on their own: ranges, and that a slot holds
 /// the signed sum of `max_clients` values.
-fn check_encoding(
-    source: &str,
-    section: &EncodingSection,
-    threshold: &ThresholdParams,
-) -> Result<EncodingParams> {
+fn check_encoding(source: &str, section: &EncodingSection) -> Result<EncodingParams> {
     let out_of_range = |field: &'static str, allowed: &'static str| CoreError::OutOfRange {
         file: source.to_owned(),
         field,
@@ -527,20 +657,14 @@ fn check_encoding(
     if section.max_weight == 0 {
         return Err(out_of_range("encoding.max_weight", "at least 1"));
     }
-    if !(1..=1024).contains(&threshold.max_holders) {
-        return Err(out_of_range("threshold.max_holders", "1 to 1024"));
-    }
-    if !(20..=128).contains(&threshold.flooding_bits) {
-        return Err(out_of_range("threshold.flooding_bits", "20 to 128"));
-    }
     let scaled = section.clip.max(1.0) * f64::from(section.fraction_bits).exp2();
-    if scaled >= 2f64.powi(52) {
+    if scaled >= 2f64.powi(51) {
         return Err(out_of_range(
             "encoding.clip",
-            "clip * 2^fraction_bits below 2^52",
+            "clip * 2^fraction_bits below 2^51",
         ));
     }
-    // Exact: the value is an integer below 2^52 after ceil.
+    // Exact: the value is an integer below 2^51 after ceil.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let max_quantized = scaled.ceil() as u64;
     // Stochastic rounding may round up by one quantum, hence the + 1.
@@ -562,6 +686,91 @@ fn check_encoding(
         max_clients: section.max_clients,
         max_weight: section.max_weight,
         max_quantized,
+    })
+}
+
+/// Checks the `[threshold]` section of a collective-key set.
+fn check_threshold(source: &str, threshold: &ThresholdParams) -> Result<()> {
+    let out_of_range = |field: &'static str, allowed: &'static str| CoreError::OutOfRange {
+        file: source.to_owned(),
+        field,
+        allowed,
+    };
+    if !(1..=1024).contains(&threshold.max_holders) {
+        return Err(out_of_range("threshold.max_holders", "1 to 1024"));
+    }
+    if !(20..=128).contains(&threshold.flooding_bits) {
+        return Err(out_of_range("threshold.flooding_bits", "20 to 128"));
+    }
+    Ok(())
+}
+
+/// The narrowest Gaussian of a per-round-key set: 3.2 * sqrt(2). The
+/// coordinator learns the sum of a set's secrets (and errors); with two
+/// honest clients in the set each one's conditional distribution then has
+/// width sigma / sqrt(2), which must stay at the standard's 3.2.
+pub const MIN_ROUND_KEY_SIGMA: f64 = 3.2 * std::f64::consts::SQRT_2;
+
+/// Checks that a per-round-key set draws secrets and errors from a
+/// Gaussian wide enough for the conditional-width argument.
+fn check_round_key_noise(source: &str, secret: SecretDistribution, sigma: f64) -> Result<()> {
+    if secret != SecretDistribution::Gaussian {
+        return Err(CoreError::SecretNotCovered {
+            file: source.to_owned(),
+            secret,
+            reason: "per-round keys need a Gaussian secret: the coordinator learns the sum of \
+                     a set's secrets, and ternary coefficients summing to +-2 reveal both",
+        });
+    }
+    if sigma.is_nan() || sigma < MIN_ROUND_KEY_SIGMA {
+        return Err(CoreError::NoiseTooNarrow {
+            file: source.to_owned(),
+            sigma,
+            minimum: MIN_ROUND_KEY_SIGMA,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the `[shares]` section: a prime field wide enough to lift the sum
+/// of `max_clients` secrets of magnitude at most `secret_bound`.
+fn check_shares(
+    source: &str,
+    section: &SharesSection,
+    max_clients: u64,
+    secret_bound: u64,
+) -> Result<ShareParams> {
+    let out_of_range = |field: &'static str, allowed: &'static str| CoreError::OutOfRange {
+        file: source.to_owned(),
+        field,
+        allowed,
+    };
+    let p = section.field_prime;
+    if !(257..1 << 32).contains(&p) || !ringsum_math::prime::is_prime(p) {
+        return Err(out_of_range(
+            "shares.field_prime",
+            "a prime between 2^8 and 2^32",
+        ));
+    }
+    // |sum| <= max_clients * B, and the centred lift is exact for |x| < p/2.
+    let largest_sum = u128::from(max_clients) * u128::from(secret_bound);
+    if 2 * largest_sum >= u128::from(p) {
+        return Err(CoreError::ShareFieldTooSmall {
+            file: source.to_owned(),
+            field_prime: p,
+            max_clients,
+            secret_bound,
+        });
+    }
+    if section.max_holders == 0 || u64::from(section.max_holders) >= p {
+        return Err(out_of_range(
+            "shares.max_holders",
+            "1 to field_prime - 1 (one Shamir point each)",
+        ));
+    }
+    Ok(ShareParams {
+        field_prime: p,
+        max_holders: section.max_holders,
     })
 }
 

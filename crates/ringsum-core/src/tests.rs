@@ -1,5 +1,5 @@
 use crate::params::max_log2_q_128;
-use crate::{CoreError, ParameterSet, SecurityModel};
+use crate::{CoreError, ParameterSet, SecretDistribution, SecurityModel};
 
 const GOOD: &str = r#"
 id = "test-set"
@@ -51,7 +51,117 @@ fn every_builtin_set_validates_and_claims_quantum_security() {
         .iter()
         .map(|id| ParameterSet::builtin(id).unwrap().degree())
         .collect();
-    assert_eq!(degrees, [4096, 8192, 16384, 32768]);
+    assert_eq!(
+        degrees,
+        [4096, 8192, 16384, 32768, 4096, 8192, 16384, 32768]
+    );
+}
+
+/// The per-round-key sets: the modulus holds the slots, the scale and the
+/// margin and little more, and every coefficient carries K values.
+#[test]
+fn round_key_sets_fit_their_budget_tightly() {
+    for (id, slots, log2_q) in [
+        ("rk128-n4096", 2, 76),
+        ("rk128-n8192", 6, 188),
+        ("rk128-n16384", 13, 384),
+        ("rk128-n32768", 28, 804),
+    ] {
+        let params = ParameterSet::builtin(id).unwrap();
+        assert_eq!(params.encoding().slots, slots, "{id}");
+        assert_eq!(params.log2_q(), log2_q, "{id}");
+        assert_eq!(params.secret_distribution(), SecretDistribution::Gaussian);
+        assert!(params.gaussian().sigma() >= crate::params::MIN_ROUND_KEY_SIGMA);
+        let shares = params.round_keys().unwrap();
+        assert_eq!(shares.field_prime, 65521);
+        assert!(params.collective_key().is_err());
+        let budget = params.noise_budget();
+        assert_eq!(budget.scale_bits, 16);
+        let required = budget.required_modulus_bits(slots * 28);
+        // The budget fits, and one more slot would not.
+        assert!(required < log2_q);
+        assert!(budget.required_modulus_bits((slots + 1) * 28) >= log2_q);
+        // The sum of max_clients secrets lifts exactly from Z_p.
+        let largest = params.encoding().max_clients * params.gaussian().bound().unsigned_abs();
+        assert!(2 * largest < shares.field_prime);
+    }
+    let default = ParameterSet::builtin(crate::DEFAULT_ROUND_KEY_SET).unwrap();
+    assert_eq!(default.degree(), 16384);
+}
+
+#[test]
+fn round_key_files_are_refused_when_the_scheme_is_not_covered() {
+    let good = include_str!("../../../params/rk128-n4096.toml");
+    let load = |from: &str, to: &str| {
+        assert!(good.contains(from), "{from}");
+        ParameterSet::from_toml_str(&good.replace(from, to), "rk128-n4096.toml")
+    };
+    assert!(load("", "").is_ok());
+    // Ternary secrets leak through the published key sum.
+    assert!(matches!(
+        load("secret = \"gaussian\"", "secret = \"ternary\"").unwrap_err(),
+        CoreError::SecretNotCovered {
+            secret: SecretDistribution::Ternary,
+            ..
+        }
+    ));
+    // The standard's width is not enough once a sum is known.
+    assert!(matches!(
+        load("sigma = 4.53", "sigma = 3.2").unwrap_err(),
+        CoreError::NoiseTooNarrow { .. }
+    ));
+    // A field too small to lift the sum of max_clients secrets.
+    assert!(matches!(
+        load("field_prime = 65521", "field_prime = 40009").unwrap_err(),
+        CoreError::ShareFieldTooSmall {
+            field_prime: 40009,
+            max_clients: 1000,
+            secret_bound: 27,
+            ..
+        }
+    ));
+    for bad in ["65520", "7", "4294967311"] {
+        assert!(matches!(
+            load("field_prime = 65521", &format!("field_prime = {bad}")).unwrap_err(),
+            CoreError::OutOfRange {
+                field: "shares.field_prime",
+                ..
+            }
+        ));
+    }
+    assert!(matches!(
+        load("max_holders = 64", "max_holders = 0").unwrap_err(),
+        CoreError::OutOfRange {
+            field: "shares.max_holders",
+            ..
+        }
+    ));
+    // One scheme section, exactly.
+    assert!(matches!(
+        load(
+            "[shares]",
+            "[threshold]\nmax_holders = 4\nflooding_bits = 40\n[shares]"
+        )
+        .unwrap_err(),
+        CoreError::AmbiguousScheme { .. }
+    ));
+    let no_scheme = good[..good.find("[shares]").unwrap()].to_owned();
+    assert!(matches!(
+        ParameterSet::from_toml_str(&no_scheme, "rk128-n4096.toml").unwrap_err(),
+        CoreError::AmbiguousScheme { .. }
+    ));
+    // The collective-key scheme keeps ternary secrets only.
+    let gaussian_old = GOOD.replace("secret = \"ternary\"", "secret = \"gaussian\"");
+    assert!(matches!(
+        ParameterSet::from_toml_str(&gaussian_old, "test-set.toml").unwrap_err(),
+        CoreError::SecretNotCovered { .. }
+    ));
+    // A 14th slot does not fit N = 16384.
+    let big = include_str!("../../../params/rk128-n16384.toml").replace("slots = 13", "slots = 14");
+    assert!(matches!(
+        ParameterSet::from_toml_str(&big, "rk128-n16384.toml").unwrap_err(),
+        CoreError::NoiseBudgetExceeded { .. }
+    ));
 }
 
 #[test]
@@ -372,7 +482,7 @@ proptest::proptest! {
     /// last uses ceil(n / K) coefficients for its n values, and the values
     /// add up to the parameters plus the weight.
     #[test]
-    fn update_shapes_cover_every_value_once(parameters in 0usize..2_000_000, set in 0usize..4) {
+    fn update_shapes_cover_every_value_once(parameters in 0usize..2_000_000, set in 0usize..8) {
         use crate::scheme::Packing;
         use crate::update::UpdateShape;
         let params = ParameterSet::builtin(ParameterSet::builtin_ids()[set]).unwrap();
@@ -392,5 +502,26 @@ proptest::proptest! {
         proptest::prop_assert!(values > 0 && used * k >= values && (used - 1) * k < values);
         proptest::prop_assert_eq!(shape.values_in(count), 0);
         proptest::prop_assert_eq!(shape.c0_coefficients(count), 0);
+    }
+}
+
+proptest::proptest! {
+    /// The vectorisable stochastic rounding agrees with the plain
+    /// definition, floor(y) + [u < y - floor(y)], over the range the
+    /// validator allows.
+    #[test]
+    fn stochastic_rounding_matches_its_definition(
+        integer in -(1i64 << 50)..(1i64 << 50),
+        fraction in 0.0f64..1.0,
+        small in -100.0f64..100.0,
+        random in proptest::prelude::any::<u32>(),
+    ) {
+        use crate::model::stochastic_round;
+        for y in [integer as f64 + fraction, small, integer as f64, -0.0] {
+            let floor = y.floor();
+            let uniform = f64::from(random) / 4_294_967_296.0;
+            let expected = floor as i64 + i64::from(uniform < y - floor);
+            proptest::prop_assert_eq!(stochastic_round(y, random), expected, "y = {}", y);
+        }
     }
 }

@@ -106,6 +106,91 @@ std::thread_local! {
     static SLOT_SCRATCH: RefCell<Vec<i64>> = const { RefCell::new(Vec::new()) };
 }
 
+/// One client's update on its way into ciphertexts: what fills the slots
+/// of each (slot 0 of the first holds the quantized weight; the values
+/// follow in order; zeros pad the end).
+pub(crate) struct UpdateSlots<'a> {
+    pub(crate) encoding: &'a crate::params::EncodingParams,
+    pub(crate) packing: &'a Packing,
+    pub(crate) shape: &'a UpdateShape,
+    pub(crate) values: &'a [f32],
+    pub(crate) samples: u64,
+    pub(crate) weight: i64,
+}
+
+impl<'a> UpdateSlots<'a> {
+    /// Checks the values against the layout and quantizes the weight.
+    ///
+    /// # Errors
+    /// [`CoreError::CountMismatch`] or [`CoreError::NonFiniteValue`] for
+    /// values that do not match the layout, [`CoreError::InvalidWeight`]
+    /// for a sample count of 0 or above `max_weight`.
+    pub(crate) fn prepare(
+        encoding: &'a crate::params::EncodingParams,
+        packing: &'a Packing,
+        layout: &ModelLayout,
+        shape: &'a UpdateShape,
+        values: &'a [f32],
+        samples: u64,
+        rng: &mut Csprng,
+    ) -> Result<Self> {
+        check_values(layout, values)?;
+        let weight = quantize_weight(encoding, samples, rng)?;
+        Ok(Self {
+            encoding,
+            packing,
+            shape,
+            values,
+            samples,
+            weight,
+        })
+    }
+
+    /// Quantizes the values of ciphertext `index` into a per-thread slot
+    /// buffer (K columns of `used` values, the layout
+    /// [`Packing::add_message`] takes) and runs `f(slots, used, rng)` on
+    /// it; the buffer is wiped before the next ciphertext, whatever `f`
+    /// returns.
+    pub(crate) fn with_slots<T>(
+        &self,
+        index: usize,
+        rng: &mut Csprng,
+        f: impl FnOnce(&[i64], usize, &mut Csprng) -> Result<T>,
+    ) -> Result<T> {
+        let capacity = self.packing.capacity();
+        let values = self.values;
+        let first = (index * capacity).saturating_sub(1).min(values.len());
+        let skip = usize::from(index == 0);
+        let last = (first + capacity - skip).min(values.len());
+        let chunk = values.get(first..last).unwrap_or_default();
+        let used = self.shape.c0_coefficients(index);
+        let encoding = self.encoding;
+        let run = |slots: &mut Vec<i64>| {
+            slots.clear();
+            slots.resize(self.packing.slots() * used, 0);
+            let mut fill = || {
+                if let Some(out) = slots.get_mut(skip..skip + chunk.len()) {
+                    quantize_into(encoding, chunk, self.samples, rng, out)?;
+                }
+                if index == 0
+                    && let Some(slot) = slots.first_mut()
+                {
+                    *slot = self.weight;
+                }
+                Ok::<_, CoreError>(())
+            };
+            let result = fill().and_then(|()| f(slots, used, rng));
+            slots.iter_mut().zeroize();
+            result
+        };
+        SLOT_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slots) => run(&mut slots),
+            // Not reachable (nothing re-enters), but never panic for it.
+            Err(_) => run(&mut Vec::new()),
+        })
+    }
+}
+
 /// Quantizes, packs and encrypts one client's update (ciphertexts in
 /// parallel, each with its own generator forked from `rng`).
 ///
@@ -125,48 +210,24 @@ pub fn encrypt_update(
     round: RoundId,
     rng: &mut Csprng,
 ) -> Result<EncryptedUpdate> {
-    check_values(layout, values)?;
-    let capacity = packing.capacity();
     let shape = UpdateShape::new(packing, layout);
-    let count = shape.ciphertexts();
-    let encoding = params.encoding();
-    let weight = quantize_weight(encoding, samples, rng)?;
-    // Each ciphertext is quantized, packed and encrypted in one task, in a
-    // per-thread slot buffer wiped before the next. Slot 0 of the first
-    // holds the weight; the values follow in order; zeros pad the end.
-    let mut rngs: Vec<Csprng> = (0..count).map(|_| rng.fork()).collect();
+    let slots = UpdateSlots::prepare(
+        params.encoding(),
+        packing,
+        layout,
+        &shape,
+        values,
+        samples,
+        rng,
+    )?;
+    // Each ciphertext is quantized, packed and encrypted in one task.
+    let mut rngs: Vec<Csprng> = (0..shape.ciphertexts()).map(|_| rng.fork()).collect();
     let ciphertexts = rngs
         .par_iter_mut()
         .enumerate()
         .map(|(index, rng)| {
-            let first = (index * capacity).saturating_sub(1).min(values.len());
-            let skip = usize::from(index == 0);
-            let last = (first + capacity - skip).min(values.len());
-            let chunk = values.get(first..last).unwrap_or_default();
-            let used = shape.c0_coefficients(index);
-            let mut run = |slots: &mut Vec<i64>| {
-                slots.clear();
-                slots.resize(packing.slots() * used, 0);
-                let mut fill = || {
-                    if let Some(out) = slots.get_mut(skip..skip + chunk.len()) {
-                        quantize_into(encoding, chunk, samples, rng, out)?;
-                    }
-                    if index == 0
-                        && let Some(slot) = slots.first_mut()
-                    {
-                        *slot = weight;
-                    }
-                    Ok::<_, CoreError>(())
-                };
-                let result =
-                    fill().and_then(|()| encrypt_columns(params, packing, key, slots, used, rng));
-                slots.iter_mut().zeroize();
-                result
-            };
-            SLOT_SCRATCH.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut slots) => run(&mut slots),
-                // Not reachable (nothing re-enters), but never panic for it.
-                Err(_) => run(&mut Vec::new()),
+            slots.with_slots(index, rng, |slots, used, rng| {
+                encrypt_columns(params, packing, key, slots, used, rng)
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -193,7 +254,7 @@ pub struct Aggregate {
     sum: Vec<Ciphertext>,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -527,6 +588,25 @@ pub fn decode_aggregate(
     phases: &[SecretPoly<Coeff>],
 ) -> Result<FedAvgResult> {
     crate::scheme::check_set(params, packing.param_set())?;
+    let slots = decode_update_slots(packing, layout, phases)?;
+    fedavg_from_slots(params, layout, clients, &slots)
+}
+
+/// Splits the phases of an update's (or an aggregate's) ciphertexts into
+/// its slot values, in update order: the weight, then every parameter,
+/// then the padding of the last ciphertext. Only the coefficients each
+/// ciphertext uses are decoded: past a truncated c0 a phase holds no
+/// message.
+///
+/// # Errors
+/// [`CoreError::CountMismatch`] for the wrong number of phases,
+/// [`CoreError::DecodeOverflow`] for a coefficient that does not split into
+/// slots.
+pub fn decode_update_slots(
+    packing: &Packing,
+    layout: &ModelLayout,
+    phases: &[SecretPoly<Coeff>],
+) -> Result<Zeroizing<Vec<i64>>> {
     let shape = UpdateShape::new(packing, layout);
     let expected = shape.ciphertexts();
     if phases.len() != expected {
@@ -536,8 +616,6 @@ pub fn decode_aggregate(
             found: phases.len(),
         });
     }
-    // Only the coefficients each ciphertext uses are decoded: past a
-    // truncated c0, a phase holds c1*s alone.
     let decoded = phases
         .par_iter()
         .enumerate()
@@ -545,12 +623,44 @@ pub fn decode_aggregate(
             decode_columns(packing, phase.expose(), i, shape.c0_coefficients(i)).map(Zeroizing::new)
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut slots = decoded.iter().flat_map(|p| p.iter().copied());
+    let mut slots = Zeroizing::new(Vec::with_capacity(
+        decoded.iter().map(|d| d.len()).sum::<usize>(),
+    ));
+    // A ciphertext carries its values as K columns of `used` coefficients
+    // (value t in slot t / used of coefficient t mod used), so the columns
+    // in order are the values in order.
+    for columns in &decoded {
+        slots.extend_from_slice(columns);
+    }
+    Ok(slots)
+}
+
+/// The weighted average from an aggregate's decoded slots (weight sum
+/// first, then the parameters, then padding that must be zero).
+///
+/// # Errors
+/// [`CoreError::NoWeight`] when the weight sum is not positive,
+/// [`CoreError::NonZeroPadding`] for a non-zero slot past the parameters,
+/// [`CoreError::CountMismatch`] for too few slots.
+pub fn fedavg_from_slots(
+    params: &ParameterSet,
+    layout: &ModelLayout,
+    clients: u64,
+    slots: &[i64],
+) -> Result<FedAvgResult> {
+    let count = layout.parameter_count();
+    if slots.len() < count + 1 {
+        return Err(CoreError::CountMismatch {
+            what: "decoded slots",
+            expected: count + 1,
+            found: slots.len(),
+        });
+    }
+    let mut slots = slots.iter().copied();
     let weight_sum = slots.next().unwrap_or(0);
     if weight_sum <= 0 {
         return Err(CoreError::NoWeight { weight_sum });
     }
-    let count = layout.parameter_count();
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
     let flat: Vec<f32> = slots
         .by_ref()
@@ -558,9 +668,9 @@ pub fn decode_aggregate(
         .map(|s| (s as f64 / weight_sum as f64) as f32)
         .collect();
     // Honest updates leave the padding at zero; anything else there is a
-    // contribution encrypt_update did not make, and is refused. A sanity
-    // check only: an ill-formed ciphertext can still move key material
-    // into the model's own slots (docs/noise.md).
+    // contribution the encryption did not make, and is refused. A sanity
+    // check only: an ill-formed ciphertext can still move anything into
+    // the model's own slots.
     if let Some((offset, value)) = slots.enumerate().find(|&(_, v)| v != 0) {
         return Err(CoreError::NonZeroPadding {
             slot: 1 + count + offset,

@@ -475,17 +475,32 @@ impl SplitReducer {
     #[inline(always)]
     fn reduce(&self, low: u64, high: u64) -> u64 {
         let p = self.modulus.value();
-        #[allow(clippy::cast_precision_loss)]
-        let estimate = high as f64 * self.high_factor + low as f64 * self.low_factor;
-        // Non-negative and below 2^35: the truncating cast is a floor.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let quotient = estimate as u64;
+        let estimate = exact_f64(high) * self.high_factor + exact_f64(low) * self.low_factor;
+        // Non-negative and below 2^47: adding 2^52 puts the nearest integer
+        // in the low mantissa bits (floor or one above: r = value - q p is
+        // then in [-p, p), which the corrections below handle). AVX2 has no
+        // f64 -> u64 conversion; this bit trick vectorises everywhere.
+        let quotient = (estimate + TWO_52).to_bits() & ((1u64 << 52) - 1);
         let value = low.wrapping_add(high << self.split);
         let r = value.wrapping_sub(quotient.wrapping_mul(p));
         // r in [-p, 2p) as a signed word: add p if negative, then reduce once.
         let negative = (r.cast_signed() >> 63).cast_unsigned();
         self.modulus.reduce_once(r.wrapping_add(p & negative))
     }
+}
+
+/// 2^52: a float whose unit in the last place is 1.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+/// x as the nearest f64 (exact below 2^53), in operations that vectorise
+/// without AVX-512's u64 -> f64 conversion: each 32-bit half becomes a
+/// float exactly through the 2^52 bit trick.
+#[inline(always)]
+fn exact_f64(x: u64) -> f64 {
+    let exponent = 0x4330_0000_0000_0000u64;
+    let low = f64::from_bits(exponent | (x & 0xFFFF_FFFF)) - TWO_52;
+    let high = f64::from_bits(exponent | (x >> 32)) - TWO_52;
+    high * 4_294_967_296.0 + low
 }
 
 /// Runs `op` compiled for the best SIMD level of this CPU (see
