@@ -45,11 +45,14 @@ pub enum MessageKind {
     AuditRecord,
     /// The coordinator's announcement of the collective public key.
     CollectiveKey,
+    /// A client's Shamir share of its per-round secret, sealed to one key
+    /// holder and bound to the digest of the client's update.
+    RoundKeyShare,
 }
 
 impl MessageKind {
     /// Every kind this build knows.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::UpdateSubmission,
         Self::KeyCommitment,
         Self::PublicKeyShare,
@@ -61,6 +64,7 @@ impl MessageKind {
         Self::Revocation,
         Self::AuditRecord,
         Self::CollectiveKey,
+        Self::RoundKeyShare,
     ];
 
     /// The identifier on the wire.
@@ -78,15 +82,16 @@ impl MessageKind {
             Self::Revocation => 9,
             Self::AuditRecord => 10,
             Self::CollectiveKey => 11,
+            Self::RoundKeyShare => 12,
         }
     }
 
-    /// Whether the sender sends one such message to each recipient (only
-    /// secret shares: one per fellow key holder). Every other kind is one
-    /// message per sender and round, whoever it is addressed to.
+    /// Whether the sender sends one such message to each recipient (secret
+    /// shares: one per key holder). Every other kind is one message per
+    /// sender and round, whoever it is addressed to.
     #[must_use]
     pub const fn is_per_recipient(self) -> bool {
-        matches!(self, Self::SecretShare)
+        matches!(self, Self::SecretShare | Self::RoundKeyShare)
     }
 
     /// The kind with this identifier.

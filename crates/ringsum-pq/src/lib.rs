@@ -72,4 +72,6 @@ pub use registry::{
     Accepted, AlgorithmPolicy, Inbox, KeyStatus, Participant, Pending, Registry, RevocationReason,
     Role, revocation_payload, rotation_envelope,
 };
-pub use seal::{SealContext, SealedBox, open_share, seal_share};
+pub use seal::{
+    SealContext, SealedBox, open_round_share, open_share, seal_round_share, seal_share,
+};

@@ -40,7 +40,9 @@ impl Role {
     #[must_use]
     pub const fn may_send(self, kind: MessageKind) -> bool {
         match kind {
-            MessageKind::UpdateSubmission => matches!(self, Self::Client),
+            MessageKind::UpdateSubmission | MessageKind::RoundKeyShare => {
+                matches!(self, Self::Client)
+            }
             MessageKind::KeyCommitment
             | MessageKind::PublicKeyShare
             | MessageKind::SecretShare

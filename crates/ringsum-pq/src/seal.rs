@@ -252,6 +252,55 @@ pub fn seal_share(
     parameter_set: &str,
     share: &[u8],
 ) -> Result<Envelope> {
+    seal_to_holder(
+        MessageKind::SecretShare,
+        sender,
+        registry,
+        context,
+        parameter_set,
+        &[],
+        share,
+    )
+}
+
+/// Seals a client's Shamir share of its per-round secret to
+/// `context.recipient` (a key holder) and signs it, bound to the digest of
+/// the client's update: an envelope of kind [`MessageKind::RoundKeyShare`]
+/// whose payload is the 32-byte update digest followed by the sealed box.
+/// The holder learns which update the share belongs to without seeing the
+/// update, and the client's signature binds the two.
+///
+/// # Errors
+/// As [`seal_share`].
+pub fn seal_round_share(
+    sender: &SigningIdentity,
+    registry: &Registry,
+    context: SealContext,
+    parameter_set: &str,
+    update_digest: &[u8; 32],
+    share: &[u8],
+) -> Result<Envelope> {
+    seal_to_holder(
+        MessageKind::RoundKeyShare,
+        sender,
+        registry,
+        context,
+        parameter_set,
+        update_digest,
+        share,
+    )
+}
+
+/// Seals `share` to a key holder and signs `prefix || box` as `kind`.
+fn seal_to_holder(
+    kind: MessageKind,
+    sender: &SigningIdentity,
+    registry: &Registry,
+    context: SealContext,
+    parameter_set: &str,
+    prefix: &[u8],
+    share: &[u8],
+) -> Result<Envelope> {
     if context.sender != sender.id() {
         return Err(PqError::SealMismatch("sender"));
     }
@@ -269,16 +318,18 @@ pub fn seal_share(
         .and_then(|p| p.sealing.as_ref())
         .ok_or(PqError::NotASealingRecipient(recipient))?;
     let sealed = SealedBox::seal(recipient_key, context, share)?;
+    let mut payload = prefix.to_vec();
+    payload.extend_from_slice(&sealed.to_bytes());
     Envelope::sign(
         sender,
         Routing {
             federation: context.federation,
             round: context.round,
-            kind: MessageKind::SecretShare,
+            kind,
             recipient,
             parameter_set: parameter_set.to_owned(),
         },
-        sealed.to_bytes(),
+        payload,
     )
 }
 
@@ -298,14 +349,83 @@ pub fn open_share(
     envelope: &Envelope,
     max_share: usize,
 ) -> Result<(Accepted, Zeroizing<Vec<u8>>)> {
-    let pending = inbox.check(registry, envelope, MessageKind::SecretShare)?;
+    let (accepted, _, plaintext) = open_from_client(
+        MessageKind::SecretShare,
+        inbox,
+        registry,
+        key,
+        me,
+        epoch,
+        envelope,
+        max_share,
+    )?;
+    Ok((accepted, plaintext))
+}
+
+/// A key holder's side of [`seal_round_share`]: checks the envelope in
+/// `inbox` (signature, sender, round, replay, one share per client and
+/// round), opens the box (sealed for key epoch 0), and only then records
+/// the message. Returns the update digest the client bound the share to,
+/// and the share.
+///
+/// # Errors
+/// As [`open_share`], and [`PqError::Malformed`] for a payload too short
+/// to hold the digest.
+pub fn open_round_share(
+    inbox: &mut Inbox,
+    registry: &Registry,
+    key: &SealingKey,
+    me: ParticipantId,
+    envelope: &Envelope,
+    max_share: usize,
+) -> Result<(Accepted, [u8; 32], Zeroizing<Vec<u8>>)> {
+    open_from_client(
+        MessageKind::RoundKeyShare,
+        inbox,
+        registry,
+        key,
+        me,
+        0,
+        envelope,
+        max_share,
+    )
+}
+
+/// Checks, opens and records a sealed `kind` envelope whose payload is a
+/// 32-byte digest (for [`MessageKind::RoundKeyShare`]; none otherwise)
+/// followed by the box.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "private: the two public wrappers fix the kind and the epoch"
+)]
+fn open_from_client(
+    kind: MessageKind,
+    inbox: &mut Inbox,
+    registry: &Registry,
+    key: &SealingKey,
+    me: ParticipantId,
+    epoch: u64,
+    envelope: &Envelope,
+    max_share: usize,
+) -> Result<(Accepted, [u8; 32], Zeroizing<Vec<u8>>)> {
+    let pending = inbox.check(registry, envelope, kind)?;
     let routing = envelope.routing();
     if routing.recipient != me {
         return Err(PqError::WrongRecipient {
             found: routing.recipient,
         });
     }
-    let sealed = SealedBox::from_bytes(envelope.payload(), max_share)?;
+    let mut digest = [0u8; 32];
+    let boxed = if kind == MessageKind::RoundKeyShare {
+        let (head, rest) = envelope.payload().split_at_checked(32).ok_or_else(|| {
+            PqError::malformed("round key share", "payload shorter than its digest")
+        })?;
+        digest.copy_from_slice(head);
+        rest
+    } else {
+        envelope.payload()
+    };
+    let sealed = SealedBox::from_bytes(boxed, max_share)?;
     let expected = SealContext {
         federation: routing.federation,
         sender: envelope.sender(),
@@ -315,5 +435,5 @@ pub fn open_share(
     };
     let plaintext = sealed.open(key, &expected)?;
     let accepted = inbox.commit(pending)?;
-    Ok((accepted, plaintext))
+    Ok((accepted, digest, plaintext))
 }
