@@ -41,13 +41,17 @@ impl Committee {
     /// beyond the set's `max_holders` (the noise budget's limit),
     /// [`ThresholdError::ThresholdOutOfRange`] unless 1 <= t <= n,
     /// [`ThresholdError::InvalidHolderId`] and
-    /// [`ThresholdError::DuplicateHolder`].
+    /// [`ThresholdError::DuplicateHolder`]; [`ThresholdError::Core`] with
+    /// [`ringsum_core::CoreError::WrongScheme`] for a per-round-key set.
     pub fn new(
         params: &ParameterSet,
         epoch: u64,
         holders: &[HolderId],
         threshold: u32,
     ) -> Result<Self> {
+        // A per-round-key set has no flooding budget: never run the
+        // collective-key protocol on it.
+        params.collective_key()?;
         if holders.is_empty() {
             return Err(ThresholdError::EmptyCommittee);
         }

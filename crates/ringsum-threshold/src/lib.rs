@@ -73,6 +73,7 @@ pub mod committee;
 pub mod decrypt;
 pub mod error;
 pub mod ledger;
+pub mod shamir;
 
 pub use ceremony::{
     CeremonyOutput, InMemoryTransport, KeyCommitment, KeyGenerator, PublicKeyShare,
