@@ -42,6 +42,9 @@
 use std::sync::Arc;
 
 use prost::Message;
+use ringsum_core::model::ModelLayout;
+use ringsum_core::round::RoundUpdate;
+use ringsum_core::scheme::Packing;
 use ringsum_core::scheme::{Ciphertext, PublicKey};
 use ringsum_core::update::{EncryptedUpdate, RoundId, UpdateShape};
 use ringsum_core::{CoreError, ParameterSet};
@@ -76,6 +79,15 @@ pub enum WireError {
     /// The bytes are not a valid protobuf message of the expected type.
     #[error("malformed protobuf: {0}")]
     Protobuf(#[from] prost::DecodeError),
+
+    /// The message is for another model layout.
+    #[error("layout hash {found} where {expected} (the receiver's model) was expected")]
+    LayoutMismatch {
+        /// The receiver's layout hash, hex.
+        expected: String,
+        /// The message's (at most its first 64 bytes), hex.
+        found: String,
+    },
 
     /// A wire version this build does not read.
     #[error("wire version {found} is not supported (this build reads version {supported})")]
@@ -525,6 +537,93 @@ pub fn decode_update(
         round: RoundId(message.round),
         ciphertexts,
     })
+}
+
+/// Lower-case hex of at most the first 64 bytes (for error messages).
+fn short_hex(bytes: &[u8]) -> String {
+    bytes.iter().take(64).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The exact length of the `RoundUpdate` entry of ciphertext `index`.
+fn round_entry_len(params: &ParameterSet, shape: &UpdateShape, index: usize) -> usize {
+    packed_prefix_len(params.ring(), shape.c0_coefficients(index))
+}
+
+/// The largest valid encoding of a per-round-key update of `shape`.
+pub fn max_round_update_len(params: &ParameterSet, shape: &UpdateShape) -> usize {
+    (0..shape.ciphertexts())
+        .map(|i| round_entry_len(params, shape, i) + 8)
+        .fold(0usize, usize::saturating_add)
+        .saturating_add(ENVELOPE_BYTES)
+}
+
+/// Encodes a per-round-key update: per ciphertext, the bit-packed residues
+/// of the coefficients it uses.
+pub fn encode_round_update(update: &RoundUpdate) -> Vec<u8> {
+    proto::RoundUpdate {
+        version: WIRE_VERSION,
+        param_set: update.param_set().to_string(),
+        layout_hash: update.layout_hash().to_vec(),
+        round: update.round().0,
+        ciphertexts: update
+            .ciphertexts()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| pack_poly_prefix(c, update.used_coefficients(i)))
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes a per-round-key update of `params` for a model of `layout`: the
+/// ciphertext count and every entry's length come from the layout, and are
+/// checked by a scan of the framing before anything is decoded, so a
+/// hostile message cannot make the decoder allocate more than a valid one.
+///
+/// # Errors
+/// Any [`WireError`]: size, protobuf, version, parameter set, layout hash
+/// (length, or another layout's), ciphertext count, lengths, residues,
+/// padding.
+pub fn decode_round_update(
+    params: &ParameterSet,
+    packing: &Packing,
+    layout: &ModelLayout,
+    bytes: &[u8],
+) -> Result<RoundUpdate> {
+    let shape = UpdateShape::new(packing, layout);
+    check_size(bytes.len(), max_round_update_len(params, &shape))?;
+    check_update_framing(bytes, shape.ciphertexts(), |i| {
+        round_entry_len(params, &shape, i)
+    })?;
+    let message = proto::RoundUpdate::decode(bytes)?;
+    check_version(message.version)?;
+    check_param_set(params, &message.param_set)?;
+    if message.layout_hash.as_slice() != layout.hash() {
+        return Err(WireError::LayoutMismatch {
+            expected: short_hex(layout.hash()),
+            found: short_hex(&message.layout_hash),
+        });
+    }
+    let ciphertexts = message
+        .ciphertexts
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            unpack_poly_prefix(
+                params.ring(),
+                entry,
+                shape.c0_coefficients(i),
+                "ciphertexts",
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RoundUpdate::from_parts(
+        params,
+        packing,
+        layout,
+        RoundId(message.round),
+        ciphertexts,
+    )?)
 }
 
 #[cfg(test)]

@@ -338,3 +338,123 @@ proptest! {
         let _ = decode_ciphertext(&f.params, &bytes);
     }
 }
+
+mod round_updates {
+    use super::*;
+    use ringsum_core::round::{RoundContext, RoundSecret};
+
+    struct RoundFixture {
+        params: ParameterSet,
+        packing: Packing,
+        layout: ModelLayout,
+        update: RoundUpdate,
+        bytes: Vec<u8>,
+    }
+
+    /// A per-round-key update at N = 4096 with two slots per coefficient:
+    /// 9000 parameters fill one ciphertext (8192 values) and 405
+    /// coefficients of a second.
+    fn round_fixture() -> &'static RoundFixture {
+        static FIXTURE: OnceLock<RoundFixture> = OnceLock::new();
+        FIXTURE.get_or_init(|| {
+            let params = ParameterSet::builtin("rk128-n4096").unwrap();
+            let packing = Packing::new(&params);
+            let layout = ModelLayout::try_new([("w", vec![9000])]).unwrap();
+            let context = RoundContext::new(&params, [1; 32], RoundId(3)).unwrap();
+            let mut rng = Csprng::from_seed([6; 32]);
+            let values: Vec<f32> = (0..9000).map(|i| (i as f32 / 9000.0) - 0.5).collect();
+            let update = RoundSecret::generate(&params, &mut rng)
+                .unwrap()
+                .encrypt_update(&packing, &layout, &context, &values, 10, &mut rng)
+                .unwrap();
+            let bytes = encode_round_update(&update);
+            RoundFixture {
+                params,
+                packing,
+                layout,
+                update,
+                bytes,
+            }
+        })
+    }
+
+    #[test]
+    fn round_updates_round_trip_at_the_packed_size() {
+        let f = round_fixture();
+        assert_eq!(f.update.used_coefficients(1), 405);
+        let decoded = decode_round_update(&f.params, &f.packing, &f.layout, &f.bytes).unwrap();
+        assert_eq!(decoded, f.update);
+        // 76 bits per coefficient of a and c0: 4096 + 405 coefficients.
+        let packed = (4096 + 405) * 76 / 8;
+        assert!(f.bytes.len() >= packed && f.bytes.len() <= packed + 100);
+        assert!(
+            f.bytes.len()
+                <= max_round_update_len(&f.params, &UpdateShape::new(&f.packing, &f.layout))
+        );
+    }
+
+    #[test]
+    fn round_update_decoder_refuses_every_kind_of_damage() {
+        let f = round_fixture();
+        let decode = |bytes: &[u8]| decode_round_update(&f.params, &f.packing, &f.layout, bytes);
+        // Another layout: the framing no longer matches the expected shape.
+        let other = ModelLayout::try_new([("w", vec![8999])]).unwrap();
+        assert!(decode_round_update(&f.params, &f.packing, &other, &f.bytes).is_err());
+        // Same shape, another layout's hash.
+        let renamed = ModelLayout::try_new([("v", vec![9000])]).unwrap();
+        assert!(matches!(
+            decode_round_update(&f.params, &f.packing, &renamed, &f.bytes),
+            Err(WireError::LayoutMismatch { .. })
+        ));
+        // Truncated, extended, or oversized input.
+        assert!(decode(&f.bytes[..f.bytes.len() - 1]).is_err());
+        let mut longer = f.bytes.clone();
+        longer.push(0);
+        assert!(decode(&longer).is_err());
+        let huge = vec![0u8; f.bytes.len() * 2];
+        assert!(matches!(decode(&huge), Err(WireError::TooLarge { .. })));
+        // A residue at or above its prime.
+        let mut message = proto::RoundUpdate::decode(f.bytes.as_slice()).unwrap();
+        message.ciphertexts[0][..10].fill(0xff);
+        assert!(matches!(
+            decode(&message.encode_to_vec()),
+            Err(WireError::Residue { .. })
+        ));
+        // Wrong version or parameter set.
+        let mut message = proto::RoundUpdate::decode(f.bytes.as_slice()).unwrap();
+        message.version = 1;
+        assert!(matches!(
+            decode(&message.encode_to_vec()),
+            Err(WireError::Version { .. })
+        ));
+        let mut message = proto::RoundUpdate::decode(f.bytes.as_slice()).unwrap();
+        message.param_set = "rk128-n8192".into();
+        assert!(matches!(
+            decode(&message.encode_to_vec()),
+            Err(WireError::ParameterSet { .. })
+        ));
+        // A ciphertext too few.
+        let mut message = proto::RoundUpdate::decode(f.bytes.as_slice()).unwrap();
+        message.ciphertexts.pop();
+        assert!(matches!(
+            decode(&message.encode_to_vec()),
+            Err(WireError::CiphertextCount { .. })
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any single flipped byte is refused or decodes to a valid update
+        /// of the same shape; it never panics.
+        #[test]
+        fn flipped_bytes_never_panic(position in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let f = round_fixture();
+            let mut bytes = f.bytes.clone();
+            let i = position.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            if let Ok(update) = decode_round_update(&f.params, &f.packing, &f.layout, &bytes) {
+                prop_assert_eq!(update.ciphertexts().len(), 2);
+            }
+        }
+    }
+}
