@@ -1,21 +1,36 @@
-//! `ringsum bench`: the whole aggregation pipeline for one model size and
-//! client count, in one process, next to plaintext FedAvg on the same
-//! updates, with the cost floor of this machine for encryption and
+//! `ringsum bench`: one round of the per-round-key pipeline for one model
+//! size and client count, in one process, next to plaintext FedAvg on the
+//! same updates, with the cost floor of this machine for encryption and
 //! aggregation (docs/bench.md describes every output field).
+//!
+//! The phases of a round: every client encrypts its update under a fresh
+//! secret; every client Shamir-shares the secret, seals each share to its
+//! holder and signs it, and signs its update; the coordinator adds the
+//! updates; every key holder opens and verifies each client's share and
+//! answers with the sum; the coordinator combines the answers (all n, so a
+//! lying holder would be detected) and decodes the weighted average.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
+use ringsum_core::round::{RoundAggregate, RoundContext, RoundSecret, RoundUpdate};
 use ringsum_core::scheme::Packing;
-use ringsum_core::update::{Aggregate, EncryptedUpdate, RoundId, ciphertexts_for, encrypt_update};
-use ringsum_math::{Csprng, Poly, sample::sample_ternary};
-use ringsum_threshold::{
-    Combiner, Committee, DecryptionRequest, HolderId, InMemoryTransport, KeyHolder, ShareLedger,
-    run_ceremony,
+use ringsum_core::update::{RoundId, UpdateShape};
+use ringsum_math::{Csprng, Poly};
+use ringsum_pq::{
+    AlgorithmPolicy, Envelope, FederationId, Inbox, KemAlgorithm, MessageKind, ParticipantId,
+    Registry, Role, Routing, SealContext, SealingKey, SignatureAlgorithm, SigningIdentity,
+    open_round_share, seal_round_share,
+};
+use ringsum_threshold::HolderId;
+use ringsum_threshold::shamir::{
+    AnswerKey, HolderAnswer, KeySumAccumulator, ShareCommittee, ShareField, ShareMessage,
+    combine_answers, decode_client_share, encode_client_share, share_secret,
 };
 use serde_json::json;
+use sha3::{Digest, Sha3_256};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -26,7 +41,7 @@ pub struct Options {
     pub clients: usize,
     /// Key holders.
     pub holders: u32,
-    /// Holders needed to decrypt.
+    /// Holders needed to open a key sum.
     pub threshold: u32,
     /// Parameter set.
     pub params: String,
@@ -56,13 +71,24 @@ pub struct Report {
     pub options: Options,
     /// Plaintext FedAvg round.
     pub plaintext: Phase,
-    /// The encrypted phases.
-    pub phases: Vec<Phase>,
-    /// Wire bytes of one client's update.
+    /// Encode + encrypt, all clients.
+    pub encrypt: Phase,
+    /// Shares, seals and signatures, all clients.
+    pub shares: Phase,
+    /// The coordinator's sum.
+    pub aggregate: Phase,
+    /// Every holder's answer, one holder after another.
+    pub holders: Phase,
+    /// Combining the answers and decoding.
+    pub decode: Phase,
+    /// Wire bytes of one client's encoded update (its ciphertexts).
     pub update_bytes: usize,
+    /// Wire bytes a client sends besides: its sealed, signed shares and
+    /// the signature on its update.
+    pub fixed_bytes: usize,
     /// Measured memory bandwidth of a u64 add loop, bytes per second.
     pub bandwidth: f64,
-    /// Measured time of one forward NTT of a full RNS polynomial.
+    /// Measured time of one inverse NTT of a full RNS polynomial.
     pub ntt: Duration,
 }
 
@@ -107,10 +133,15 @@ fn check(options: &Options, params: &ParameterSet) -> Result<(), String> {
             options.holders, options.threshold
         ));
     }
+    if 2 * options.threshold <= options.holders {
+        return Err(format!(
+            "--threshold {} with --holders {}: a majority is needed (2t > n), or two disjoint quorums could open two different sets",
+            options.threshold, options.holders
+        ));
+    }
     let packing = Packing::new(params);
     let ciphertexts = (options.params_count + 1).div_ceil(packing.capacity());
-    let ring = params.ring();
-    let ciphertext_bytes = 2 * ring.degree() * ring.moduli().len() * 8;
+    let ciphertext_bytes = params.ring().poly_len() * 8;
     // Plaintext updates, every encrypted update and the aggregate in memory.
     let needed = (options.clients as u128) * (options.params_count as u128) * 4
         + (options.clients as u128 + 4) * (ciphertexts as u128) * (ciphertext_bytes as u128);
@@ -128,16 +159,86 @@ fn check(options: &Options, params: &ParameterSet) -> Result<(), String> {
     Ok(())
 }
 
+/// The participants of the benchmark's federation: one signing identity
+/// per client, and per holder a signing identity and a sealing key.
+struct Federation {
+    id: FederationId,
+    registry: Registry,
+    clients: Vec<SigningIdentity>,
+    holders: Vec<(SigningIdentity, SealingKey)>,
+    committee: ShareCommittee,
+}
+
+impl Federation {
+    fn new(params: &ParameterSet, options: &Options) -> Result<Self, String> {
+        let err = |e: &dyn std::fmt::Display| e.to_string();
+        let id = FederationId([0xbe; 32]);
+        let policy = AlgorithmPolicy::POST_QUANTUM;
+        let mut registry = Registry::new(id, policy);
+        let clients = (0..options.clients)
+            .map(|_| {
+                let identity = SigningIdentity::generate(SignatureAlgorithm::MlDsa65)?;
+                registry.register(Role::Client, identity.public().clone(), None)?;
+                Ok(identity)
+            })
+            .collect::<Result<Vec<_>, ringsum_pq::PqError>>()
+            .map_err(|e| err(&e))?;
+        let holders = (0..options.holders)
+            .map(|_| {
+                let identity = SigningIdentity::generate(SignatureAlgorithm::MlDsa65)?;
+                let sealing = SealingKey::generate(KemAlgorithm::MlKem1024)?;
+                registry.register(
+                    Role::KeyHolder,
+                    identity.public().clone(),
+                    Some(sealing.public().clone()),
+                )?;
+                Ok((identity, sealing))
+            })
+            .collect::<Result<Vec<_>, ringsum_pq::PqError>>()
+            .map_err(|e| err(&e))?;
+        let shares = params.round_keys().map_err(|e| err(&e))?;
+        let field = ShareField::new(shares.field_prime).map_err(|e| err(&e))?;
+        let points: Vec<HolderId> = (1..=options.holders).map(HolderId).collect();
+        let committee = ShareCommittee::new(field, &points, options.threshold, shares.max_holders)
+            .map_err(|e| err(&e))?;
+        Ok(Self {
+            id,
+            registry,
+            clients,
+            holders,
+            committee,
+        })
+    }
+
+    /// The holder whose Shamir point is `point` (1-based, in order).
+    fn holder(&self, point: HolderId) -> Option<&(SigningIdentity, SealingKey)> {
+        usize::try_from(point.0)
+            .ok()
+            .and_then(|p| p.checked_sub(1))
+            .and_then(|i| self.holders.get(i))
+    }
+}
+
+/// What one client sends in a round.
+struct Submission {
+    update: RoundUpdate,
+    /// The client's signature on its encoded update.
+    signed_update: Envelope,
+    /// One sealed, signed share per holder, in holder order.
+    shares: Vec<Envelope>,
+}
+
 /// Runs the benchmark.
 #[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
 pub fn run(options: &Options) -> Result<Report, String> {
     let params = crate::load_params(&options.params)?;
+    params.round_keys().map_err(|e| e.to_string())?;
     check(options, &params)?;
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let packing = Packing::new(&params);
     let n = options.params_count;
     let layout = ModelLayout::try_new([("update", vec![n as u64])]).map_err(|e| err(&e))?;
-    let bar = crate::progress_bar(options.progress, 6, "{spinner} {msg} [{bar:20}] {elapsed}")?;
+    let bar = crate::progress_bar(options.progress, 8, "{spinner} {msg} [{bar:20}] {elapsed}")?;
 
     // Updates: deterministic values in [-0.5, 0.5], sample counts 20 + i.
     bar.set_message("preparing updates");
@@ -169,128 +270,227 @@ pub fn run(options: &Options) -> Result<Report, String> {
     })?;
     bar.inc(1);
 
-    // Key ceremony (not part of a round).
-    bar.set_message("key ceremony");
-    let ids: Vec<HolderId> = (1..=options.holders).map(HolderId).collect();
-    let committee = Committee::new(&params, 0, &ids, options.threshold).map_err(|e| err(&e))?;
-    let seed = ringsum_math::CrsSeed::new([3; 32]);
-    let ceremony = run_ceremony(
-        &params,
-        &committee,
-        &seed,
-        &mut InMemoryTransport::new(),
-        &mut rng,
-    )
-    .map_err(|e| err(&e))?;
+    // Identities and keys (set up once per federation, not timed).
+    bar.set_message("identities");
+    let federation = Federation::new(&params, options)?;
+    let round = RoundId(1);
+    let context = RoundContext::new(&params, federation.id.0, round).map_err(|e| err(&e))?;
     bar.inc(1);
 
-    // Encode + encrypt, every client.
+    // Clients: a fresh secret, its shares kept for the next phase, and the
+    // encrypted update that consumes the secret.
     bar.set_message("encrypting");
-    let round = RoundId(1);
-    let mut encrypted: Vec<EncryptedUpdate> = Vec::new();
-    let encrypt = time(options.repeats, || {
-        encrypted = updates
+    let mut shared: Vec<(AnswerKey, Vec<(HolderId, ShareMessage)>)> = Vec::new();
+    let mut encrypted: Vec<RoundUpdate> = Vec::new();
+    let mut share_time = Vec::new();
+    let encrypt = {
+        let mut samples_encrypt = Vec::new();
+        for _ in 0..options.repeats {
+            shared.clear();
+            encrypted.clear();
+            let mut encrypt_time = Duration::ZERO;
+            let mut sharing = Duration::ZERO;
+            for (values, s) in updates.iter().zip(&samples) {
+                let start = Instant::now();
+                let secret = RoundSecret::generate(&params, &mut rng).map_err(|e| err(&e))?;
+                let generated = start.elapsed();
+                let shares_start = Instant::now();
+                let key = AnswerKey::random(&mut rng);
+                shared.push((
+                    key,
+                    share_secret(&federation.committee, secret.coefficients(), &mut rng)
+                        .map_err(|e| err(&e))?,
+                ));
+                sharing += shares_start.elapsed();
+                let encrypt_start = Instant::now();
+                encrypted.push(
+                    secret
+                        .encrypt_update(&packing, &layout, &context, values, *s, &mut rng)
+                        .map_err(|e| err(&e))?,
+                );
+                encrypt_time += generated + encrypt_start.elapsed();
+            }
+            samples_encrypt.push(encrypt_time);
+            share_time.push(sharing);
+        }
+        median(samples_encrypt)
+    };
+    bar.inc(1);
+
+    // Clients: encode and sign the update, seal and sign each share, bound
+    // to the update's digest.
+    bar.set_message("sealing shares");
+    let mut submissions: Vec<Submission> = Vec::new();
+    let mut sealing_samples = Vec::new();
+    for _ in 0..options.repeats {
+        submissions.clear();
+        let start = Instant::now();
+        for ((client, update), (key, shares)) in
+            federation.clients.iter().zip(&encrypted).zip(&shared)
+        {
+            let bytes = ringsum_wire::encode_round_update(update);
+            let digest: [u8; 32] = Sha3_256::digest(&bytes).into();
+            let signed_update = Envelope::sign(
+                client,
+                Routing {
+                    federation: federation.id,
+                    round: round.0,
+                    kind: MessageKind::UpdateSubmission,
+                    recipient: ParticipantId::BROADCAST,
+                    parameter_set: params.id().to_string(),
+                },
+                bytes,
+            )
+            .map_err(|e| err(&e))?;
+            let mut envelopes = Vec::with_capacity(shares.len());
+            for (point, share) in shares {
+                let (holder, _) = federation
+                    .holder(*point)
+                    .ok_or_else(|| format!("no holder at point {}", point.0))?;
+                let context = SealContext {
+                    federation: federation.id,
+                    sender: client.id(),
+                    recipient: holder.id(),
+                    epoch: 0,
+                    round: round.0,
+                };
+                envelopes.push(
+                    seal_round_share(
+                        client,
+                        &federation.registry,
+                        context,
+                        params.id().as_str(),
+                        &digest,
+                        &encode_client_share(key, share),
+                    )
+                    .map_err(|e| err(&e))?,
+                );
+            }
+            submissions.push(Submission {
+                update: update.clone(),
+                signed_update,
+                shares: envelopes,
+            });
+        }
+        sealing_samples.push(start.elapsed());
+    }
+    // Sharing happened during encryption (it needs the secret before the
+    // encryption consumes it): both count toward this phase.
+    let shares_phase = median(
+        sealing_samples
             .iter()
-            .zip(&samples)
-            .map(|(u, s)| {
-                encrypt_update(
-                    &params,
-                    &packing,
-                    &ceremony.public_key,
-                    &layout,
-                    u,
-                    *s,
-                    round,
-                    &mut rng,
+            .zip(&share_time)
+            .map(|(a, b)| *a + *b)
+            .collect(),
+    );
+    let update_bytes = submissions
+        .first()
+        .map_or(0, |s| s.signed_update.payload().len());
+    let fixed_bytes = submissions.first().map_or(0, |s| {
+        s.signed_update.to_bytes().len() - s.signed_update.payload().len()
+            + s.shares.iter().map(|e| e.to_bytes().len()).sum::<usize>()
+    });
+    bar.inc(1);
+
+    // The coordinator adds the updates.
+    bar.set_message("aggregating");
+    let mut aggregate =
+        RoundAggregate::new(&params, &packing, &layout, &context).map_err(|e| err(&e))?;
+    let round_updates: Vec<RoundUpdate> = submissions.iter().map(|s| s.update.clone()).collect();
+    let aggregate_time = time(options.repeats, || {
+        aggregate =
+            RoundAggregate::new(&params, &packing, &layout, &context).map_err(|e| err(&e))?;
+        aggregate.try_add_all(&round_updates).map_err(|e| err(&e))
+    })?;
+    bar.inc(1);
+
+    // Every holder opens and verifies each client's share and answers.
+    bar.set_message("holders answering");
+    let field = federation.committee.field();
+    let degree = params.degree();
+    let max_share = 128 + degree * 4;
+    // The request's identity, which every answer's mask depends on: the
+    // federation, the round and the set (here every client, in order).
+    let mut request = federation.id.0.to_vec();
+    request.extend_from_slice(&round.0.to_le_bytes());
+    for client in &federation.clients {
+        request.extend_from_slice(client.id().as_bytes());
+    }
+    let mut answers: Vec<HolderAnswer> = Vec::new();
+    let holders_time = time(options.repeats, || {
+        answers.clear();
+        for (index, (identity, sealing)) in federation.holders.iter().enumerate() {
+            let point = HolderId(u32::try_from(index + 1).map_err(|e| err(&e))?);
+            let mut inbox = Inbox::new(
+                federation.id,
+                round.0,
+                params.id().as_str(),
+                Some(identity.id()),
+            );
+            let mut sum = KeySumAccumulator::new(field, degree, point).map_err(|e| err(&e))?;
+            for submission in &submissions {
+                let envelope = submission
+                    .shares
+                    .get(index)
+                    .ok_or("a client sent no share to a holder")?;
+                let (_, _digest, plaintext) = open_round_share(
+                    &mut inbox,
+                    &federation.registry,
+                    sealing,
+                    identity.id(),
+                    envelope,
+                    max_share,
                 )
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+                .map_err(|e| err(&e))?;
+                let (key, share) =
+                    decode_client_share(field, degree, &plaintext).map_err(|e| err(&e))?;
+                sum.add(&share.expand(), &key).map_err(|e| err(&e))?;
+            }
+            answers.push(
+                sum.finish(&federation.committee, &request)
+                    .map_err(|e| err(&e))?,
+            );
+        }
         Ok(())
     })?;
-    let update_bytes = encrypted
-        .first()
-        .map_or(0, |u| ringsum_wire::encode_update(u).len());
     bar.inc(1);
 
-    // Aggregate.
-    bar.set_message("aggregating");
-    let mut aggregate = Aggregate::new(&params, &packing, &layout, round);
-    let aggregate_time = time(options.repeats, || {
-        aggregate = Aggregate::new(&params, &packing, &layout, round);
-        aggregate.try_add_all(&encrypted).map_err(|e| e.to_string())
-    })?;
-    bar.inc(1);
-
-    // Threshold decryption: t shares (one after another here), combine, decode.
-    bar.set_message("threshold decryption");
-    let active_ids: Vec<HolderId> = ids
-        .iter()
-        .copied()
-        .take(options.threshold as usize)
-        .collect();
-    let mut decrypted = None;
-    let decrypt = time(options.repeats, || {
-        // A fresh aggregate copy each time: holders answer once per c1.
-        let mut fresh = aggregate.clone();
-        fresh
-            .rerandomize(&params, &packing, &ceremony.public_key, &mut rng)
-            .map_err(|e| e.to_string())?;
-        let active = committee
-            .active_set(&active_ids)
-            .map_err(|e| e.to_string())?;
-        let request = DecryptionRequest::new(&params, &committee, &active, &fresh)
-            .map_err(|e| e.to_string())?;
-        let mut combiner = Combiner::new(&params, request).map_err(|e| e.to_string())?;
-        for key in ceremony
-            .key_shares
-            .iter()
-            .filter(|k| active_ids.contains(&k.holder()))
-        {
-            let mut holder = KeyHolder::new(
-                &params,
-                committee.clone(),
-                key.clone(),
-                ShareLedger::in_memory(),
-            )
-            .map_err(|e| e.to_string())?;
-            let share = holder
-                .decryption_share(&params, &fresh, &active)
-                .map_err(|e| e.to_string())?;
-            combiner.add(share).map_err(|e| e.to_string())?;
-        }
-        decrypted = Some(
-            combiner
-                .decode(&params, &packing, &layout)
-                .map_err(|e| e.to_string())?,
+    // Combine every answer (a lie would be detected) and decode.
+    bar.set_message("combining and decoding");
+    let bound = (options.clients as u64).saturating_mul(params.gaussian().bound().unsigned_abs());
+    let mut decoded = None;
+    let decode = time(options.repeats, || {
+        let key_sum =
+            combine_answers(&federation.committee, &answers, degree, bound).map_err(|e| err(&e))?;
+        decoded = Some(
+            aggregate
+                .decode(&packing, &layout, key_sum.coefficients())
+                .map_err(|e| err(&e))?,
         );
         Ok(())
     })?;
     bar.inc(1);
     bar.finish_and_clear();
-    if decrypted
+    if decoded
         .as_ref()
         .is_none_or(|d| d.clients != options.clients as u64)
     {
-        return Err("the decrypted aggregate does not hold every client".into());
+        return Err("the decoded aggregate does not hold every client".into());
     }
 
-    // Floors: NTT count times the NTT time plus sampling, and bytes over
-    // bandwidth.
-    let (ntt, sampling, inverse) = ntt_and_sampling(&params, &mut rng);
-    let ciphertexts = ciphertexts_for(&packing, &layout);
+    // Floors: per ciphertext one inverse NTT, the expansion of a_j and the
+    // sampling of e_j, spread over every core; bytes over bandwidth.
+    let ntt = inverse_ntt_time(&params, &mut rng);
+    let shape = UpdateShape::new(&packing, &layout);
+    let ciphertexts = shape.ciphertexts();
     let threads = rayon::current_num_threads().max(1);
-    // Encryption: one forward and two inverse NTTs and the sampling per
-    // ciphertext, spread over every core (as encrypt_update does).
-    let per_ciphertext = ntt + inverse * 2 + sampling;
+    let expansion = expansion_time(&context);
     let encrypt_floor =
-        per_ciphertext.mul_f64((ciphertexts * options.clients) as f64 / threads as f64);
-    // Aggregation: every update's residues read once, the sum read and
-    // written once, at the bandwidth of a plain u64 add loop on every core.
+        (ntt + expansion).mul_f64((ciphertexts * options.clients) as f64 / threads as f64);
+    // Aggregation: every update's residues read once, at the bandwidth of
+    // a plain u64 add loop on every core.
     let bandwidth = memory_bandwidth();
-    let ring = params.ring();
-    let ciphertext_bytes = 2 * ring.degree() * ring.moduli().len() * 8;
-    let touched = (ciphertext_bytes * ciphertexts * (options.clients + 2)) as f64;
+    let touched = (params.ring().poly_len() * 8 * ciphertexts * options.clients) as f64;
     let aggregate_floor = Duration::from_secs_f64(touched / bandwidth);
     let total = (options.clients * n) as f64;
     Ok(Report {
@@ -301,70 +501,74 @@ pub fn run(options: &Options) -> Result<Report, String> {
             parameters: total,
             floor: None,
         },
-        phases: vec![
-            Phase {
-                name: "encode + encrypt, all clients",
-                median: encrypt,
-                parameters: total,
-                floor: Some(encrypt_floor),
-            },
-            Phase {
-                name: "aggregate, all clients",
-                median: aggregate_time,
-                parameters: total,
-                floor: Some(aggregate_floor),
-            },
-            Phase {
-                name: "threshold decryption (t shares in sequence, combine, decode)",
-                median: decrypt,
-                parameters: n as f64,
-                floor: None,
-            },
-        ],
+        encrypt: Phase {
+            name: "encode + encrypt, all clients (fresh secret each)",
+            median: encrypt,
+            parameters: total,
+            floor: Some(encrypt_floor),
+        },
+        shares: Phase {
+            name: "shares: Shamir, seal, sign (shares and update), all clients",
+            median: shares_phase,
+            parameters: total,
+            floor: None,
+        },
+        aggregate: Phase {
+            name: "aggregate, all clients",
+            median: aggregate_time,
+            parameters: total,
+            floor: Some(aggregate_floor),
+        },
+        holders: Phase {
+            name: "holders: open, verify and add every share, all holders",
+            median: holders_time,
+            parameters: total,
+            floor: None,
+        },
+        decode: Phase {
+            name: "combine all answers (lies detected) + decode",
+            median: decode,
+            parameters: n as f64,
+            floor: None,
+        },
         update_bytes,
+        fixed_bytes,
         bandwidth,
         ntt,
     })
 }
 
-/// Median times of a forward NTT, an inverse NTT of a full RNS polynomial,
-/// and of sampling one encryption's randomness (ternary u, two Gaussians).
-fn ntt_and_sampling(params: &ParameterSet, rng: &mut Csprng) -> (Duration, Duration, Duration) {
-    let ring = params.ring();
-    let poly = sample_ternary(ring, rng).declassify();
-    let forward = median(
+/// Median time of an inverse NTT of a full RNS polynomial.
+fn inverse_ntt_time(params: &ParameterSet, rng: &mut Csprng) -> Duration {
+    let poly: Poly<ringsum_math::Ntt> = ringsum_math::sample::sample_uniform(params.ring(), rng);
+    median(
         (0..21)
             .map(|_| {
                 let t = Instant::now();
-                black_box(poly.to_ntt());
+                black_box(poly.to_coeff());
                 t.elapsed()
             })
             .collect(),
-    );
-    let in_ntt = poly.to_ntt();
-    let inverse = median(
+    )
+}
+
+/// Median time of the expansion of one a_j.
+fn expansion_time(context: &RoundContext) -> Duration {
+    median(
         (0..21)
             .map(|_| {
                 let t = Instant::now();
-                black_box(in_ntt.to_coeff());
+                if let Ok(rows) = context.a_rows(0) {
+                    let mut rows = rows;
+                    let mut row = vec![0u64; rows.degree()];
+                    while rows.fill_next_row(&mut row) {
+                        black_box(&row);
+                    }
+                }
                 t.elapsed()
             })
             .collect(),
-    );
-    let sampling = median(
-        (0..21)
-            .map(|_| {
-                let t = Instant::now();
-                black_box(sample_ternary(ring, rng));
-                let mut e = Poly::zero(ring);
-                params.gaussian().add_noise_assign(&mut e, rng);
-                params.gaussian().add_noise_assign(&mut e, rng);
-                black_box(e);
-                t.elapsed()
-            })
-            .collect(),
-    );
-    (forward, sampling, inverse)
+    )
 }
 
 /// Bytes per second of a plain u64 add loop (read two, write one) over
@@ -396,17 +600,37 @@ fn ms(d: Duration) -> f64 {
 }
 
 impl Report {
-    /// The encrypted round: encryption of every client, aggregation and
-    /// decryption, against the plaintext round.
+    /// The encrypted phases in order.
+    pub fn phases(&self) -> [&Phase; 5] {
+        [
+            &self.encrypt,
+            &self.shares,
+            &self.aggregate,
+            &self.holders,
+            &self.decode,
+        ]
+    }
+
+    /// The encrypted round (every phase) against the plaintext round.
     pub fn round_ratio(&self) -> f64 {
-        let encrypted: f64 = self.phases.iter().map(|p| p.median.as_secs_f64()).sum();
+        let encrypted: f64 = self.phases().iter().map(|p| p.median.as_secs_f64()).sum();
         encrypted / self.plaintext.median.as_secs_f64().max(f64::MIN_POSITIVE)
     }
 
-    /// Wire bytes per parameter of one client's update.
+    /// Wire bytes per parameter of what one client sends: its update, its
+    /// sealed shares and its signatures.
     #[allow(clippy::cast_precision_loss)]
     pub fn bytes_per_parameter(&self) -> f64 {
-        self.update_bytes as f64 / self.options.params_count as f64
+        (self.update_bytes + self.fixed_bytes) as f64 / self.options.params_count as f64
+    }
+
+    /// A holder's time per client (its answer's share of the holders'
+    /// phase, over the clients).
+    #[allow(clippy::cast_precision_loss)]
+    pub fn holder_ms_per_client(&self) -> f64 {
+        ms(self.holders.median)
+            / f64::from(self.options.holders.max(1))
+            / self.options.clients.max(1) as f64
     }
 }
 
@@ -423,7 +647,7 @@ pub fn print_text(report: &Report) {
         "phase", "median", "M params/s", "x plain", "floor (share)"
     );
     let plain = report.plaintext.median.as_secs_f64();
-    for phase in std::iter::once(&report.plaintext).chain(&report.phases) {
+    for phase in std::iter::once(&report.plaintext).chain(report.phases()) {
         let floor = phase.floor.map_or(String::new(), |f| {
             format!(
                 "{:.0} ms ({:.0}%)",
@@ -441,12 +665,15 @@ pub fn print_text(report: &Report) {
         );
     }
     println!(
-        "encrypted round / plaintext round: {:.1}x; {:.2} bytes per parameter on the wire (plaintext f32: 4)",
+        "encrypted round / plaintext round: {:.1}x; {:.2} bytes per parameter on the wire (update {} B + shares and signatures {} B; plaintext f32: 4)",
         report.round_ratio(),
-        report.bytes_per_parameter()
+        report.bytes_per_parameter(),
+        report.update_bytes,
+        report.fixed_bytes
     );
     println!(
-        "machine: NTT of one RNS polynomial {:.0} us, memory bandwidth {:.1} GB/s",
+        "a holder's work: {:.3} ms per client; machine: inverse NTT of one RNS polynomial {:.0} us, memory bandwidth {:.1} GB/s",
+        report.holder_ms_per_client(),
         report.ntt.as_secs_f64() * 1e6,
         report.bandwidth / 1e9
     );
@@ -466,6 +693,7 @@ pub fn to_json(report: &Report) -> serde_json::Value {
         })
     };
     json!({
+        "scheme": "per-round keys",
         "params_count": o.params_count,
         "clients": o.clients,
         "holders": o.holders,
@@ -473,12 +701,17 @@ pub fn to_json(report: &Report) -> serde_json::Value {
         "parameter_set": o.params,
         "repeats": o.repeats,
         "plaintext": phase(&report.plaintext),
-        "encrypt": report.phases.first().map(phase),
-        "aggregate": report.phases.get(1).map(phase),
-        "decrypt": report.phases.get(2).map(phase),
+        "encrypt": phase(&report.encrypt),
+        "shares": phase(&report.shares),
+        "aggregate": phase(&report.aggregate),
+        "holders_answer": phase(&report.holders),
+        "decrypt": phase(&report.decode),
         "round_ratio": report.round_ratio(),
         "update_bytes": report.update_bytes,
+        "fixed_bytes_per_client": report.fixed_bytes,
         "bytes_per_parameter": report.bytes_per_parameter(),
+        "update_bytes_per_parameter": report.update_bytes as f64 / o.params_count as f64,
+        "holder_ms_per_client": report.holder_ms_per_client(),
         "ntt_us": report.ntt.as_secs_f64() * 1e6,
         "memory_bandwidth_gb_s": report.bandwidth / 1e9,
     })

@@ -210,8 +210,8 @@ struct BenchArgs {
     /// Holders needed to decrypt.
     #[arg(long, default_value_t = 3)]
     threshold: u32,
-    /// A shipped parameter set or a TOML file.
-    #[arg(long, default_value = ringsum_core::DEFAULT_PARAMETER_SET)]
+    /// A shipped per-round-key parameter set or a TOML file.
+    #[arg(long, default_value = ringsum_core::DEFAULT_ROUND_KEY_SET)]
     params: String,
     /// Runs per phase; the median is reported.
     #[arg(long, default_value_t = 3)]

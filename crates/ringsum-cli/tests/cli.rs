@@ -197,6 +197,16 @@ fn bench_refuses_bad_sizes_and_reports_json() {
     );
     refused(&["bench", "--threshold", "9"], &dir, "--threshold");
     refused(
+        &["bench", "--holders", "4", "--threshold", "2"],
+        &dir,
+        "2t > n",
+    );
+    refused(
+        &["bench", "--params", "pq128-n4096"],
+        &dir,
+        "collective-key set",
+    );
+    refused(
         &[
             "bench",
             "--params-count",
@@ -211,7 +221,7 @@ fn bench_refuses_bad_sizes_and_reports_json() {
         &[
             "bench",
             "--params",
-            "pq128-n4096",
+            "rk128-n4096",
             "--params-count",
             "1000",
             "--clients",
@@ -232,12 +242,25 @@ fn bench_refuses_bad_sizes_and_reports_json() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for phase in ["plaintext", "encrypt", "aggregate", "decrypt"] {
+    for phase in [
+        "plaintext",
+        "encrypt",
+        "shares",
+        "aggregate",
+        "holders_answer",
+        "decrypt",
+    ] {
         assert!(
             report[phase]["median_ms"].as_f64().unwrap() > 0.0,
             "{phase}"
         );
     }
+    // At 1000 parameters the shares and signatures dominate what a client
+    // sends; the ciphertexts alone take 76 bits per two values.
     assert!(report["bytes_per_parameter"].as_f64().unwrap() > 4.0);
+    let update = report["update_bytes_per_parameter"].as_f64().unwrap();
+    assert!((4.7..5.0).contains(&update), "{update}");
+    assert!(report["fixed_bytes_per_client"].as_u64().unwrap() > 3 * 1568);
+    assert!(report["holder_ms_per_client"].as_f64().unwrap() > 0.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
