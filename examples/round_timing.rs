@@ -114,6 +114,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             online * 1e3,
             rate(online)
         );
+        // What a client does besides encrypting, for one update.
+        let (t, bytes) = best(repeats, || ringsum::wire::encode_round_update(&update));
+        println!(
+            "encode the update ({} bytes): {:.2} ms",
+            bytes.len(),
+            t * 1e3
+        );
+        let identity =
+            ringsum::pq::SigningIdentity::generate(ringsum::pq::SignatureAlgorithm::MlDsa65)?;
+        let routing = ringsum::pq::Routing {
+            federation: ringsum::pq::FederationId([7; 32]),
+            round: 1,
+            kind: ringsum::pq::MessageKind::UpdateSubmission,
+            recipient: ringsum::pq::ParticipantId::BROADCAST,
+            parameter_set: params.id().to_string(),
+        };
+        let (t, _) = best(repeats, || {
+            ringsum::pq::Envelope::sign(&identity, routing.clone(), bytes.clone())
+        });
+        println!("sign the update's envelope: {:.2} ms", t * 1e3);
+        let (t, _) = best(repeats, || {
+            ringsum::pq::Envelope::sign(&identity, routing.clone(), vec![0u8; 32])
+        });
+        println!("sign a small envelope: {:.2} ms", t * 1e3);
         let updates = vec![update; 20];
         let (t, _) = best(repeats, || {
             let mut aggregate = RoundAggregate::new(&params, &packing, &layout, &context)?;

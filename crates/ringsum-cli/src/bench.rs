@@ -30,7 +30,6 @@ use ringsum_threshold::shamir::{
     combine_answers, decode_client_share, encode_client_share, share_secret,
 };
 use serde_json::json;
-use sha3::{Digest, Sha3_256};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -219,9 +218,8 @@ impl Federation {
     }
 }
 
-/// What one client sends in a round.
+/// What one client sends in a round (besides its update, kept apart).
 struct Submission {
-    update: RoundUpdate,
     /// The client's signature on its encoded update.
     signed_update: Envelope,
     /// One sealed, signed share per holder, in holder order.
@@ -329,7 +327,6 @@ pub fn run(options: &Options) -> Result<Report, String> {
             federation.clients.iter().zip(&encrypted).zip(&shared)
         {
             let bytes = ringsum_wire::encode_round_update(update);
-            let digest: [u8; 32] = Sha3_256::digest(&bytes).into();
             let signed_update = Envelope::sign(
                 client,
                 Routing {
@@ -342,6 +339,9 @@ pub fn run(options: &Options) -> Result<Report, String> {
                 bytes,
             )
             .map_err(|e| err(&e))?;
+            // The submission's identity (SHA3-256 over the signed header
+            // and the payload's hash): what each share is bound to.
+            let digest = signed_update.digest();
             let mut envelopes = Vec::with_capacity(shares.len());
             for (point, share) in shares {
                 let (holder, _) = federation
@@ -367,7 +367,6 @@ pub fn run(options: &Options) -> Result<Report, String> {
                 );
             }
             submissions.push(Submission {
-                update: update.clone(),
                 signed_update,
                 shares: envelopes,
             });
@@ -396,11 +395,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
     bar.set_message("aggregating");
     let mut aggregate =
         RoundAggregate::new(&params, &packing, &layout, &context).map_err(|e| err(&e))?;
-    let round_updates: Vec<RoundUpdate> = submissions.iter().map(|s| s.update.clone()).collect();
     let aggregate_time = time(options.repeats, || {
         aggregate =
             RoundAggregate::new(&params, &packing, &layout, &context).map_err(|e| err(&e))?;
-        aggregate.try_add_all(&round_updates).map_err(|e| err(&e))
+        aggregate.try_add_all(&encrypted).map_err(|e| err(&e))
     })?;
     bar.inc(1);
 

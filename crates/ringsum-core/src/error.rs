@@ -145,6 +145,20 @@ pub enum CoreError {
         bound: u64,
     },
 
+    /// Decoded slots that no honest set of updates gives: the key sum was
+    /// not that of the aggregate's clients, or an update was malformed.
+    #[error(
+        "decoded slot {slot} is {value}, which {clients} honest updates cannot sum to (a key sum of other clients, or a malformed update)"
+    )]
+    ImplausibleSum {
+        /// The slot, in update order (0 is the weight sum).
+        slot: usize,
+        /// Its value.
+        value: i64,
+        /// The aggregate's client count.
+        clients: u64,
+    },
+
     /// A parameter set of one scheme given to the code of the other.
     #[error("parameter set {id} is a {found} set; this operation needs a {expected} set")]
     WrongScheme {

@@ -762,10 +762,10 @@ fn check_shares(
             secret_bound,
         });
     }
-    if section.max_holders == 0 || u64::from(section.max_holders) >= p {
+    if !(1..=1024).contains(&section.max_holders) || u64::from(section.max_holders) >= p {
         return Err(out_of_range(
             "shares.max_holders",
-            "1 to field_prime - 1 (one Shamir point each)",
+            "1 to 1024, and below field_prime (one Shamir point each)",
         ));
     }
     Ok(ShareParams {

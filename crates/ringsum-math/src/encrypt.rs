@@ -239,7 +239,7 @@ pub fn seeded_decrypt(
 fn check_fresh_rows(ctx: &crate::RingContext, a_rows: &UniformRows) -> Result<()> {
     if a_rows.next_prime() != 0
         || a_rows.degree() != ctx.degree()
-        || a_rows.primes() != ctx.num_primes()
+        || !a_rows.same_primes(ctx.moduli())
     {
         return Err(MathError::ContextMismatch {
             left_degree: ctx.degree(),

@@ -94,6 +94,16 @@ impl UniformRows {
         self.degree
     }
 
+    /// Whether the rows are for exactly these primes, in this order.
+    pub fn same_primes(&self, moduli: &[Modulus]) -> bool {
+        self.moduli.len() == moduli.len()
+            && self
+                .moduli
+                .iter()
+                .zip(moduli)
+                .all(|(a, b)| a.value() == b.value())
+    }
+
     /// The number of primes (rows) of the polynomial.
     pub fn primes(&self) -> usize {
         self.moduli.len()

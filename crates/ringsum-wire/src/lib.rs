@@ -201,18 +201,20 @@ pub fn pack_poly_prefix<R: Representation>(poly: &Poly<R>, coefficients: usize) 
     {
         let bits = m.bits();
         for &value in row.iter().take(coefficients) {
+            // filled < 64 and bits <= 62 before this: the sum fits u128.
             acc |= u128::from(value) << filled;
             filled += bits;
-            while filled >= 8 {
-                out.push(acc.to_le_bytes().first().copied().unwrap_or(0));
-                acc >>= 8;
-                filled -= 8;
+            if filled >= 64 {
+                #[allow(clippy::cast_possible_truncation)]
+                let low = acc as u64; // the low 64 bits, on purpose
+                out.extend_from_slice(&low.to_le_bytes());
+                acc >>= 64;
+                filled -= 64;
             }
         }
     }
-    if filled > 0 {
-        out.push(acc.to_le_bytes().first().copied().unwrap_or(0));
-    }
+    let tail = acc.to_le_bytes();
+    out.extend_from_slice(tail.get(..filled.div_ceil(8) as usize).unwrap_or_default());
     out
 }
 
@@ -259,7 +261,7 @@ pub fn unpack_poly_prefix<R: Representation>(
         });
     }
     let mut data = vec![0u64; ring.poly_len()];
-    let mut input = bytes.iter();
+    let mut input = bytes;
     let mut acc = 0u128;
     let mut available = 0u32;
     for (r, (m, row)) in ring
@@ -271,10 +273,20 @@ pub fn unpack_poly_prefix<R: Representation>(
         let bits = m.bits();
         let mask = (1u128 << bits) - 1;
         for (i, slot) in row.iter_mut().take(coefficients).enumerate() {
-            while available < bits {
-                let byte = input.next().copied().unwrap_or(0);
-                acc |= u128::from(byte) << available;
-                available += 8;
+            if available < bits {
+                // Eight bytes at a time where there are eight (available
+                // < 62 here, so the word fits beside it), else what is left.
+                if let Some((word, rest)) = input.split_first_chunk::<8>() {
+                    acc |= u128::from(u64::from_le_bytes(*word)) << available;
+                    available += 64;
+                    input = rest;
+                } else {
+                    for &byte in input {
+                        acc |= u128::from(byte) << available;
+                        available += 8;
+                    }
+                    input = &[];
+                }
             }
             let value = u64::try_from(acc & mask).unwrap_or(u64::MAX);
             if value >= m.value() {
@@ -290,7 +302,7 @@ pub fn unpack_poly_prefix<R: Representation>(
             available -= bits;
         }
     }
-    if acc != 0 || input.next().is_some() {
+    if acc != 0 || !input.is_empty() {
         return Err(WireError::Padding { field });
     }
     Ok(Poly::try_from_residues(ring, data).map_err(CoreError::from)?)

@@ -458,3 +458,47 @@ mod round_updates {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// The word-at-a-time packer writes the bit stream the format defines
+    /// (residue after residue, each in bits(q) bits, least significant bit
+    /// first), and the unpacker reads it back, for prime sizes that do and
+    /// do not divide 64 and any prefix length.
+    #[test]
+    fn packing_matches_the_bit_stream_definition(
+        bits in prop::collection::vec(20u32..=62, 1..=3),
+        coefficients in 0usize..=64,
+        seed in any::<u8>(),
+    ) {
+        let primes = ringsum_math::prime::generate_ntt_primes(64, &bits).unwrap();
+        let ring = RingContext::new(64, &primes).unwrap();
+        let poly: Poly<ringsum_math::Coeff> =
+            ringsum_math::sample::sample_uniform(&ring, &mut Csprng::from_seed([seed; 32]));
+        let packed = pack_poly_prefix(&poly, coefficients);
+        let mut expected = Vec::new();
+        let (mut byte, mut used) = (0u8, 0u32);
+        for (m, row) in ring.moduli().iter().zip(poly.residues().chunks_exact(64)) {
+            for &value in row.iter().take(coefficients) {
+                for bit in 0..m.bits() {
+                    byte |= u8::from((value >> bit) & 1 == 1) << used;
+                    used += 1;
+                    if used == 8 {
+                        expected.push(byte);
+                        (byte, used) = (0, 0);
+                    }
+                }
+            }
+        }
+        if used > 0 {
+            expected.push(byte);
+        }
+        prop_assert_eq!(&packed, &expected);
+        prop_assert_eq!(packed.len(), packed_prefix_len(&ring, coefficients));
+        let back: Poly<ringsum_math::Coeff> =
+            unpack_poly_prefix(&ring, &packed, coefficients, "test").unwrap();
+        for (row_back, row) in back.residues().chunks_exact(64).zip(poly.residues().chunks_exact(64)) {
+            prop_assert_eq!(&row_back[..coefficients], &row[..coefficients]);
+        }
+    }
+}

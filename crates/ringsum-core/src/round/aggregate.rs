@@ -168,7 +168,11 @@ impl RoundAggregate {
     /// the wrong length, [`CoreError::KeySumOutOfRange`] for a coefficient
     /// larger than the clients' secrets can add up to,
     /// [`CoreError::DecodeOverflow`] for a coefficient that does not split
-    /// into slots (a wrong key sum, or a malformed update in the sum).
+    /// into slots, [`CoreError::ImplausibleSum`] for slots no honest set of
+    /// updates gives (a wrong key sum, or a malformed update in the sum).
+    /// The key sum must be that of exactly the aggregate's clients: the
+    /// caller binds the two (the protocol asks the holders for the set it
+    /// aggregated).
     pub fn decode_slots(
         &self,
         packing: &Packing,
@@ -222,7 +226,39 @@ impl RoundAggregate {
                 Ok(seeded_decrypt(c, used, &key_sum, &mut a_rows)?)
             })
             .collect::<Result<Vec<_>>>()?;
-        decode_update_slots(packing, layout, &phases)
+        let slots = decode_update_slots(packing, layout, &phases)?;
+        self.check_plausible(&slots)?;
+        Ok(slots)
+    }
+
+    /// Refuses slots that no honest set of this many updates gives: a
+    /// weight sum outside [1, clients * 2^f] (each quantized weight is at
+    /// most 2^f) or a value beyond clients * (max_quantized + 1). A key sum
+    /// of another set of clients, or a lie among exactly t holders' answers
+    /// that the decoder's overflow check let through, decodes to slots
+    /// spread over the whole slot width and is caught here with
+    /// overwhelming probability for any model of more than a few values.
+    fn check_plausible(&self, slots: &[i64]) -> Result<()> {
+        let encoding = self.params.encoding();
+        let clients = i128::from(self.clients);
+        let weight_bound = clients << encoding.fraction_bits;
+        let value_bound = clients * (i128::from(encoding.max_quantized) + 1);
+        let out_of_range = slots.iter().enumerate().find(|&(slot, &v)| {
+            let v = i128::from(v);
+            if slot == 0 {
+                !(1..=weight_bound).contains(&v)
+            } else {
+                v.abs() > value_bound
+            }
+        });
+        match out_of_range {
+            Some((slot, &value)) => Err(CoreError::ImplausibleSum {
+                slot,
+                value,
+                clients: self.clients,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Decodes the weighted average (FedAvg) with the key sum of the same

@@ -309,7 +309,7 @@ fn refusals_are_typed_and_leave_the_aggregate_intact() {
     wrong[0] += if wrong[0] > 0 { -1 } else { 1 };
     assert!(matches!(
         aggregate.decode_slots(&packing, &layout, &wrong),
-        Err(CoreError::DecodeOverflow { .. })
+        Err(CoreError::DecodeOverflow { .. } | CoreError::ImplausibleSum { .. })
     ));
     // Still decodes with the right key sum afterwards.
     assert_eq!(
@@ -370,4 +370,35 @@ fn the_public_polynomials_depend_on_federation_round_and_index() {
     assert_ne!(base, expand([0; 32], 1, 0));
     assert_ne!(base, expand(FEDERATION, 2, 0));
     assert_ne!(base, expand(FEDERATION, 1, 1));
+}
+
+/// A key sum of a subset of the aggregate's clients (the review's case:
+/// a one-parameter model, where the overflow check alone let about one in
+/// forty through) is refused, never decoded to a wrong average.
+#[test]
+fn a_key_sum_of_other_clients_is_refused() {
+    let (params, packing) = setup("rk128-n4096");
+    let layout = ModelLayout::try_new([("w", vec![1])]).unwrap();
+    for trial in 0..200u8 {
+        let context = RoundContext::new(&params, FEDERATION, RoundId(u64::from(trial))).unwrap();
+        let all = encrypt_all(
+            &params,
+            &packing,
+            &layout,
+            &context,
+            &[vec![100], vec![-300]],
+            trial,
+        );
+        let mut aggregate = RoundAggregate::new(&params, &packing, &layout, &context).unwrap();
+        aggregate.try_add(&all[0].update).unwrap();
+        aggregate.try_add(&all[1].update).unwrap();
+        let outcome = aggregate.decode(&packing, &layout, &all[0].secret);
+        assert!(
+            matches!(
+                outcome,
+                Err(CoreError::DecodeOverflow { .. } | CoreError::ImplausibleSum { .. })
+            ),
+            "trial {trial}: {outcome:?}"
+        );
+    }
 }

@@ -449,8 +449,8 @@ fn fast_split(ring: &RingContext, slots: usize, slot_bits: u32) -> Option<u32> {
 ///
 /// `fast_split` guarantees the quotient is below 2^47; the f64 arithmetic
 /// (three roundings of relative error 2^-53 each) is then off by less than
-/// 2^-4, so q = floor(estimate) is floor((l + h 2^S) / p) or one away.
-/// r = (l + h 2^S) - q p, computed modulo 2^64, lies in [-p, 2p), and two
+/// 2^-4, so q = round(estimate) is floor((l + h 2^S) / p) or one above.
+/// r = (l + h 2^S) - q p, computed modulo 2^64, lies in [-p, p), and two
 /// masked corrections finish, without a branch.
 #[derive(Clone, Copy, Debug)]
 struct SplitReducer {
@@ -483,7 +483,8 @@ impl SplitReducer {
         let quotient = (estimate + TWO_52).to_bits() & ((1u64 << 52) - 1);
         let value = low.wrapping_add(high << self.split);
         let r = value.wrapping_sub(quotient.wrapping_mul(p));
-        // r in [-p, 2p) as a signed word: add p if negative, then reduce once.
+        // r in [-p, p) as a signed word: add p if negative (the final
+        // reduction is then a no-op kept for safety).
         let negative = (r.cast_signed() >> 63).cast_unsigned();
         self.modulus.reduce_once(r.wrapping_add(p & negative))
     }

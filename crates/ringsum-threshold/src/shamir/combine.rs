@@ -39,8 +39,11 @@ impl KeySum {
         self.coefficients
     }
 
-    /// The holders whose answers were wrong and left out, sorted by id
-    /// (for the audit log). Empty when no lie was found.
+    /// The holders whose answers disagreed with the others and were left
+    /// out, sorted by id (for the audit log). Empty when no disagreement
+    /// was found. A holder named here either lied or was dealt a bad share
+    /// or answer key by a client: the protocol tells the two apart by the
+    /// client's signed commitments ([`super::AnswerKey::commitment`]).
     pub fn liars(&self) -> &[HolderId] {
         &self.liars
     }

@@ -10,7 +10,7 @@ use crate::error::{Result, ThresholdError};
 
 use super::committee::{ShareCommittee, point};
 use super::field::ShareField;
-use super::mask::{ANSWER_KEY_BYTES, AnswerKey, answer_mask};
+use super::mask::{AnswerKey, answer_mask};
 use super::share::{ShareValues, check_degree};
 
 /// `Ok` for an id that can be an evaluation point of `field`.
@@ -60,7 +60,8 @@ pub struct KeySumAccumulator {
     holder: HolderId,
     clients: usize,
     sum: Vec<u32>,
-    keys: Vec<[u8; ANSWER_KEY_BYTES]>,
+    /// The one-way images of the clients' answer keys.
+    keys: Vec<[u8; 32]>,
 }
 
 impl KeySumAccumulator {
@@ -90,7 +91,7 @@ impl KeySumAccumulator {
     pub fn add(&mut self, share: &ShareValues, key: &AnswerKey) -> Result<()> {
         check_values("a client's share", &self.field, self.sum.len(), share)?;
         add_assign(&self.field, &mut self.sum, share.values());
-        self.keys.push(*key.as_bytes());
+        self.keys.push(key.mask_input());
         self.clients += 1;
         Ok(())
     }

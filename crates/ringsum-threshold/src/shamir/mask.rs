@@ -17,10 +17,17 @@
 //! shares, and
 //!
 //! ```text
+//! d_i = SHA3-256("ringsum/answer-mask-key/v1" || answer key of client i)
 //! K_S = SHA3-256("ringsum/answer-mask/v1" || len(context) (u64 LE) || context
-//!                || |S| (u64 LE) || the clients' answer keys, sorted)
+//!                || |S| (u64 LE) || the d_i of S's clients, sorted)
 //! z_k = expansion of the seed SHA3-256(K_S || k (u32 LE)), as a share seed
 //! ```
+//!
+//! The holder keeps only the d_i (sorting them takes variable time, but
+//! they are one-way images of the keys). A client's commitment to its key,
+//! [`AnswerKey::commitment`], is another, domain-separated hash: it can be
+//! published (in the client's signed submission) so that every holder
+//! checks it received the same key, without telling anyone the mask.
 //!
 //! The answers of one set still lie on one polynomial of degree t - 1 with
 //! value s_S at 0, so combining and error correction are unchanged. Answers
@@ -44,6 +51,10 @@ use super::share::{SHARE_SEED_BYTES, ShareSeed, linear_combination};
 
 /// The domain of the mask key's hash.
 const MASK_DOMAIN: &[u8] = b"ringsum/answer-mask/v1";
+/// The domain of the per-key hash that enters the mask key.
+const KEY_DOMAIN: &[u8] = b"ringsum/answer-mask-key/v1";
+/// The domain of the public commitment to an answer key.
+const COMMITMENT_DOMAIN: &[u8] = b"ringsum/answer-key-commitment/v1";
 
 /// The length of an answer key in bytes.
 pub const ANSWER_KEY_BYTES: usize = 32;
@@ -51,8 +62,22 @@ pub const ANSWER_KEY_BYTES: usize = 32;
 /// A client's key for the masks of the holders' answers of one round: 32
 /// random bytes, sent sealed to every holder with its share. Wiped on drop,
 /// never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct AnswerKey([u8; ANSWER_KEY_BYTES]);
+
+impl subtle::ConstantTimeEq for AnswerKey {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+impl PartialEq for AnswerKey {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self, other).into()
+    }
+}
+
+impl Eq for AnswerKey {}
 
 impl AnswerKey {
     /// A fresh key.
@@ -72,8 +97,24 @@ impl AnswerKey {
         Zeroizing::new(self.0)
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8; ANSWER_KEY_BYTES] {
-        &self.0
+    /// A public commitment to the key: SHA3-256 of a domain tag and the
+    /// key. A client that publishes it in its signed submission lets each
+    /// holder check that it received the same key as the others: a client
+    /// that gives holders different keys makes their answers disagree, and
+    /// without the check an honest holder would be named as a liar.
+    pub fn commitment(&self) -> [u8; 32] {
+        let mut hash = Sha3_256::new();
+        hash.update(COMMITMENT_DOMAIN);
+        hash.update(self.0);
+        hash.finalize().into()
+    }
+
+    /// The one-way image of the key that enters the mask key.
+    pub(crate) fn mask_input(&self) -> [u8; 32] {
+        let mut hash = Sha3_256::new();
+        hash.update(KEY_DOMAIN);
+        hash.update(self.0);
+        hash.finalize().into()
     }
 }
 
@@ -84,15 +125,17 @@ impl std::fmt::Debug for AnswerKey {
 }
 
 /// Z_S(x) = sum_{k=1}^{t-1} z_k x^k at the point x, N elements: the mask
-/// holder x adds to its answer for the set whose clients' keys are `keys`.
+/// holder x adds to its answer for the set whose clients' keys have the
+/// images `keys` ([`AnswerKey::mask_input`]). As secret as a share: wiped
+/// on drop.
 pub(crate) fn answer_mask(
     field: &ShareField,
     degree: usize,
     threshold: usize,
     x: u32,
     context: &[u8],
-    keys: &mut [[u8; ANSWER_KEY_BYTES]],
-) -> Vec<u32> {
+    keys: &mut [[u8; 32]],
+) -> Zeroizing<Vec<u32>> {
     keys.sort_unstable();
     let mut hash = Sha3_256::new();
     hash.update(MASK_DOMAIN);
@@ -119,5 +162,5 @@ pub(crate) fn answer_mask(
         weights.push(field.weight(power));
     }
     let rows: Vec<&[u32]> = rows.iter().map(|r| r.values()).collect();
-    linear_combination(field, &weights, &rows, degree)
+    Zeroizing::new(linear_combination(field, &weights, &rows, degree))
 }

@@ -586,3 +586,15 @@ fn shamir_client_shares_round_trip_with_their_answer_key() {
     }
     assert_eq!(format!("{key:?}"), "AnswerKey { .. }");
 }
+
+#[test]
+fn shamir_answer_key_commitments_are_deterministic_and_separate() {
+    let mut rng = Csprng::from_seed([23; 32]);
+    let key = AnswerKey::random(&mut rng);
+    let other = AnswerKey::random(&mut rng);
+    assert_eq!(key.commitment(), key.clone().commitment());
+    assert_ne!(key.commitment(), other.commitment());
+    // The public commitment is not the image that keys the masks.
+    assert_ne!(key.commitment(), key.mask_input());
+    assert!(key == key.clone() && key != other);
+}
