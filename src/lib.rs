@@ -5,8 +5,12 @@
 //!
 //! - [`math`]: ring arithmetic (Z_q, RNS, NTT through tfhe-ntt, polynomials,
 //!   samplers, CRS expansion);
-//! - [`core`]: validated parameter sets (then keys, encryption, packing and
-//!   aggregation).
+//! - [`core`]: validated parameter sets, encryption, packing and
+//!   aggregation (the per-round-key scheme in [`core::round`]);
+//! - [`threshold`]: Shamir-shared key sums ([`threshold::shamir`]) and the
+//!   collective-key threshold decryption being replaced;
+//! - [`pq`], [`wire`], [`protocol`]: signatures and sealed boxes, the wire
+//!   format, the round protocol.
 //!
 //! The README follows, and its example runs as a doctest.
 #![doc = include_str!("../README.md")]

@@ -16,6 +16,7 @@ use fhe_traits::{FheEncoder, FheEncrypter, Serialize};
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
 use ringsum_core::scheme::{Packing, PublicKey as RingsumKey, SecretKey as RingsumSecret};
+use ringsum_core::round::{RoundAggregate, RoundContext, RoundSecret};
 use ringsum_core::update::{Aggregate, RoundId, encrypt_update};
 use ringsum_math::{CrsSeed, Csprng};
 
@@ -82,9 +83,44 @@ fn ringsum_row() -> Row {
     aggregate.try_add(&update).expect("add");
     let add = median(|| aggregate.try_add(&update).expect("add"));
     Row {
-        name: "ringsum (slot-packed BFV, 11 parameters per coefficient)",
+        name: "ringsum collective key (pq128-n16384, 11 per coefficient)",
         encrypt: n as f64 / encrypt.as_secs_f64(),
         add: n as f64 / add.as_secs_f64(),
+        bytes: bytes as f64 / n as f64,
+    }
+}
+
+/// The per-round-key scheme: a fresh secret and one full ciphertext of
+/// 13 values per coefficient (rk128-n16384), c only on the wire.
+fn ringsum_round_row() -> Row {
+    let params = ParameterSet::builtin("rk128-n16384").expect("shipped set");
+    let packing = Packing::new(&params);
+    let context = RoundContext::new(&params, [3; 32], RoundId(1)).expect("context");
+    let mut rng = Csprng::from_seed([1; 32]);
+    let n = packing.capacity() - 1;
+    let layout = ModelLayout::try_new([("w", vec![n as u64])]).expect("layout");
+    let values: Vec<f32> = (0..n).map(|i| ((i % 1000) as f32 / 1000.0) - 0.5).collect();
+    let mut encrypt_once = || {
+        RoundSecret::generate(&params, &mut rng)
+            .and_then(|secret| {
+                secret.encrypt_update(&packing, &layout, &context, &values, 100, &mut rng)
+            })
+            .expect("encrypt")
+    };
+    let encrypt = median(|| {
+        black_box(encrypt_once());
+    });
+    let update = encrypt_once();
+    let bytes = ringsum_wire::encode_round_update(&update).len();
+    let mut aggregate =
+        RoundAggregate::new(&params, &packing, &layout, &context).expect("aggregate");
+    aggregate.try_add(&update).expect("add");
+    let updates = vec![update; 8];
+    let add = median(|| aggregate.try_add_all(&updates).expect("add"));
+    Row {
+        name: "ringsum per-round keys (rk128-n16384, 13 per coefficient)",
+        encrypt: n as f64 / encrypt.as_secs_f64(),
+        add: 8.0 * n as f64 / add.as_secs_f64(),
         bytes: bytes as f64 / n as f64,
     }
 }
@@ -170,7 +206,8 @@ fn main() {
         .num_threads(1)
         .build()
         .expect("pool");
-    let ours = pool.install(ringsum_row);
+    let collective = pool.install(ringsum_row);
+    let ours = pool.install(ringsum_round_row);
     let theirs = fhe_row();
     let tfhe = tfhe_row();
     if json {
@@ -179,6 +216,7 @@ fn main() {
             "{}",
             serde_json::json!({
                 "ringsum": row(&ours),
+                "ringsum_collective_key": row(&collective),
                 "fhe_rs": row(&theirs),
                 "tfhe_rs": row(&tfhe),
                 "encrypt_ratio": ours.encrypt / theirs.encrypt,
@@ -188,12 +226,12 @@ fn main() {
         );
         return;
     }
-    println!("N = 16384, log2 Q = 400 (8 x 50-bit primes), one thread, median of {REPEATS}");
+    println!("N = 16384 for ringsum and fhe.rs, one thread, median of {REPEATS}");
     println!(
         "{:<58} {:>16} {:>16} {:>12}",
         "", "encrypt M/s", "add M/s", "bytes/param"
     );
-    for r in [&ours, &theirs, &tfhe] {
+    for r in [&ours, &collective, &theirs, &tfhe] {
         println!(
             "{:<58} {:>16.2} {:>16.1} {:>12.2}",
             r.name,
