@@ -80,6 +80,15 @@ pub enum WireError {
     #[error("malformed protobuf: {0}")]
     Protobuf(#[from] prost::DecodeError),
 
+    /// Valid fields in an encoding other than the canonical one (unknown,
+    /// repeated or reordered fields, padded varints, default values
+    /// written out).
+    #[error("{message} is not in its canonical encoding")]
+    NonCanonical {
+        /// The message type.
+        message: &'static str,
+    },
+
     /// The message is for another model layout.
     #[error("layout hash {found} where {expected} (the receiver's model) was expected")]
     LayoutMismatch {
@@ -593,9 +602,9 @@ pub fn encode_round_update(update: &RoundUpdate) -> Vec<u8> {
 /// hostile message cannot make the decoder allocate more than a valid one.
 ///
 /// # Errors
-/// Any [`WireError`]: size, protobuf, version, parameter set, layout hash
-/// (length, or another layout's), ciphertext count, lengths, residues,
-/// padding.
+/// Any [`WireError`]: size, protobuf, a non-canonical encoding, version,
+/// parameter set, layout hash (length, or another layout's), ciphertext
+/// count, lengths, residues, padding.
 pub fn decode_round_update(
     params: &ParameterSet,
     packing: &Packing,
@@ -608,6 +617,15 @@ pub fn decode_round_update(
         round_entry_len(params, &shape, i)
     })?;
     let message = proto::RoundUpdate::decode(bytes)?;
+    // One update, one encoding: prost writes fields in tag order, with the
+    // shortest varints and without default values, so anything else
+    // (unknown fields, repeated or reordered fields, padded varints) would
+    // give the same update several byte strings, and several digests.
+    if message.encoded_len() != bytes.len() || message.encode_to_vec() != bytes {
+        return Err(WireError::NonCanonical {
+            message: "RoundUpdate",
+        });
+    }
     check_version(message.version)?;
     check_param_set(params, &message.param_set)?;
     if message.layout_hash.as_slice() != layout.hash() {

@@ -433,6 +433,36 @@ mod round_updates {
             decode(&message.encode_to_vec()),
             Err(WireError::ParameterSet { .. })
         ));
+        // The same fields in a non-canonical encoding: an unknown field, a
+        // padded varint, the round field moved to the end.
+        let mut unknown = f.bytes.clone();
+        unknown.extend_from_slice(&[0x38, 0x00]);
+        assert!(matches!(
+            decode(&unknown),
+            Err(WireError::NonCanonical { .. }
+                | WireError::Length { .. }
+                | WireError::TooLarge { .. })
+        ));
+        let mut padded = vec![0x08, 0x82, 0x00];
+        padded.extend_from_slice(&f.bytes[2..]);
+        assert!(matches!(
+            decode(&padded),
+            Err(WireError::NonCanonical { .. })
+        ));
+        let message = proto::RoundUpdate::decode(f.bytes.as_slice()).unwrap();
+        let round_field = proto::RoundUpdate {
+            round: message.round,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut without_round = message.clone();
+        without_round.round = 0;
+        let mut reordered = without_round.encode_to_vec();
+        reordered.extend_from_slice(&round_field);
+        assert!(matches!(
+            decode(&reordered),
+            Err(WireError::NonCanonical { .. })
+        ));
         // A ciphertext too few.
         let mut message = proto::RoundUpdate::decode(f.bytes.as_slice()).unwrap();
         message.ciphertexts.pop();
