@@ -386,7 +386,8 @@ impl ParameterSet {
         }
 
         let error_bound = gaussian.bound().unsigned_abs();
-        let (scheme, max_clients) = match (file.threshold, file.shares) {
+        let encoding = check_encoding(source, &file.encoding)?;
+        let scheme = match (file.threshold, file.shares) {
             (Some(threshold), None) => {
                 if noise.secret != SecretDistribution::Ternary {
                     return Err(CoreError::SecretNotCovered {
@@ -400,15 +401,16 @@ impl ParameterSet {
                     flooding_bits: threshold.flooding_bits,
                 };
                 check_threshold(source, &threshold)?;
-                (
-                    SchemeParams::CollectiveKey(threshold),
-                    file.encoding.max_clients,
-                )
+                SchemeParams::CollectiveKey(threshold)
             }
             (None, Some(shares)) => {
                 check_round_key_noise(source, noise.secret, noise.sigma)?;
-                let shares = check_shares(source, &shares, file.encoding.max_clients, error_bound)?;
-                (SchemeParams::RoundKeys(shares), file.encoding.max_clients)
+                SchemeParams::RoundKeys(check_shares(
+                    source,
+                    &shares,
+                    encoding.max_clients,
+                    error_bound,
+                )?)
             }
             _ => {
                 return Err(CoreError::AmbiguousScheme {
@@ -416,16 +418,17 @@ impl ParameterSet {
                 });
             }
         };
-        let encoding = check_encoding(source, &file.encoding)?;
         let budget = match scheme {
             SchemeParams::CollectiveKey(threshold) => NoiseBudget::new(
                 degree,
                 error_bound,
                 threshold.max_holders,
-                max_clients,
+                encoding.max_clients,
                 threshold.flooding_bits,
             ),
-            SchemeParams::RoundKeys(_) => NoiseBudget::round_keys(error_bound, max_clients),
+            SchemeParams::RoundKeys(_) => {
+                NoiseBudget::round_keys(error_bound, encoding.max_clients)
+            }
         };
         let required = budget.required_modulus_bits(encoding.slots * encoding.slot_bits);
         // Q >= 2^(log2_q - 1): the budget must fit below that.
@@ -634,11 +637,7 @@ impl fmt::Debug for ParameterSet {
 /// Checks the encoding settings on their own: ranges, and that a slot holds
 /// the signed sum of `max_clients` values.
 fn check_encoding(source: &str, section: &EncodingSection) -> Result<EncodingParams> {
-    let out_of_range = |field: &'static str, allowed: &'static str| CoreError::OutOfRange {
-        file: source.to_owned(),
-        field,
-        allowed,
-    };
+    let out_of_range = |field, allowed| out_of_range(source, field, allowed);
     if !(section.clip.is_finite() && section.clip > 0.0) {
         return Err(out_of_range("encoding.clip", "a finite number above 0"));
     }
@@ -689,13 +688,18 @@ fn check_encoding(source: &str, section: &EncodingSection) -> Result<EncodingPar
     })
 }
 
-/// Checks the `[threshold]` section of a collective-key set.
-fn check_threshold(source: &str, threshold: &ThresholdParams) -> Result<()> {
-    let out_of_range = |field: &'static str, allowed: &'static str| CoreError::OutOfRange {
+/// The refusal of a value outside what `field` allows.
+fn out_of_range(source: &str, field: &'static str, allowed: &'static str) -> CoreError {
+    CoreError::OutOfRange {
         file: source.to_owned(),
         field,
         allowed,
-    };
+    }
+}
+
+/// Checks the `[threshold]` section of a collective-key set.
+fn check_threshold(source: &str, threshold: &ThresholdParams) -> Result<()> {
+    let out_of_range = |field, allowed| out_of_range(source, field, allowed);
     if !(1..=1024).contains(&threshold.max_holders) {
         return Err(out_of_range("threshold.max_holders", "1 to 1024"));
     }
@@ -740,11 +744,7 @@ fn check_shares(
     max_clients: u64,
     secret_bound: u64,
 ) -> Result<ShareParams> {
-    let out_of_range = |field: &'static str, allowed: &'static str| CoreError::OutOfRange {
-        file: source.to_owned(),
-        field,
-        allowed,
-    };
+    let out_of_range = |field, allowed| out_of_range(source, field, allowed);
     let p = section.field_prime;
     if !(257..1 << 32).contains(&p) || !ringsum_math::prime::is_prime(p) {
         return Err(out_of_range(

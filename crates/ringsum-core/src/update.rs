@@ -146,6 +146,29 @@ impl<'a> UpdateSlots<'a> {
         })
     }
 
+    /// Runs `f(index, item, slots, used, rng)` for every ciphertext, in
+    /// parallel: `items` holds one item per ciphertext (what the task
+    /// consumes, `()` if nothing), each task gets a generator forked from
+    /// `rng` and its slots as [`Self::with_slots`] gives them.
+    pub(crate) fn map_ciphertexts<I: Send, T: Send>(
+        &self,
+        items: Vec<I>,
+        rng: &mut Csprng,
+        f: impl Fn(usize, I, &[i64], usize, &mut Csprng) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let mut rngs: Vec<Csprng> = (0..items.len()).map(|_| rng.fork()).collect();
+        items
+            .into_par_iter()
+            .zip(rngs.par_iter_mut())
+            .enumerate()
+            .map(|(index, (item, rng))| {
+                self.with_slots(index, rng, |slots, used, rng| {
+                    f(index, item, slots, used, rng)
+                })
+            })
+            .collect()
+    }
+
     /// Quantizes the values of ciphertext `index` into a per-thread slot
     /// buffer (K columns of `used` values, the layout
     /// [`Packing::add_message`] takes) and runs `f(slots, used, rng)` on
@@ -221,16 +244,11 @@ pub fn encrypt_update(
         rng,
     )?;
     // Each ciphertext is quantized, packed and encrypted in one task.
-    let mut rngs: Vec<Csprng> = (0..shape.ciphertexts()).map(|_| rng.fork()).collect();
-    let ciphertexts = rngs
-        .par_iter_mut()
-        .enumerate()
-        .map(|(index, rng)| {
-            slots.with_slots(index, rng, |slots, used, rng| {
-                encrypt_columns(params, packing, key, slots, used, rng)
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let ciphertexts = slots.map_ciphertexts(
+        vec![(); shape.ciphertexts()],
+        rng,
+        |_, (), slots, used, rng| encrypt_columns(params, packing, key, slots, used, rng),
+    )?;
     Ok(EncryptedUpdate {
         param_set: params.id().clone(),
         layout_hash: *layout.hash(),

@@ -110,18 +110,15 @@ impl RoundSecret {
             samples,
             rng,
         )?;
-        let mut rngs: Vec<Csprng> = (0..shape.ciphertexts()).map(|_| rng.fork()).collect();
-        let ciphertexts = rngs
-            .par_iter_mut()
-            .enumerate()
-            .map(|(index, rng)| {
-                slots.with_slots(index, rng, |columns, used, rng| {
-                    self.encrypt_one(context, index, used, rng, |residues| {
-                        packing.add_message(columns, used, residues);
-                    })
+        let ciphertexts = slots.map_ciphertexts(
+            vec![(); shape.ciphertexts()],
+            rng,
+            |index, (), columns, used, rng| {
+                self.encrypt_one(context, index, used, rng, |residues| {
+                    packing.add_message(columns, used, residues);
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
+            },
+        )?;
         Ok(RoundUpdate {
             param_set: self.params.id().clone(),
             layout_hash: *layout.hash(),
@@ -283,21 +280,12 @@ impl PrecomputedUpdate {
             samples,
             rng,
         )?;
-        let mut rngs: Vec<Csprng> = (0..masks.len()).map(|_| rng.fork()).collect();
-        let ciphertexts = masks
-            .into_par_iter()
-            .zip(rngs.par_iter_mut())
-            .enumerate()
-            .map(|(index, (mut mask, rng))| {
-                slots.with_slots(index, rng, |columns, used, _| {
-                    mask.expose_mut().update_residues(|_, residues| {
-                        packing.add_message(columns, used, residues);
-                    });
-                    Ok(())
-                })?;
-                Ok(mask.declassify())
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let ciphertexts = slots.map_ciphertexts(masks, rng, |_, mut mask, columns, used, _| {
+            mask.expose_mut().update_residues(|_, residues| {
+                packing.add_message(columns, used, residues);
+            });
+            Ok(mask.declassify())
+        })?;
         Ok(RoundUpdate {
             param_set: params.id().clone(),
             layout_hash,

@@ -40,6 +40,15 @@ pub fn packed_len(field: &ShareField, degree: usize) -> Option<usize> {
         .map(|bits| bits.div_ceil(8))
 }
 
+/// The packed length of `degree` elements, for a degree a decoder accepts.
+fn checked_packed_len(field: &ShareField, degree: usize) -> Result<usize> {
+    check_degree(degree)?;
+    packed_len(field, degree).ok_or(ThresholdError::InvalidShareDegree {
+        degree,
+        max: super::MAX_SHARE_DEGREE,
+    })
+}
+
 impl ShareMessage {
     /// The share's bytes: for a seed, `0x01 || 0x01 || p || N || seed[32]`
     /// (42 bytes); for values, `0x02 || 0x01 || p || N || packed`, the N
@@ -77,11 +86,7 @@ impl ShareMessage {
     /// [`ThresholdError::ShareElementOutOfRange`] and
     /// [`ThresholdError::NonzeroSharePadding`].
     pub fn from_bytes(field: ShareField, degree: usize, bytes: &[u8]) -> Result<Self> {
-        check_degree(degree)?;
-        let packed = packed_len(&field, degree).ok_or(ThresholdError::InvalidShareDegree {
-            degree,
-            max: super::MAX_SHARE_DEGREE,
-        })?;
+        let packed = checked_packed_len(&field, degree)?;
         let expected = match bytes.first() {
             None => SHARE_HEADER_BYTES,
             Some(&TAG_SEED) => SHARE_HEADER_BYTES + SHARE_SEED_BYTES,
@@ -131,11 +136,7 @@ impl HolderAnswer {
     /// As [`ShareMessage::from_bytes`], and
     /// [`ThresholdError::InvalidHolderId`] for a holder id 0 or >= p.
     pub fn from_bytes(field: ShareField, degree: usize, bytes: &[u8]) -> Result<Self> {
-        check_degree(degree)?;
-        let packed = packed_len(&field, degree).ok_or(ThresholdError::InvalidShareDegree {
-            degree,
-            max: super::MAX_SHARE_DEGREE,
-        })?;
+        let packed = checked_packed_len(&field, degree)?;
         let expected = ANSWER_HEADER_BYTES + packed;
         match bytes.first() {
             None | Some(&TAG_ANSWER) => {}
