@@ -12,8 +12,8 @@ use proptest::prelude::*;
 use ringsum::pq::{
     AlgorithmPolicy, Envelope, FederationId, Inbox, KemAlgorithm, MessageKind, ParticipantId,
     PqError, Registry, RevocationReason, Role, Routing, SealContext, SealedBox, SealingKey,
-    SignatureAlgorithm, SigningIdentity, open_share, revocation_payload, rotation_envelope,
-    seal_share,
+    SignatureAlgorithm, SigningIdentity, open_round_share, open_share, revocation_payload,
+    rotation_envelope, seal_round_share, seal_share,
 };
 
 const FEDERATION: FederationId = FederationId([0x42; 32]);
@@ -1072,4 +1072,80 @@ fn key_files_that_are_not_small_regular_files_are_refused() {
         Err(PqError::Io { .. })
     ));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client's round key share: opened once by its holder with the update
+/// digest it is bound to; a flipped byte (digest, box or signature), a
+/// replay, a share from a key holder's identity or to another recipient
+/// is refused, and the inbox stays as it was.
+#[test]
+fn round_key_shares_are_bound_signed_and_opened_once() {
+    let f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    let me = f.holder.id();
+    let context = SealContext {
+        sender: f.client.id(),
+        ..share_context(&f, 0, 3)
+    };
+    let digest = [0x5c; 32];
+    let share = vec![0x17; 2000];
+    let envelope = seal_round_share(&f.client, &f.registry, context, SET, &digest, &share).unwrap();
+    let wire = envelope.to_bytes();
+    let mut inbox = Inbox::new(FEDERATION, 3, SET, Some(me));
+    for i in (0..wire.len()).step_by(61) {
+        let mut bytes = wire.clone();
+        bytes[i] ^= 1;
+        let refused = Envelope::from_bytes(&bytes, MAX).map_or(true, |t| {
+            open_round_share(&mut inbox, &f.registry, &f.holder_key, me, &t, MAX).is_err()
+        });
+        assert!(refused, "byte {i}");
+    }
+    assert!(inbox.is_empty());
+    // Another recipient id than the holder's own.
+    assert!(
+        open_round_share(
+            &mut inbox,
+            &f.registry,
+            &f.holder_key,
+            f.client.id(),
+            &envelope,
+            MAX
+        )
+        .is_err()
+    );
+    assert!(inbox.is_empty());
+    let (accepted, bound_to, opened) =
+        open_round_share(&mut inbox, &f.registry, &f.holder_key, me, &envelope, MAX).unwrap();
+    assert_eq!(accepted.sender, f.client.id());
+    assert_eq!(bound_to, digest);
+    assert_eq!(opened.as_slice(), share.as_slice());
+    assert!(matches!(
+        open_round_share(&mut inbox, &f.registry, &f.holder_key, me, &envelope, MAX),
+        Err(PqError::Replay(_))
+    ));
+    // Only clients send round key shares.
+    let from_holder = seal_round_share(
+        &f.holder,
+        &f.registry,
+        SealContext {
+            sender: f.holder.id(),
+            ..context
+        },
+        SET,
+        &digest,
+        &share,
+    )
+    .unwrap();
+    let mut fresh = Inbox::new(FEDERATION, 3, SET, Some(me));
+    assert!(matches!(
+        open_round_share(
+            &mut fresh,
+            &f.registry,
+            &f.holder_key,
+            me,
+            &from_holder,
+            MAX
+        ),
+        Err(PqError::Unauthorized { .. })
+    ));
+    assert!(fresh.is_empty());
 }
