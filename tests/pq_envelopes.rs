@@ -1086,7 +1086,7 @@ fn round_key_shares_are_bound_signed_and_opened_once() {
         sender: f.client.id(),
         ..share_context(&f, 0, 3)
     };
-    let digest = [0x5c; 32];
+    let digest = [0x5c; 64];
     let share = vec![0x17; 2000];
     let envelope = seal_round_share(&f.client, &f.registry, context, SET, &digest, &share).unwrap();
     let wire = envelope.to_bytes();

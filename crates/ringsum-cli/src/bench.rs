@@ -341,7 +341,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
             .map_err(|e| err(&e))?;
             // The submission's identity (SHA3-256 over the signed header
             // and the payload's hash): what each share is bound to.
-            let digest = signed_update.digest();
+            let mut binding = [0u8; ringsum_pq::ROUND_SHARE_BINDING_BYTES];
+            let (digest, commitment) = binding.split_at_mut(32);
+            digest.copy_from_slice(&signed_update.digest());
+            commitment.copy_from_slice(&key.commitment());
             let mut envelopes = Vec::with_capacity(shares.len());
             for (point, share) in shares {
                 let (holder, _) = federation
@@ -360,7 +363,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
                         &federation.registry,
                         context,
                         params.id().as_str(),
-                        &digest,
+                        &binding,
                         &encode_client_share(key, share),
                     )
                     .map_err(|e| err(&e))?,

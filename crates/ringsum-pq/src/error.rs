@@ -221,7 +221,8 @@ pub enum PqError {
 }
 
 impl PqError {
-    pub(crate) fn malformed(what: &'static str, detail: impl Into<String>) -> Self {
+    /// A [`PqError::Malformed`] for `what`, with `detail`.
+    pub fn malformed(what: &'static str, detail: impl Into<String>) -> Self {
         Self::Malformed {
             what,
             detail: detail.into(),

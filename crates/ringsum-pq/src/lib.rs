@@ -73,5 +73,6 @@ pub use registry::{
     Role, revocation_payload, rotation_envelope,
 };
 pub use seal::{
-    SealContext, SealedBox, open_round_share, open_share, seal_round_share, seal_share,
+    ROUND_SHARE_BINDING_BYTES, SealContext, SealedBox, open_round_share, open_share,
+    seal_round_share, seal_share,
 };

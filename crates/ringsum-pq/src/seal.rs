@@ -263,12 +263,18 @@ pub fn seal_share(
     )
 }
 
+/// How many bytes bind a round key share to its submission: the 32-byte
+/// digest of the client's signed update, then the 32-byte commitment to
+/// the answer key sealed with the share.
+pub const ROUND_SHARE_BINDING_BYTES: usize = 64;
+
 /// Seals a client's Shamir share of its per-round secret to
-/// `context.recipient` (a key holder) and signs it, bound to the digest of
-/// the client's update: an envelope of kind [`MessageKind::RoundKeyShare`]
-/// whose payload is the 32-byte update digest followed by the sealed box.
-/// The holder learns which update the share belongs to without seeing the
-/// update, and the client's signature binds the two.
+/// `context.recipient` (a key holder) and signs it, bound to the client's
+/// update: an envelope of kind [`MessageKind::RoundKeyShare`] whose payload
+/// is the 64-byte `binding` (update digest, then answer-key commitment, as
+/// the protocol layer defines them) followed by the sealed box. The holder
+/// learns which update the share belongs to without seeing the update, and
+/// the client's signature binds the two.
 ///
 /// # Errors
 /// As [`seal_share`].
@@ -277,7 +283,7 @@ pub fn seal_round_share(
     registry: &Registry,
     context: SealContext,
     parameter_set: &str,
-    update_digest: &[u8; 32],
+    binding: &[u8; ROUND_SHARE_BINDING_BYTES],
     share: &[u8],
 ) -> Result<Envelope> {
     seal_to_holder(
@@ -286,7 +292,7 @@ pub fn seal_round_share(
         registry,
         context,
         parameter_set,
-        update_digest,
+        binding,
         share,
     )
 }
@@ -365,12 +371,12 @@ pub fn open_share(
 /// A key holder's side of [`seal_round_share`]: checks the envelope in
 /// `inbox` (signature, sender, round, replay, one share per client and
 /// round), opens the box (sealed for key epoch 0), and only then records
-/// the message. Returns the update digest the client bound the share to,
-/// and the share.
+/// the message. Returns the binding the client signed with the share
+/// ([`seal_round_share`]), and the share.
 ///
 /// # Errors
 /// As [`open_share`], and [`PqError::Malformed`] for a payload too short
-/// to hold the digest.
+/// to hold the binding.
 pub fn open_round_share(
     inbox: &mut Inbox,
     registry: &Registry,
@@ -378,7 +384,11 @@ pub fn open_round_share(
     me: ParticipantId,
     envelope: &Envelope,
     max_share: usize,
-) -> Result<(Accepted, [u8; 32], Zeroizing<Vec<u8>>)> {
+) -> Result<(
+    Accepted,
+    [u8; ROUND_SHARE_BINDING_BYTES],
+    Zeroizing<Vec<u8>>,
+)> {
     open_from_client(
         MessageKind::RoundKeyShare,
         inbox,
@@ -392,7 +402,7 @@ pub fn open_round_share(
 }
 
 /// Checks, opens and records a sealed `kind` envelope whose payload is a
-/// 32-byte digest (for [`MessageKind::RoundKeyShare`]; none otherwise)
+/// 64-byte binding (for [`MessageKind::RoundKeyShare`]; none otherwise)
 /// followed by the box.
 #[expect(
     clippy::too_many_arguments,
@@ -407,7 +417,11 @@ fn open_from_client(
     epoch: u64,
     envelope: &Envelope,
     max_share: usize,
-) -> Result<(Accepted, [u8; 32], Zeroizing<Vec<u8>>)> {
+) -> Result<(
+    Accepted,
+    [u8; ROUND_SHARE_BINDING_BYTES],
+    Zeroizing<Vec<u8>>,
+)> {
     let pending = inbox.check(registry, envelope, kind)?;
     let routing = envelope.routing();
     if routing.recipient != me {
@@ -415,11 +429,14 @@ fn open_from_client(
             found: routing.recipient,
         });
     }
-    let mut digest = [0u8; 32];
+    let mut digest = [0u8; ROUND_SHARE_BINDING_BYTES];
     let boxed = if kind == MessageKind::RoundKeyShare {
-        let (head, rest) = envelope.payload().split_at_checked(32).ok_or_else(|| {
-            PqError::malformed("round key share", "payload shorter than its digest")
-        })?;
+        let (head, rest) = envelope
+            .payload()
+            .split_at_checked(ROUND_SHARE_BINDING_BYTES)
+            .ok_or_else(|| {
+                PqError::malformed("round key share", "payload shorter than its binding")
+            })?;
         digest.copy_from_slice(head);
         rest
     } else {

@@ -20,12 +20,17 @@
 //!   and signed by the coordinator; [`verify_log`] names the first bad line.
 
 pub mod audit;
+pub mod client;
+pub mod coordinator;
 pub mod error;
 pub mod federation;
+pub mod holder;
+pub mod message;
 pub mod payload;
+pub mod spec;
 
 pub use audit::{AuditLog, AuditSummary, verify_log};
-pub use error::{ProtocolError, Result};
+pub use error::{ProtocolError, Result, SetupError};
 pub use federation::{
     CEREMONY_ROUND, ClientNode, Coordinator, DecodedSubmission, HolderNode, RoundOutcome,
     RoundPolicy, Setup, federation_id,
