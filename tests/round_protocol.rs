@@ -226,6 +226,12 @@ fn honest_rounds_decode_to_plaintext_fedavg() {
             2.0 * outcome.average.error_bound,
         );
     }
+    // The log verifies on its own: its setup line names the coordinator's
+    // key.
+    let log = w.coordinator.audit().lines().join("\n");
+    let summary = ringsum::protocol::verify_log(&log, None, Some(w.federation.id())).unwrap();
+    assert_eq!(summary.coordinator, identity(1).id());
+    assert_eq!(summary.last_round, 2);
 }
 
 #[test]

@@ -127,21 +127,27 @@ impl Report {
 
 fn load_data(options: &Options) -> Result<(String, Dataset), String> {
     if let Some(path) = &options.dataset {
-        return Ok((path.display().to_string(), data::load(path)?));
+        return Ok((
+            path.display().to_string(),
+            data::load(path).map_err(|e| e.to_string())?,
+        ));
     }
     match options.model {
         ModelKind::Logistic => {
             let text = std::str::from_utf8(BREAST_CANCER).map_err(|e| e.to_string())?;
             Ok((
                 "breast cancer (Wisconsin, shipped)".into(),
-                data::parse(text)?,
+                data::parse(text).map_err(|e| e.to_string())?,
             ))
         }
         ModelKind::Mlp { .. } => {
             let mut text = String::new();
             std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(DIGITS_GZ), &mut text)
                 .map_err(|e| e.to_string())?;
-            Ok(("digits (UCI, shipped)".into(), data::parse(&text)?))
+            Ok((
+                "digits (UCI, shipped)".into(),
+                data::parse(&text).map_err(|e| e.to_string())?,
+            ))
         }
     }
 }
@@ -183,7 +189,8 @@ pub fn partition(options: &Options, policy: &RoundPolicy) -> Result<Partition, S
     data::standardise(&mut train, &mean, &std);
     data::standardise(&mut test, &mean, &std);
     let usize_min = usize::try_from(policy.min_samples).unwrap_or(usize::MAX);
-    let parts = data::split_non_iid(&train, options.clients, usize_min, &mut rng)?;
+    let parts = data::split_non_iid(&train, options.clients, usize_min, &mut rng)
+        .map_err(|e| e.to_string())?;
     Ok(Partition {
         name,
         parts,

@@ -230,6 +230,59 @@ impl Model {
 mod tests {
     use super::*;
 
+    /// A client holding only class 2 of the federation's 3 keeps the
+    /// label 2, its model keeps 3 outputs, and training learns class 2.
+    #[test]
+    fn a_client_with_a_single_class_trains_on_the_federation_classes() {
+        let part = crate::data::parse("0.5,1.0,2\n-0.3,0.2,2\n1.2,-0.7,2\n")
+            .and_then(|d| d.with_classes(3))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(part.labels, vec![2, 2, 2]);
+        assert_eq!(part.classes, 3);
+        for kind in [ModelKind::Logistic, ModelKind::Mlp { hidden: 4 }] {
+            let model = Model::new(kind, part.dim(), 3);
+            assert_eq!(model.layout().last().map(|(_, s)| s.clone()), Some(vec![3]));
+            let start = model.init(&mut SplitMix::new(1));
+            let training = Training {
+                epochs: 20,
+                learning_rate: 0.5,
+                batch: 2,
+            };
+            let trained = model.train(&start, &part, training, &mut SplitMix::new(2));
+            assert_eq!(trained.len(), model.size());
+            assert!(
+                (model.accuracy(&trained, &part) - 1.0).abs() < 1e-12,
+                "{kind:?}"
+            );
+            let (p, _) = model.forward(&trained, &part.features[0]);
+            assert_eq!(p.len(), 3);
+            assert!(p[2] > p[0] && p[2] > p[1], "{kind:?}: {p:?}");
+        }
+    }
+
+    /// Clients with different subsets of the classes update the same
+    /// outputs: a client holding classes {0, 2} does not see its class 2
+    /// renumbered to 1.
+    #[test]
+    fn a_client_lacking_a_class_keeps_its_labels() {
+        let part = crate::data::parse("1,0,0\n0,1,2\n1,0.1,0\n0.1,1,2\n")
+            .and_then(|d| d.with_classes(3))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(part.labels, vec![0, 2, 0, 2]);
+        let model = Model::new(ModelKind::Logistic, 2, 3);
+        let start = model.init(&mut SplitMix::new(1));
+        let training = Training {
+            epochs: 30,
+            learning_rate: 0.5,
+            batch: 4,
+        };
+        let trained = model.train(&start, &part, training, &mut SplitMix::new(3));
+        assert!((model.accuracy(&trained, &part) - 1.0).abs() < 1e-12);
+        // Class 1, absent here, is pushed down: its bias decreases.
+        let bias = &trained[2 * 3..];
+        assert!(bias[1] < 0.0, "{bias:?}");
+    }
+
     /// The analytic gradient matches finite differences.
     #[test]
     fn gradients_match_finite_differences() {

@@ -363,13 +363,16 @@ fn application_trainer(
         Some("mlp") => ModelKind::Mlp { hidden },
         other => return Err(format!("unknown model kind {other:?} in the setup")),
     };
-    if data.dim() != features || data.classes > classes {
+    if data.dim() != features {
         return Err(format!(
-            "the data has {} features and {} classes; the federation's model takes {features} and {classes}",
-            data.dim(),
-            data.classes
+            "the data has {} features; the federation's model takes {features}",
+            data.dim()
         ));
     }
+    // The federation's classes: a client may hold only some of them.
+    let data = data
+        .with_classes(classes)
+        .map_err(|e| format!("the data does not fit the federation's model: {e}"))?;
     let params = ringsum_core::ParameterSet::builtin(&description.parameter_set)
         .map_err(|e| e.to_string())?;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -484,7 +487,7 @@ pub fn join_client(
     insecure_seed: Option<u64>,
 ) -> Result<(), String> {
     let identity = read_identity(identity_dir)?;
-    let data = data::load(data_path)?;
+    let data = data::load(data_path).map_err(|e| e.to_string())?;
     let connect = args.connect()?;
     let state_dir = state.unwrap_or_else(|| identity_dir.join("client-state"));
     runtime()?.block_on(async move {

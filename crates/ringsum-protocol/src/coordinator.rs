@@ -196,6 +196,11 @@ impl Coordinator {
                 "max_weight": policy.max_weight,
                 "rounds": policy.rounds,
                 "layout_hash": hex(federation.layout().hash()),
+                // verify_log takes the coordinator's key from here when
+                // none is given: without it no log of this coordinator
+                // verifies on its own.
+                "coordinator_algorithm": identity.algorithm().name(),
+                "coordinator_key": hex(identity.public().to_bytes()),
             }),
         )?;
         Ok(Self {
