@@ -635,3 +635,495 @@ fn the_coordinator_refuses_bad_submissions_and_keeps_the_good_ones() {
     assert_eq!(decoded.digest(), good.digest());
     assert_eq!(w.coordinator.accepted().len(), 1);
 }
+
+// Malicious clients, and answers that do not belong to the open set.
+
+use ringsum::core::round::RoundSecret;
+use ringsum::pq::{SealContext, seal_round_share};
+use ringsum::protocol::coordinator::RoundStatus;
+use ringsum::protocol::holder::AnswerJournal;
+use ringsum::protocol::message::{KeyCommitment, SubmissionDigest, UpdateHead, share_binding};
+use ringsum::threshold::shamir::{AnswerKey, encode_client_share, share_secret};
+
+/// How a malicious client departs from `Client::submit`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Malice {
+    /// The sample count encrypted in the weight slot, when it is not the
+    /// declared one.
+    encrypted_samples: Option<u64>,
+    /// The holder (by index) whose share comes from another sharing (of
+    /// another secret).
+    inconsistent_share: Option<usize>,
+    /// The holder (by index) sealed another answer key than the committed
+    /// one.
+    other_key: Option<usize>,
+}
+
+fn routing(
+    w: &World,
+    round: RoundId,
+    kind: ringsum::pq::MessageKind,
+    recipient: ParticipantId,
+) -> ringsum::pq::Routing {
+    ringsum::pq::Routing {
+        federation: w.federation.id(),
+        round: round.0,
+        kind,
+        recipient,
+        parameter_set: SET.into(),
+    }
+}
+
+/// Client i's message for `round` built by hand, as `Client::submit` does
+/// but with `malice`: every envelope is signed by client i and every share
+/// bound to its update and commitment, so only the holders (or the
+/// decryption) can tell. Also returns, for each holder `malice` touched,
+/// the share envelope an honest client would have sent it.
+fn malicious_submission(
+    w: &mut World,
+    i: usize,
+    round: RoundId,
+    malice: Malice,
+) -> (Submission, Vec<Envelope>) {
+    let federation = Arc::clone(&w.federation);
+    let me = identity(100 + i as u8);
+    let context = federation.round_context(round).unwrap();
+    let secret = RoundSecret::generate(federation.params(), &mut w.rng).unwrap();
+    let honest = share_secret(federation.committee(), secret.coefficients(), &mut w.rng).unwrap();
+    let mut sent = honest.clone();
+    if let Some(h) = malice.inconsistent_share {
+        let other = RoundSecret::generate(federation.params(), &mut w.rng).unwrap();
+        let other = share_secret(federation.committee(), other.coefficients(), &mut w.rng).unwrap();
+        sent[h] = other[h].clone();
+    }
+    let key = AnswerKey::random(&mut w.rng);
+    let declared = samples(i);
+    let update = secret
+        .encrypt_update(
+            federation.packing(),
+            federation.layout(),
+            &context,
+            &values(&federation, i, round.0),
+            malice.encrypted_samples.unwrap_or(declared),
+            &mut w.rng,
+        )
+        .unwrap();
+    let head = UpdateHead {
+        samples: declared,
+        key_commitment: KeyCommitment(key.commitment()),
+    };
+    let update = Envelope::sign(
+        &me,
+        routing(
+            w,
+            round,
+            ringsum::pq::MessageKind::UpdateSubmission,
+            federation.coordinator(),
+        ),
+        head.encode(&ringsum::wire::encode_round_update(&update)),
+    )
+    .unwrap();
+    let binding = share_binding(SubmissionDigest(update.digest()), head.key_commitment);
+    let seal = |(point, share): &(HolderId, _), key: &AnswerKey| {
+        seal_round_share(
+            &me,
+            federation.registry(),
+            SealContext {
+                federation: federation.id(),
+                sender: me.id(),
+                recipient: federation.holders()[point],
+                epoch: 0,
+                round: round.0,
+            },
+            SET,
+            &binding,
+            &encode_client_share(key, share),
+        )
+        .unwrap()
+    };
+    let mut shares = Vec::new();
+    let mut honest_shares = Vec::new();
+    for h in 0..sent.len() {
+        let touched = malice.inconsistent_share == Some(h) || malice.other_key == Some(h);
+        let sealed_key = if malice.other_key == Some(h) {
+            AnswerKey::random(&mut w.rng)
+        } else {
+            key.clone()
+        };
+        shares.push(seal(&sent[h], &sealed_key));
+        if touched {
+            honest_shares.push(seal(&honest[h], &key));
+        }
+    }
+    (Submission { update, shares }, honest_shares)
+}
+
+/// Every holder answers the request; the coordinator takes each answer.
+fn answer_all(w: &mut World, request: &Envelope) {
+    for h in 0..w.holders.len() {
+        let answer = w.holders[h].answer(request).unwrap();
+        w.coordinator.accept_answer(answer).unwrap();
+    }
+}
+
+/// The event of the audit log's last line.
+fn last_event(w: &World) -> serde_json::Value {
+    let lines = w.coordinator.audit().lines();
+    let line: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    serde_json::from_str(line["event"].as_str().unwrap()).unwrap()
+}
+
+/// Ends the round, which must fail cleanly: `RoundFailed` for `round`,
+/// recorded with its reason as the log's last event. Returns the reason.
+fn assert_round_fails(w: &mut World, round: RoundId) -> String {
+    let error = w.coordinator.finish().unwrap_err();
+    assert!(
+        matches!(error, ProtocolError::RoundFailed { .. }),
+        "{error}"
+    );
+    let ProtocolError::RoundFailed {
+        round: failed,
+        reason,
+    } = error
+    else {
+        unreachable!()
+    };
+    assert_eq!(failed, round.0);
+    let event = last_event(w);
+    assert_eq!(event["type"], "round_failed");
+    assert_eq!(event["reason"], reason.as_str());
+    assert_eq!(
+        w.coordinator.status(),
+        RoundStatus::Idle { last: round },
+        "the next round can open"
+    );
+    reason
+}
+
+/// A whole honest round with clients `who`, decoded to plaintext FedAvg.
+fn assert_honest_round(w: &mut World, who: &[usize]) {
+    let round = w.open();
+    w.collect(round, who);
+    let request = w.coordinator.close().unwrap();
+    answer_all(w, &request);
+    let outcome = w.coordinator.finish().unwrap();
+    assert!(outcome.liars.is_empty());
+    assert_close(
+        &outcome.average.average.concat(),
+        &w.plaintext(round, who),
+        outcome.average.error_bound,
+    );
+}
+
+#[test]
+fn inconsistent_shamir_shares_fail_the_round_cleanly_and_the_next_one_works() {
+    // n = 3, t = 2, all answering: client 2 deals holder 3 a share of
+    // another sharing. Three answers of a degree-1 polynomial, one off in
+    // nearly every coefficient: detected (3 > t), not correctable (that
+    // takes t + 2 = 4 answers). The reason speaks of a wrong answer: from
+    // the answers alone, a client's bad share and a holder's lie look the
+    // same.
+    let mut w = world(3, 2, 4, policy(3));
+    let round = w.open();
+    w.collect(round, &[0, 1]);
+    let malice = Malice {
+        inconsistent_share: Some(2),
+        ..Malice::default()
+    };
+    let (bad, _) = malicious_submission(&mut w, 2, round, malice);
+    w.coordinator.accept_submission(bad).unwrap();
+    w.forward();
+    // The bad share is signed, bound and opens: every holder keeps it.
+    for h in 0..3 {
+        assert_eq!(w.holders[h].shares_held(round), 3);
+    }
+    let request = w.coordinator.close().unwrap();
+    answer_all(&mut w, &request);
+    let reason = assert_round_fails(&mut w, round);
+    assert!(
+        reason.contains("the answers of 3 holders disagree") && reason.contains("t = 2"),
+        "{reason}"
+    );
+    assert_honest_round(&mut w, &[0, 1, 2]);
+}
+
+#[test]
+fn inconsistent_shamir_shares_among_five_holders_are_corrected_but_name_an_honest_holder() {
+    // n = 5, t = 3, all answering: the attack above on holder 5 is one
+    // wrong value per coefficient among 5 answers, which Reed-Solomon
+    // decoding corrects (t + 2 = 5). The other four shares lie on the
+    // client's real sharing of the secret it encrypted under, so the round
+    // completes with the correct average, including the malicious
+    // client's update. But holder 5, which is honest, is named in the audit
+    // log: a client can make a holder look like a liar, since nothing lets
+    // a holder prove its share was inconsistent (that needs verifiable
+    // secret sharing). A named holder means "a wrong answer or a wrong
+    // share", not proof of a lie.
+    let mut w = world(5, 3, 3, policy(3));
+    let round = w.open();
+    w.collect(round, &[0, 1]);
+    let malice = Malice {
+        inconsistent_share: Some(4),
+        ..Malice::default()
+    };
+    let (bad, _) = malicious_submission(&mut w, 2, round, malice);
+    w.coordinator.accept_submission(bad).unwrap();
+    w.forward();
+    let request = w.coordinator.close().unwrap();
+    answer_all(&mut w, &request);
+    let outcome = w.coordinator.finish().unwrap();
+    assert_eq!(outcome.liars, vec![HolderId(5)]);
+    assert_eq!(
+        outcome.used,
+        vec![HolderId(1), HolderId(2), HolderId(3), HolderId(4)]
+    );
+    assert_close(
+        &outcome.average.average.concat(),
+        &w.plaintext(round, &[0, 1, 2]),
+        outcome.average.error_bound,
+    );
+    assert_eq!(last_event(&w)["holders_named"], serde_json::json!([5]));
+    assert_honest_round(&mut w, &[0, 1, 2]);
+}
+
+#[test]
+fn an_encrypted_weight_that_disagrees_with_the_declared_samples_fails_the_round() {
+    let mut w = world(3, 2, 4, policy(3));
+    let round = w.open();
+    w.collect(round, &[0, 1]);
+    // Client 2 declares 40 samples (above min_samples, where the
+    // coordinator checks) and weighs its update as 4000 (100 times more
+    // influence on the average).
+    let malice = Malice {
+        encrypted_samples: Some(4_000),
+        ..Malice::default()
+    };
+    let (bad, _) = malicious_submission(&mut w, 2, round, malice);
+    w.coordinator.accept_submission(bad).unwrap();
+    w.forward();
+    let request = w.coordinator.close().unwrap();
+    answer_all(&mut w, &request);
+    let reason = assert_round_fails(&mut w, round);
+    // The reason is ProtocolError::WeightMismatch's: 20 + 30 + 40 declared.
+    assert!(
+        reason.contains("the declared 90 samples")
+            && reason.contains("a client's encrypted weight disagrees with its declared count"),
+        "{reason}"
+    );
+    assert_honest_round(&mut w, &[0, 1, 2]);
+}
+
+#[test]
+fn a_share_sealed_with_another_answer_key_is_refused_by_its_holder() {
+    let mut w = world(3, 2, 4, policy(3));
+    let round = w.open();
+    w.collect(round, &[0, 1]);
+    let malice = Malice {
+        other_key: Some(0),
+        ..Malice::default()
+    };
+    let (bad, honest) = malicious_submission(&mut w, 2, round, malice);
+    let to_first = bad.shares[0].clone();
+    let client = w.coordinator.accept_submission(bad).unwrap();
+    // The coordinator cannot see the key: it forwards the share, and
+    // holder 1 refuses it, since the key it opens is not the committed one.
+    assert!(
+        w.coordinator
+            .shares_for(w.holder_id(0))
+            .contains(&&to_first)
+    );
+    let error = w.holders[0].receive_share(&to_first).unwrap_err();
+    assert!(
+        matches!(&error, ProtocolError::ShareBinding { holder, .. } if *holder == w.holder_id(0)),
+        "{error}"
+    );
+    // It was received all the same: the client cannot replace it with a
+    // good one now.
+    assert!(matches!(
+        w.holders[0].receive_share(&honest[0]),
+        Err(ProtocolError::Pq(PqError::DuplicateSubmission { .. }))
+    ));
+    assert_eq!(w.holders[0].shares_held(round), 2);
+    w.forward();
+    assert_eq!(w.holders[1].shares_held(round), 3);
+    assert_eq!(w.holders[2].shares_held(round), 3);
+    // The set names the client: holder 1 refuses it and records nothing,
+    // the others answer, and t = 2 answers finish the round.
+    let request = w.coordinator.close().unwrap();
+    let error = w.holders[0].answer(&request).unwrap_err();
+    assert!(
+        matches!(error, ProtocolError::MissingShare(c) if c == client),
+        "{error}"
+    );
+    assert_eq!(w.holders[0].journal().answered(round).unwrap(), None);
+    for h in 1..3 {
+        let answer = w.holders[h].answer(&request).unwrap();
+        w.coordinator.accept_answer(answer).unwrap();
+    }
+    let outcome = w.coordinator.finish().unwrap();
+    assert_eq!(outcome.used, vec![HolderId(2), HolderId(3)]);
+    assert_close(
+        &outcome.average.average.concat(),
+        &w.plaintext(round, &[0, 1, 2]),
+        outcome.average.error_bound,
+    );
+}
+
+#[test]
+fn answers_of_an_earlier_round_or_another_set_are_refused() {
+    let mut w = world(3, 2, 4, policy(3));
+    let round = w.open();
+    w.collect(round, &[0, 1, 2]);
+    let request = w.coordinator.close().unwrap();
+    let earlier: Vec<Envelope> = (0..3)
+        .map(|h| w.holders[h].answer(&request).unwrap())
+        .collect();
+    for answer in &earlier {
+        w.coordinator.accept_answer(answer.clone()).unwrap();
+    }
+    w.coordinator.finish().unwrap();
+
+    let round = w.open();
+    w.collect(round, &[0, 1, 2, 3]);
+    let request = w.coordinator.close().unwrap();
+    // Round 1's answers, replayed into round 2's collection.
+    for answer in &earlier {
+        let error = w.coordinator.accept_answer(answer.clone()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ProtocolError::Pq(PqError::WrongRound {
+                    expected: 2,
+                    found: 1
+                })
+            ),
+            "{error}"
+        );
+    }
+    // A malicious coordinator asks holder 1 for S1 (three of the four
+    // clients); the open set is S2 (all four). Holder 1's genuine, signed
+    // answer to S1 is refused.
+    let s1 = crafted_request(&w, round, entries_of(&request, &w)[..3].to_vec());
+    let answer = w.holders[0].answer(&s1).unwrap();
+    let error = w.coordinator.accept_answer(answer).unwrap_err();
+    assert!(matches!(error, ProtocolError::WrongSet), "{error}");
+    assert_eq!(
+        w.coordinator.status(),
+        RoundStatus::Answering {
+            round,
+            clients: 4,
+            answers: 0
+        }
+    );
+    // Holder 1 answered S1 in this round, so it refuses S2; the others
+    // answer S2 (a second copy of one answer is refused) and t = 2 finish.
+    assert!(matches!(
+        w.holders[0].answer(&request),
+        Err(ProtocolError::AlreadyAnswered { round: 2 })
+    ));
+    for h in 1..3 {
+        let answer = w.holders[h].answer(&request).unwrap();
+        w.coordinator.accept_answer(answer.clone()).unwrap();
+        assert!(matches!(
+            w.coordinator.accept_answer(answer),
+            Err(ProtocolError::Pq(PqError::DuplicateSubmission { .. }))
+        ));
+    }
+    let outcome = w.coordinator.finish().unwrap();
+    assert_eq!(outcome.used, vec![HolderId(2), HolderId(3)]);
+    assert_close(
+        &outcome.average.average.concat(),
+        &w.plaintext(round, &[0, 1, 2, 3]),
+        outcome.average.error_bound,
+    );
+}
+
+/// Writes fuzz/seeds/decode_round_messages from real messages of this
+/// file's `world(3, 2, 4, policy(3))`, the federation the fuzz target
+/// builds: each seed is the target's selector byte, then the bytes.
+/// `cargo test --test round_protocol -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes files: run by hand to refresh the fuzz seeds"]
+fn write_fuzz_seeds() {
+    let mut w = world(3, 2, 4, policy(3));
+    let round = w.open();
+    let submission = w.submit(0, round);
+    w.coordinator.accept_submission(submission.clone()).unwrap();
+    w.collect(round, &[1, 2]);
+    let request = w.coordinator.close().unwrap();
+    let answer = w.holders[0].answer(&request).unwrap();
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/decode_round_messages");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seeds: [(&str, u8, Vec<u8>); 5] = [
+        ("submission", 0, submission.to_bytes()),
+        ("update_payload", 1, submission.update.payload().to_vec()),
+        ("share_envelope", 2, submission.shares[0].to_bytes()),
+        ("client_set", 3, request.payload().to_vec()),
+        ("answer", 4, answer.payload().to_vec()),
+    ];
+    for (name, selector, bytes) in seeds {
+        let mut seed = vec![selector];
+        seed.extend_from_slice(&bytes);
+        std::fs::write(dir.join(name), seed).unwrap();
+    }
+    // What the target decodes, decodes.
+    Submission::from_bytes(&w.federation, &submission.to_bytes()).unwrap();
+    UpdateHead::decode(submission.update.payload()).unwrap();
+    ClientSet::decode(request.payload(), 4).unwrap();
+    AnswerPayload::decode(&w.federation, answer.payload()).unwrap();
+}
+
+/// The worked example of docs/formats.md ("Client set"): a set of two
+/// clients of `spec(3, 2, 2, policy(2))` in round 1, its bytes and digest.
+#[test]
+fn the_documented_client_set_example() {
+    let federation = Federation::new(spec(3, 2, 2, policy(2))).unwrap();
+    let clients: Vec<ParticipantId> = federation.clients().iter().copied().collect();
+    let set = ClientSet {
+        round: RoundId(1),
+        entries: vec![
+            SetEntry {
+                client: clients[0],
+                submission: SubmissionDigest([0x11; 32]),
+                key_commitment: KeyCommitment([0x22; 32]),
+            },
+            SetEntry {
+                client: clients[1],
+                submission: SubmissionDigest([0x33; 32]),
+                key_commitment: KeyCommitment([0x44; 32]),
+            },
+        ],
+    };
+    set.check(&federation).unwrap();
+    // If these change, so must the example in docs/formats.md.
+    let hex = ringsum::pq::codec::hex;
+    assert_eq!(
+        hex(&federation.id().0),
+        "d270d7fd9fa61e7e897c619da670f886b68ee8b6ee774a0b4f33a8986efd76c0"
+    );
+    let encoding = set.encode();
+    assert_eq!(encoding.len(), 13 + 2 * 96);
+    assert_eq!(
+        hex(&encoding),
+        concat!(
+            "01",
+            "0000000000000001",
+            "00000002",
+            "a3e5b598de61383a869b4c01cc2e46c46951e73dd8f5838f5b1941d51e0ff473",
+            "1111111111111111111111111111111111111111111111111111111111111111",
+            "2222222222222222222222222222222222222222222222222222222222222222",
+            "ef7cde00cc6b5ffb9c612637db8e8e114d2350552ce7a33aaa46772d80a54b41",
+            "3333333333333333333333333333333333333333333333333333333333333333",
+            "4444444444444444444444444444444444444444444444444444444444444444",
+        )
+    );
+    assert_eq!(
+        set.digest(&federation).to_string(),
+        "f8924037049c7da8bc233442502996c040fb7edc6ef07750b43c66cd2dba6192"
+    );
+    let mut mask = b"ringsum/v2 answer mask".to_vec();
+    mask.extend_from_slice(&set.digest(&federation).0);
+    assert_eq!(set.mask_context(&federation), mask);
+    assert_eq!(ClientSet::decode(&encoding, 2).unwrap(), set);
+}
