@@ -44,8 +44,16 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Take part in a federation: as a client (train on a CSV, encrypt,
-    /// submit) or a key holder (ceremony, decryption shares).
+    /// Print the id of the federation a federation file describes: what
+    /// every participant pins with --federation.
+    FederationId {
+        /// The federation file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Take part in a federation: as a client (train on a CSV, encrypt
+    /// under a fresh round key, submit) or a key holder (receive the
+    /// clients' sealed key shares, answer the coordinator's signed set).
     Join(JoinCli),
     /// Show a coordinator's round progress.
     Status {
@@ -98,7 +106,9 @@ struct ConnectCli {
     /// The coordinator's certificate or its CA (PEM), e.g. its tls-cert.pem.
     #[arg(long)]
     ca: Option<PathBuf>,
-    /// The federation id (hex) to insist on, as `ringsum serve` prints it.
+    /// The federation id to insist on (required to join): the 64 hex
+    /// digits `ringsum serve` and `ringsum federation-id` print, or the
+    /// `federation.id` file the coordinator writes.
     #[arg(long)]
     federation: Option<String>,
     /// Allow a plaintext http:// coordinator (loopback tests and demos only).
@@ -134,7 +144,7 @@ struct JoinCli {
 }
 
 impl ConnectCli {
-    fn args(&self) -> Result<ringsum_cli::net::JoinArgs, String> {
+    fn args(&self) -> Result<ringsum_cli::net::JoinArgs, ringsum_cli::net::NetCliError> {
         Ok(ringsum_cli::net::JoinArgs {
             coordinator: self.coordinator.clone(),
             ca: self.ca.clone(),
@@ -146,6 +156,12 @@ impl ConnectCli {
             insecure_plaintext: self.insecure_plaintext,
         })
     }
+}
+
+/// Runs a networked command; its typed error becomes the one line `main`
+/// prints.
+fn net(run: impl FnOnce() -> Result<(), ringsum_cli::net::NetCliError>) -> Result<(), String> {
+    run().map_err(|e| e.to_string())
 }
 
 fn init_logs() {
@@ -235,8 +251,8 @@ struct DemoArgs {
     /// Training rounds.
     #[arg(long, default_value_t = 10)]
     rounds: u64,
-    /// A shipped parameter set or a TOML file.
-    #[arg(long, default_value = ringsum_core::DEFAULT_PARAMETER_SET)]
+    /// A shipped per-round-key parameter set or a TOML file.
+    #[arg(long, default_value = ringsum_core::DEFAULT_ROUND_KEY_SET)]
     params: String,
     /// The model.
     #[arg(long, value_enum, default_value_t = ModelArg::Logistic)]
@@ -250,7 +266,7 @@ struct DemoArgs {
     /// Clients that vanish mid-round, in every round.
     #[arg(long, default_value_t = 0)]
     drop_clients: usize,
-    /// Holders of the first active set that vanish mid-round.
+    /// Holders that vanish from the first round on (at least t must stay).
     #[arg(long, default_value_t = 0)]
     drop_holders: usize,
     /// Write the signed audit log here.
@@ -319,30 +335,34 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve { config } => {
             init_logs();
-            ringsum_cli::net::serve(&config)
+            net(|| ringsum_cli::net::serve(&config))
         }
+        Command::FederationId { config } => net(|| ringsum_cli::net::federation_id(&config)),
         Command::Join(join) => {
             init_logs();
-            let args = join.connect.args()?;
-            match join.role {
-                RoleArg::Client => {
-                    let data = join
-                        .data
-                        .as_deref()
-                        .ok_or("a client needs --data (its CSV)")?;
-                    ringsum_cli::net::join_client(
-                        &args,
-                        &join.identity,
-                        data,
-                        join.state,
-                        join.insecure_seed,
-                    )
+            net(|| {
+                let args = join.connect.args()?;
+                match join.role {
+                    RoleArg::Client => {
+                        let Some(data) = join.data.as_deref() else {
+                            return Err(ringsum_cli::net::NetCliError::MissingData);
+                        };
+                        ringsum_cli::net::join_client(
+                            &args,
+                            &join.identity,
+                            data,
+                            join.state,
+                            join.insecure_seed,
+                        )
+                    }
+                    RoleArg::Holder => {
+                        ringsum_cli::net::join_holder(&args, &join.identity, join.state)
+                    }
                 }
-                RoleArg::Holder => ringsum_cli::net::join_holder(&args, &join.identity, join.state),
-            }
+            })
         }
         Command::Status { connect, identity } => {
-            ringsum_cli::net::status(&connect.args()?, &identity)
+            net(|| ringsum_cli::net::status(&connect.args()?, &identity))
         }
         Command::Split {
             clients,
@@ -356,7 +376,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 holders: 1,
                 threshold: 1,
                 rounds: 1,
-                params: ringsum_core::DEFAULT_PARAMETER_SET.into(),
+                params: ringsum_core::DEFAULT_ROUND_KEY_SET.into(),
                 dataset,
                 model: match model {
                     ModelArg::Logistic => ModelKind::Logistic,
@@ -371,10 +391,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 insecure_seed: None,
                 model_out: None,
             };
-            for path in ringsum_cli::net::split(&options, &out)? {
-                println!("{}", path.display());
-            }
-            Ok(())
+            net(|| {
+                for path in ringsum_cli::net::split(&options, &out)? {
+                    println!("{}", path.display());
+                }
+                Ok(())
+            })
         }
         Command::Bench(args) => {
             let options = ringsum_cli::bench::Options {

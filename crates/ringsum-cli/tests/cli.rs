@@ -87,18 +87,19 @@ fn bad_demo_inputs_are_refused_clearly() {
         "exceeds the 1000 clients",
     );
     refused(&["demo", "--clients", "0"], &dir, "--clients");
+    // 2t <= n: two disjoint quorums could open two sums in one round.
+    let out = ringsum(&["demo", "--holders", "4", "--threshold", "2"], &dir);
+    assert_eq!(out.status.code(), Some(1));
     refused(
-        &[
-            "demo",
-            "--params",
-            "pq128-n4096",
-            "--holders",
-            "9",
-            "--threshold",
-            "2",
-        ],
+        &["demo", "--holders", "4", "--threshold", "2"],
         &dir,
-        "exceeds the 8 key holders",
+        "a threshold of 2 of 4 key holders is not a majority: it needs 2t > n",
+    );
+    // The demo runs on per-round keys only.
+    refused(
+        &["demo", "--params", "pq128-n4096"],
+        &dir,
+        "use one of the rk128-n* sets",
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -130,7 +131,7 @@ fn audit_verify_and_keygen() {
         &[
             "demo",
             "--params",
-            "pq128-n4096",
+            "rk128-n4096",
             "--rounds",
             "1",
             "--clients",
@@ -262,5 +263,83 @@ fn bench_refuses_bad_sizes_and_reports_json() {
     assert!((4.7..5.0).contains(&update), "{update}");
     assert!(report["fixed_bytes_per_client"].as_u64().unwrap() > 3 * 1568);
     assert!(report["holder_ms_per_client"].as_f64().unwrap() > 0.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ringsum serve` and `ringsum federation-id` refuse a collective-key
+/// parameter set and a threshold that is not a majority, naming the file;
+/// `ringsum join` refuses to start without a pinned federation id.
+#[test]
+fn serve_and_join_refuse_what_the_federation_cannot_run() {
+    let dir = scratch("serve");
+    for name in ["coordinator", "client-0", "client-1", "client-2"] {
+        assert!(ringsum(&["keygen", "--out", name], &dir).status.success());
+    }
+    for point in 1..=3 {
+        let out = format!("holder-{point}");
+        assert!(
+            ringsum(&["keygen", "--out", &out, "--holder"], &dir)
+                .status
+                .success()
+        );
+    }
+    let file = |name: &str, set: &str, threshold: u32| {
+        std::fs::write(
+            dir.join(name),
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = \"state\"\nidentity = \"coordinator\"\n\
+                 parameter_set = \"{set}\"\nrounds = 1\nthreshold = {threshold}\ninsecure_plaintext = true\n\
+                 holders = [\"holder-1\", \"holder-2\", \"holder-3\"]\n\
+                 clients = [\"client-0\", \"client-1\", \"client-2\"]\n\
+                 [model]\nkind = \"logistic\"\nfeatures = 4\nclasses = 2\n"
+            ),
+        )
+        .unwrap();
+    };
+    file("old.toml", "pq128-n4096", 2);
+    file("minority.toml", "rk128-n4096", 1);
+    file("good.toml", "rk128-n4096", 2);
+    for command in ["serve", "federation-id"] {
+        refused(
+            &[command, "--config", "old.toml"],
+            &dir,
+            "parameter set pq128-n4096 is a collective-key set",
+        );
+        refused(&[command, "--config", "old.toml"], &dir, "old.toml");
+        refused(
+            &[command, "--config", "minority.toml"],
+            &dir,
+            "a threshold of 1 of 3 key holders is not a majority",
+        );
+    }
+    let out = ringsum(&["federation-id", "--config", "good.toml"], &dir);
+    assert!(out.status.success());
+    let id = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(id.trim().len(), 64, "{id}");
+    // The same file gives the same id.
+    let again = ringsum(&["federation-id", "--config", "good.toml"], &dir);
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), id);
+    let join = |federation: Option<&str>| {
+        let mut args = vec![
+            "join",
+            "--role",
+            "holder",
+            "--identity",
+            "holder-1",
+            "--coordinator",
+            "http://127.0.0.1:9",
+            "--insecure-plaintext",
+        ];
+        if let Some(f) = federation {
+            args.extend(["--federation", f]);
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let args = join(None);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(&args, &dir, "must pin the federation id");
+    let args = join(Some("not-an-id"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(&args, &dir, "neither a federation id");
     let _ = std::fs::remove_dir_all(&dir);
 }

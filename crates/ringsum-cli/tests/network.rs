@@ -1,23 +1,36 @@
-//! `ringsum serve` and `ringsum join` as separate processes on loopback:
-//! the networked federation reaches the in-process demo's model bit for
-//! bit (same seeds, deterministic client randomness), also when the
-//! coordinator is killed with SIGKILL during submissions and during
-//! decryption, and a key holder is killed and restarted.
+//! `ringsum serve` and `ringsum join` as separate processes on loopback, on
+//! per-round client keys: every round's published model is plaintext
+//! FedAvg of the clients' updates within the quantization bound, also when
+//! the coordinator is killed with SIGKILL during submissions and while the
+//! holders answer, and a holder is killed after it recorded its answer and
+//! restarted (it answers the same set alike, nothing is counted twice).
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    reason = "tests"
 )]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ringsum_cli::data::{self, SplitMix};
+use ringsum_cli::demo;
+use ringsum_cli::model::{Model, ModelKind};
+use ringsum_net::model_file::ModelFile;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ringsum");
-const HOLDERS: usize = 3;
+const HOLDERS: u32 = 3;
 const CLIENTS: usize = 3;
+const ROUNDS: u64 = 2;
+const SEED: u64 = 7;
+const FEATURES: usize = 30;
+const CLASSES: usize = 2;
 
 fn run(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -41,13 +54,20 @@ struct Federation {
     dir: PathBuf,
     url: String,
     config: PathBuf,
+    id: String,
 }
 
 fn federation(dir: &Path) -> Federation {
     let p = |s: &str| dir.join(s).display().to_string();
     run(&["keygen", "--out", &p("coordinator")]);
-    for i in 0..HOLDERS {
-        run(&["keygen", "--out", &p(&format!("holder-{i}")), "--holder"]);
+    // Holder directories are named by Shamir point, as logs name holders.
+    for point in 1..=HOLDERS {
+        run(&[
+            "keygen",
+            "--out",
+            &p(&format!("holder-{point}")),
+            "--holder",
+        ]);
     }
     for i in 0..CLIENTS {
         run(&["keygen", "--out", &p(&format!("client-{i}"))]);
@@ -57,12 +77,12 @@ fn federation(dir: &Path) -> Federation {
         "--clients",
         "3",
         "--seed",
-        "7",
+        &SEED.to_string(),
         "--out",
         &p("data"),
     ]);
     let port = free_port();
-    let holders: Vec<String> = (0..HOLDERS).map(|i| format!("\"holder-{i}\"")).collect();
+    let holders: Vec<String> = (1..=HOLDERS).map(|i| format!("\"holder-{i}\"")).collect();
     let clients: Vec<String> = (0..CLIENTS).map(|i| format!("\"client-{i}\"")).collect();
     let config = dir.join("federation.toml");
     std::fs::write(
@@ -71,127 +91,197 @@ fn federation(dir: &Path) -> Federation {
             r#"listen = "127.0.0.1:{port}"
 data_dir = "state"
 identity = "coordinator"
-parameter_set = "pq128-n4096"
-rounds = 2
+parameter_set = "rk128-n4096"
+rounds = {ROUNDS}
 threshold = 2
-seed = 7
+seed = {SEED}
 insecure_plaintext = true
 holder_timeout_secs = 8
-linger_secs = 3
+report_secs = 1
+linger_secs = 4
 holders = [{}]
 clients = [{}]
 
 [model]
 kind = "logistic"
-features = 30
-classes = 2
+features = {FEATURES}
+classes = {CLASSES}
 "#,
             holders.join(", "),
             clients.join(", ")
         ),
     )
     .unwrap();
+    let id = run(&["federation-id", "--config", &config.display().to_string()])
+        .trim()
+        .to_owned();
+    assert_eq!(id.len(), 64, "{id}");
     Federation {
         dir: dir.to_path_buf(),
         url: format!("http://127.0.0.1:{port}"),
         config,
+        id,
     }
 }
 
 impl Federation {
+    /// The coordinator, its log appended to `serve.log`.
     fn serve(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("serve.log"))
+            .unwrap();
         Command::new(BIN)
             .args(["serve", "--config", &self.config.display().to_string()])
+            .env("RINGSUM_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap()
     }
 
-    fn holder(&self, i: usize) -> Child {
-        Command::new(BIN)
+    fn join(&self, role: &str, identity: &str) -> Command {
+        let mut command = Command::new(BIN);
+        command
             .args([
                 "join",
                 "--role",
-                "holder",
+                role,
                 "--insecure-plaintext",
                 "--coordinator",
                 &self.url,
+                "--federation",
+                &self.id,
             ])
             .arg("--identity")
-            .arg(self.dir.join(format!("holder-{i}")))
+            .arg(self.dir.join(identity))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    }
+
+    /// Key holder `point`.
+    fn holder(&self, point: u32) -> Child {
+        self.join("holder", &format!("holder-{point}"))
             .spawn()
             .unwrap()
     }
 
     fn client(&self, i: usize) -> Child {
-        Command::new(BIN)
-            .args([
-                "join",
-                "--role",
-                "client",
-                "--insecure-plaintext",
-                "--insecure-seed",
-                "9",
-                "--coordinator",
-                &self.url,
-            ])
-            .arg("--identity")
-            .arg(self.dir.join(format!("client-{i}")))
+        self.join("client", &format!("client-{i}"))
+            .args(["--insecure-seed", "9"])
             .arg("--data")
             .arg(self.dir.join(format!("data/client-{i}.csv")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap()
+    }
+
+    fn status(&self) -> String {
+        run(&[
+            "status",
+            "--insecure-plaintext",
+            "--coordinator",
+            &self.url,
+            "--federation",
+            &self.id,
+            "--identity",
+            &self.dir.join("client-0").display().to_string(),
+        ])
     }
 
     fn audit(&self) -> String {
         std::fs::read_to_string(self.dir.join("state/audit.jsonl")).unwrap_or_default()
     }
 
-    fn wait_audit(&self, what: &str, count: usize) {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, ready: impl Fn(&Self) -> bool) {
         let started = Instant::now();
-        while self.audit().matches(what).count() < count {
+        while !ready(self) {
             assert!(
                 started.elapsed() < Duration::from_secs(120),
-                "no {what} in the audit log"
+                "never saw {what}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
-    fn model(&self) -> Vec<f32> {
-        let text = std::fs::read_to_string(self.dir.join("state/final-model.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
+    fn wait_audit(&self, what: &str, count: usize) {
+        self.wait_for(what, |f| f.audit().matches(what).count() >= count);
     }
 
-    /// The in-process demo with the same seeds.
-    fn demo_model(&self) -> Vec<f32> {
-        let out = self.dir.join("demo-model.json").display().to_string();
-        run(&[
-            "demo",
-            "--clients",
-            "3",
-            "--holders",
-            "3",
-            "--threshold",
-            "2",
-            "--rounds",
-            "2",
-            "--seed",
-            "7",
-            "--params",
-            "pq128-n4096",
-            "--insecure-seed",
-            "9",
-            "--model-out",
-            &out,
-            "--json",
-        ]);
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    /// The audit events of `round` of type `kind`.
+    fn events(&self, round: u64, kind: &str) -> Vec<serde_json::Value> {
+        self.audit()
+            .lines()
+            .filter_map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let event: serde_json::Value =
+                    serde_json::from_str(v["event"].as_str().unwrap()).unwrap();
+                (v["round"].as_u64() == Some(round) && event["type"] == kind).then_some(event)
+            })
+            .collect()
+    }
+
+    fn model(&self, name: &str) -> ModelFile {
+        ModelFile::read(&self.dir.join("state").join(name)).unwrap()
+    }
+
+    /// Every round's published model is the model before it plus the
+    /// plaintext weighted average of the clients' clipped updates, trained
+    /// from it, within the round's quantization bound.
+    fn check_plaintext_fedavg(&self) {
+        let model = Model::new(ModelKind::Logistic, FEATURES, CLASSES);
+        let parts: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                data::load(&self.dir.join(format!("data/client-{i}.csv")))
+                    .unwrap()
+                    .with_classes(CLASSES)
+                    .unwrap()
+            })
+            .collect();
+        let mut previous = demo::initial_model(&model, SEED);
+        for round in 1..=ROUNDS {
+            let published = self.model(&format!("models/round-{round}.json"));
+            assert_eq!(published.round, round);
+            assert_eq!(published.clients, CLIENTS as u64);
+            let total: f64 = parts.iter().map(|p| p.len() as f64).sum();
+            let mut expected: Vec<f64> = previous.iter().map(|v| f64::from(*v)).collect();
+            for (i, part) in parts.iter().enumerate() {
+                let trained = model.train(
+                    &previous,
+                    part,
+                    demo::TRAINING,
+                    &mut SplitMix::new(demo::training_seed(SEED, round, i)),
+                );
+                let weight = part.len() as f64 / total;
+                for ((e, new), old) in expected.iter_mut().zip(&trained).zip(&previous) {
+                    *e += weight * f64::from((new - old).clamp(-1.0, 1.0));
+                }
+            }
+            let values = published.flatten();
+            // The bound of the average, and an f32 rounding of the sum.
+            let bound = published.error_bound + 1e-6;
+            for (j, (v, e)) in values.iter().zip(&expected).enumerate() {
+                assert!(
+                    (f64::from(*v) - e).abs() <= bound,
+                    "round {round}, parameter {j}: published {v}, plaintext FedAvg {e}, bound {bound}"
+                );
+            }
+            previous = values;
+        }
+        let last = self.model("final-model.json");
+        assert_eq!(last.round, ROUNDS);
+        assert_eq!(last.flatten(), previous);
+        let names: Vec<&str> = last.tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.len(), model.layout().len(), "{names:?}");
+        for (tensor, (name, shape)) in last.tensors.iter().zip(model.layout()) {
+            assert_eq!(tensor.name, name);
+            assert_eq!(tensor.shape, shape);
+        }
     }
 }
 
@@ -219,21 +309,66 @@ fn sigkill(child: &mut Child) {
 }
 
 #[test]
-fn separate_processes_reach_the_in_process_demo_model() {
+fn separate_processes_reach_plaintext_fedavg() {
     let dir = tempfile::tempdir().unwrap();
     let f = federation(dir.path());
     let mut children = vec![f.serve()];
-    children.extend((0..HOLDERS).map(|i| f.holder(i)));
-    children.extend((0..CLIENTS).map(|i| f.client(i)));
-    finish(children);
-    let networked = f.model();
-    assert_eq!(networked, f.demo_model());
-    // The exported audit log verifies and records both rounds.
+    children.extend((1..=HOLDERS).map(|point| f.holder(point)));
+    // A client whose data has fewer rows than min_samples cannot submit:
+    // it says so, and sends nothing.
+    let tiny = dir.path().join("tiny.csv");
+    let rows: String = (0..3)
+        .map(|r| {
+            let mut row: Vec<String> = (0..FEATURES).map(|j| format!("{}", (r + j) % 3)).collect();
+            row.push((r % 2).to_string());
+            row.join(",") + "\n"
+        })
+        .collect();
+    std::fs::write(&tiny, rows).unwrap();
+    let out = f
+        .join("client", "client-0")
+        .arg("--data")
+        .arg(&tiny)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cannot submit: a submission declares 3 samples"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path()
+            .join("client-0/client-state/submission-1.bin")
+            .exists(),
+        "nothing recorded"
+    );
+    let mut clients: Vec<Child> = (0..CLIENTS).map(|i| f.client(i)).collect();
+    let serve = children.remove(0);
+    let mut participants = children;
+    participants.append(&mut clients);
+    finish(participants);
+    // The service lingers: status says the federation finished.
+    let status = f.status();
+    assert!(
+        status.contains("federation finished: all 2 rounds ended (2 decoded, 0 failed)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("round 2: decoded from 3 clients"),
+        "{status}"
+    );
+    assert!(!status.contains("0 of 3"), "{status}");
+    finish(vec![serve]);
+    f.check_plaintext_fedavg();
     assert_eq!(f.audit().matches("submission_accepted").count(), 6);
     run(&[
         "audit",
         "verify",
         &dir.path().join("state/audit.jsonl").display().to_string(),
+        "--federation",
+        &f.id,
     ]);
 }
 
@@ -242,60 +377,70 @@ fn sigkill_of_the_coordinator_and_a_holder_loses_nothing_and_counts_nothing_twic
     let dir = tempfile::tempdir().unwrap();
     let f = federation(dir.path());
     let mut serve = f.serve();
-    let mut holders: Vec<Child> = (0..HOLDERS).map(|i| f.holder(i)).collect();
+    // Holders 1 and 2 only, for now: holder 3 joins after the restarts.
+    let mut holders: Vec<Child> = (1..=2).map(|point| f.holder(point)).collect();
     let mut clients = vec![f.client(0)];
-    // During submissions: one of three is in.
+    // During submissions: one of three is in, fewer than min_clients, and
+    // both the log and `ringsum status` say what the round waits for.
     f.wait_audit("submission_accepted", 1);
+    f.wait_for("the log line about too few submissions", |f| {
+        f.log()
+            .contains("round 1 has 1 of the 3 submissions it needs; waiting for clients")
+    });
+    let status = f.status();
+    assert!(
+        status.contains(
+            "1 of 3 clients submitted, fewer than the 3 a round needs: waiting for 2 more"
+        ),
+        "{status}"
+    );
     sigkill(&mut serve);
     let mut serve = f.serve();
-    // Let every holder reach the new process, then kill holder 1: it stays
-    // "available" for a few seconds, so the request will name it.
-    std::thread::sleep(Duration::from_secs(2));
-    sigkill(&mut holders[1]);
     clients.push(f.client(1));
     clients.push(f.client(2));
-    // During decryption: the request is out, holder 0 answered, holder 1
-    // is dead.
-    f.wait_audit("share_accepted", 1);
+    // The set is out; holder 2 recorded its answer and the coordinator
+    // took it. Holder 3 is away, so the round waits for it (up to
+    // holder_timeout_secs): kill holder 2, then the coordinator.
+    f.wait_for("holder 2's answer", |f| {
+        f.events(1, "answer_accepted")
+            .iter()
+            .any(|e| e["holder"] == 2)
+    });
+    sigkill(&mut holders[1]);
     sigkill(&mut serve);
+    assert!(f.events(1, "round_finished").is_empty(), "too slow");
     let serve = f.serve();
-    // Holder 1 comes back with its key share from its encrypted store.
-    holders[1] = f.holder(1);
+    // Holder 2 comes back: its journal gives the same answer for the same
+    // set, which the coordinator already has.
+    holders[1] = f.holder(2);
+    f.wait_for("holder 2's answer again", |f| {
+        f.log()
+            .lines()
+            .any(|l| l.contains("already accepted") && l.contains("holder answer"))
+    });
+    holders.push(f.holder(3));
     let mut all = vec![serve];
     all.extend(holders);
     all.extend(clients);
     finish(all);
-    let audit = f.audit();
-    let events: Vec<(u64, serde_json::Value)> = audit
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let event = serde_json::from_str(v["event"].as_str().unwrap()).unwrap();
-            (v["round"].as_u64().unwrap(), event)
-        })
-        .collect();
-    let round_one = |kind: &str| -> Vec<serde_json::Value> {
-        events
-            .iter()
-            .filter(|(r, e)| *r == 1 && e["type"] == kind)
-            .map(|(_, e)| e.clone())
-            .collect()
-    };
-    // Round 1 was asked of holders 1 and 2 (point 2 is the killed holder)
-    // once, without a retry: the restarted holder answered with the key
-    // share it restored from its encrypted store.
-    let requests = round_one("decryption_requested");
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    assert_eq!(requests[0]["active_set"], serde_json::json!([1, 2]));
-    let mut answered: Vec<u64> = round_one("share_accepted")
+
+    // Round 1: one set, answered once by each holder; nothing refused.
+    assert_eq!(f.events(1, "set_closed").len(), 1);
+    let mut answered: Vec<u64> = f
+        .events(1, "answer_accepted")
         .iter()
         .map(|e| e["holder"].as_u64().unwrap())
         .collect();
     answered.sort_unstable();
-    assert_eq!(answered, [1, 2]);
-    // Three clients per round, each counted once, in two rounds.
+    assert!(answered == [1, 2] || answered == [1, 2, 3], "{answered:?}");
+    let audit = f.audit();
+    for refused in ["answer_refused", "submission_refused", "round_failed"] {
+        assert!(!audit.contains(refused), "{refused} in {audit}");
+    }
+    // Three clients per round, each counted once, in two rounds, and every
+    // round's model is plaintext FedAvg.
     assert_eq!(audit.matches("submission_accepted").count(), 6);
-    assert_eq!(f.model(), f.demo_model());
+    f.check_plaintext_fedavg();
     run(&[
         "audit",
         "verify",

@@ -1,30 +1,29 @@
-//! The setup description: everything a participant needs to rebuild the
-//! federation's [`Setup`] by itself, as JSON. The coordinator serves it;
-//! each participant rebuilds the setup, recomputes the federation id (which
-//! hashes the parameter set, committee, CRS, layout and every member), and
-//! compares it with the id it was given out of band, if any.
+//! The federation description: everything a participant needs to rebuild
+//! the protocol's [`Federation`] by itself, as JSON. The coordinator serves
+//! it; each participant rebuilds the federation, whose id hashes the
+//! parameter set, layout, policy, threshold, algorithms and every member's
+//! keys and Shamir point, and compares that id with the one it pinned.
+//!
+//! Only the per-round-key parameter sets (`rk128-*`) are accepted: the
+//! collective-key sets (`pq128-*`) belong to the design a malicious
+//! coordinator could break, and are refused with a clear message.
 
-use std::collections::BTreeMap;
-
-use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
-use ringsum_core::scheme::Packing;
-use ringsum_math::CrsSeed;
+use ringsum_core::{DEFAULT_ROUND_KEY_SET, ParameterSet};
 use ringsum_pq::codec::{hex, unhex};
-use ringsum_pq::{
-    AlgorithmPolicy, FederationId, ParticipantId, PublicIdentity, Registry, Role, SealingPublicKey,
-};
-use ringsum_protocol::{RoundPolicy, Setup, federation_id};
-use ringsum_threshold::{Committee, HolderId};
+use ringsum_pq::{AlgorithmPolicy, FederationId, ParticipantId, PublicIdentity, SealingPublicKey};
+use ringsum_protocol::spec::{Federation, FederationSpec, HolderSpec, Policy};
+use ringsum_threshold::HolderId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NetError, Result};
 
-/// The description's format version.
-pub const DESCRIPTION_VERSION: u32 = 1;
+/// The description's format version (2: per-round keys, no ceremony).
+pub const DESCRIPTION_VERSION: u32 = 2;
 
 /// One tensor of the model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TensorDescription {
     /// Its name.
     pub name: String,
@@ -34,8 +33,9 @@ pub struct TensorDescription {
 
 /// A key holder: its Shamir point and public keys (hex).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HolderDescription {
-    /// The Shamir point (1-based).
+    /// The Shamir point (1-based); logs and reports name the holder by it.
     pub point: u32,
     /// The signing public key.
     pub key: String,
@@ -43,27 +43,28 @@ pub struct HolderDescription {
     pub sealing: String,
 }
 
-/// A federation's setup, as the coordinator publishes it.
+/// A federation as the coordinator publishes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SetupDescription {
     /// [`DESCRIPTION_VERSION`].
     pub version: u32,
-    /// A shipped parameter set's id.
+    /// A shipped per-round-key parameter set's id.
     pub parameter_set: String,
     /// The model's tensors.
     pub layout: Vec<TensorDescription>,
-    /// The key epoch.
-    pub epoch: u64,
-    /// Holders needed to decrypt.
+    /// Holders whose answers open a sum (2t > n).
     pub threshold: u32,
     /// Hybrid ML-DSA + Ed25519 and ML-KEM + X25519 keys.
     pub hybrid: bool,
-    /// The CRS seed (hex).
-    pub crs: String,
-    /// Fewest submissions a round is decrypted with.
+    /// Fewest clients whose sum is ever opened.
     pub min_clients: usize,
     /// Fewest samples a client may declare.
     pub min_samples: u64,
+    /// Most samples a client may declare.
+    pub max_weight: u64,
+    /// Training rounds.
+    pub rounds: u64,
     /// The coordinator's signing public key (hex).
     pub coordinator: String,
     /// The key holders.
@@ -71,15 +72,42 @@ pub struct SetupDescription {
     /// The clients' signing public keys (hex), in order: a client's index
     /// is its position here.
     pub clients: Vec<String>,
-    /// Training rounds.
-    pub rounds: u64,
     /// What the application adds (the model kind, training settings): the
-    /// service passes it on without reading it.
+    /// service passes it on without reading it. It is not part of the
+    /// federation id.
     pub application: serde_json::Value,
 }
 
 fn bytes(field: &str, text: &str) -> Result<Vec<u8>> {
-    unhex(text).ok_or_else(|| NetError::Config(format!("{field}: not hex")))
+    unhex(text).ok_or_else(|| NetError::NotHex {
+        field: field.to_owned(),
+    })
+}
+
+/// The shipped parameter set `id`, refusing the collective-key sets with
+/// the names of the ones to use instead.
+///
+/// # Errors
+/// [`NetError::CollectiveKeySet`]; the core layer's for an unknown id.
+pub fn round_key_set(id: &str) -> Result<ParameterSet> {
+    let params = ParameterSet::builtin(id).map_err(ringsum_protocol::ProtocolError::from)?;
+    if params.round_keys().is_err() {
+        let available = ParameterSet::builtin_ids()
+            .into_iter()
+            .filter(|id| {
+                ParameterSet::builtin(id)
+                    .map(|p| p.round_keys().is_ok())
+                    .unwrap_or(false)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(NetError::CollectiveKeySet {
+            id: id.to_owned(),
+            available,
+            default: DEFAULT_ROUND_KEY_SET,
+        });
+    }
+    Ok(params)
 }
 
 impl SetupDescription {
@@ -96,127 +124,110 @@ impl SetupDescription {
     /// Parses a description.
     ///
     /// # Errors
-    /// [`NetError::Config`] for malformed JSON or another version.
+    /// [`NetError::DescriptionJson`], [`NetError::DescriptionVersion`].
     pub fn from_json(text: &str) -> Result<Self> {
-        let description: Self = serde_json::from_str(text)
-            .map_err(|e| NetError::Config(format!("setup description: {e}")))?;
-        if description.version != DESCRIPTION_VERSION {
-            return Err(NetError::Config(format!(
-                "setup description version {} (this build reads {DESCRIPTION_VERSION})",
-                description.version
-            )));
+        // The version first, so that an old description gets that message
+        // rather than one about its fields.
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
         }
-        Ok(description)
+        let version: Version = serde_json::from_str(text).map_err(NetError::DescriptionJson)?;
+        if version.version != DESCRIPTION_VERSION {
+            return Err(NetError::DescriptionVersion {
+                found: version.version,
+                supported: DESCRIPTION_VERSION,
+            });
+        }
+        serde_json::from_str(text).map_err(NetError::DescriptionJson)
     }
 
     /// The description as JSON.
     ///
     /// # Errors
-    /// [`NetError::Config`] if it cannot be serialised.
+    /// [`NetError::DescriptionJson`] if it cannot be serialised.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| NetError::Config(e.to_string()))
+        serde_json::to_string_pretty(self).map_err(NetError::DescriptionJson)
     }
 
-    /// The client index of `id`, if it is a client.
-    #[must_use]
-    pub fn client_index(&self, setup: &Setup, id: ParticipantId) -> Option<usize> {
-        let algorithms = self.algorithms();
-        self.clients
-            .iter()
-            .position(|key| {
-                unhex(key)
-                    .and_then(|b| PublicIdentity::from_bytes(algorithms.signature, &b).ok())
-                    .is_some_and(|p| p.id() == id)
-            })
-            .filter(|_| {
-                setup
-                    .registry
-                    .get(&id)
-                    .is_some_and(|p| p.role == Role::Client)
-            })
-    }
-
-    /// Rebuilds the setup: parameter set, layout, committee, registry,
-    /// federation id.
+    /// The protocol's description of the federation.
     ///
     /// # Errors
-    /// [`NetError::Config`] for an unknown parameter set, a malformed key,
-    /// an invalid layout or committee, or a member listed twice.
-    pub fn setup(&self) -> Result<Setup> {
-        let config = |e: &dyn std::fmt::Display| NetError::Config(e.to_string());
-        let params = ParameterSet::builtin(&self.parameter_set).map_err(|e| config(&e))?;
+    /// [`NetError::CollectiveKeySet`], [`NetError::NotHex`],
+    /// [`NetError::Key`], and the protocol's for an invalid layout.
+    pub fn spec(&self) -> Result<FederationSpec> {
+        let params = round_key_set(&self.parameter_set)?;
         let layout = ModelLayout::try_new(
             self.layout
                 .iter()
                 .map(|t| (t.name.clone(), t.shape.clone())),
         )
-        .map_err(|e| config(&e))?;
-        let points: Vec<HolderId> = self.holders.iter().map(|h| HolderId(h.point)).collect();
-        let committee =
-            Committee::new(&params, self.epoch, &points, self.threshold).map_err(|e| config(&e))?;
-        let crs: [u8; 32] = bytes("crs", &self.crs)?
-            .try_into()
-            .map_err(|_| NetError::Config("crs: not 32 bytes".into()))?;
-        let crs = CrsSeed::new(crs);
+        .map_err(ringsum_protocol::ProtocolError::from)?;
         let algorithms = self.algorithms();
-        let identity = |field: &str, text: &str| {
-            PublicIdentity::from_bytes(algorithms.signature, &bytes(field, text)?)
-                .map_err(|e| NetError::Config(format!("{field}: {e}")))
+        let identity = |field: String, text: &str| {
+            PublicIdentity::from_bytes(algorithms.signature, &bytes(&field, text)?)
+                .map_err(|source| NetError::Key { field, source })
         };
-        let coordinator = identity("coordinator", &self.coordinator)?;
-        let clients = self
-            .clients
-            .iter()
-            .map(|k| identity("client", k))
-            .collect::<Result<Vec<_>>>()?;
         let holders = self
             .holders
             .iter()
             .map(|h| {
+                let field = format!("holder {} sealing key", h.point);
                 let sealing =
-                    SealingPublicKey::from_bytes(algorithms.kem, &bytes("sealing", &h.sealing)?)
-                        .map_err(|e| {
-                            NetError::Config(format!("holder {} sealing key: {e}", h.point))
-                        })?;
-                Ok((HolderId(h.point), identity("holder", &h.key)?, sealing))
+                    SealingPublicKey::from_bytes(algorithms.kem, &bytes(&field, &h.sealing)?)
+                        .map_err(|source| NetError::Key { field, source })?;
+                Ok(HolderSpec {
+                    point: HolderId(h.point),
+                    signing: identity(format!("holder {} key", h.point), &h.key)?,
+                    sealing,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut members = vec![(Role::Coordinator, coordinator.id())];
-        members.extend(clients.iter().map(|c| (Role::Client, c.id())));
-        members.extend(holders.iter().map(|(_, h, _)| (Role::KeyHolder, h.id())));
-        let federation = federation_id(&params, &committee, &crs, &layout, &members);
-        let mut registry = Registry::new(federation, algorithms);
-        registry
-            .register(Role::Coordinator, coordinator.clone(), None)
-            .map_err(|e| config(&e))?;
-        for c in clients {
-            registry
-                .register(Role::Client, c, None)
-                .map_err(|e| config(&e))?;
-        }
-        let mut holder_map = BTreeMap::new();
-        for (point, key, sealing) in holders {
-            holder_map.insert(point, key.id());
-            registry
-                .register(Role::KeyHolder, key, Some(sealing))
-                .map_err(|e| config(&e))?;
-        }
-        let setup = Setup {
-            packing: Packing::new(&params),
+        let clients = self
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(i, k)| identity(format!("client {i} key"), k))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FederationSpec {
             params,
             layout,
-            policy: RoundPolicy {
+            policy: Policy {
                 min_clients: self.min_clients,
                 min_samples: self.min_samples,
+                max_weight: self.max_weight,
+                rounds: self.rounds,
             },
-            committee,
-            crs,
-            registry,
-            coordinator: coordinator.id(),
-            holders: holder_map,
-        };
-        setup.check()?;
-        Ok(setup)
+            threshold: self.threshold,
+            algorithms,
+            coordinator: identity("coordinator key".into(), &self.coordinator)?,
+            holders,
+            clients,
+        })
+    }
+
+    /// Builds and checks the federation (2t > n, the policy, every key).
+    ///
+    /// # Errors
+    /// As [`Self::spec`], and [`NetError::Protocol`] for what the protocol
+    /// refuses (naming n and t for a threshold that is not a majority).
+    pub fn federation(&self) -> Result<Federation> {
+        Ok(Federation::new(self.spec()?)?)
+    }
+
+    /// The client index of `id` (its position in [`Self::clients`]), if it
+    /// is a client of `federation`.
+    #[must_use]
+    pub fn client_index(&self, federation: &Federation, id: ParticipantId) -> Option<usize> {
+        if !federation.clients().contains(&id) {
+            return None;
+        }
+        let algorithm = self.algorithms().signature;
+        self.clients.iter().position(|key| {
+            unhex(key)
+                .and_then(|b| PublicIdentity::from_bytes(algorithm, &b).ok())
+                .is_some_and(|p| p.id() == id)
+        })
     }
 }
 
@@ -224,4 +235,12 @@ impl SetupDescription {
 #[must_use]
 pub fn federation_hex(id: FederationId) -> String {
     hex(&id.0)
+}
+
+/// A federation id from its 64 hex digits.
+#[must_use]
+pub fn parse_federation(text: &str) -> Option<FederationId> {
+    unhex(text.trim())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(FederationId)
 }

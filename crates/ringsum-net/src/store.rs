@@ -3,11 +3,12 @@
 //! moment leaves either the whole last transaction or none of it).
 //!
 //! The coordinator is a deterministic state machine ([`crate::engine`]):
-//! the store keeps its configuration, the seed of its random generator,
-//! and every event it applied, in order, each committed together with the
-//! audit-log lines it produced before anyone is told the event was
-//! accepted. A restart replays the events and checks that the replay
-//! writes the same audit chain.
+//! the store keeps its configuration and every event it applied, in order
+//! (round openings, submissions, the closing of a set, holders' answers,
+//! the end of each round), each committed together with the audit-log
+//! lines it produced before anyone is told the event was accepted. A
+//! restart replays the events and checks that the replay writes the same
+//! audit chain.
 //!
 //! Large events (submissions: megabytes each) go to an append-only value
 //! log beside the database, `<store>.log`, and the event table holds their
@@ -27,7 +28,9 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 
-use crate::error::{Result, store_error};
+use crate::error::StoreError;
+
+type Result<T> = std::result::Result<T, StoreError>;
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
@@ -42,6 +45,7 @@ const LOGGED: u8 = 0xff;
 #[derive(Debug)]
 pub struct CoordinatorStore {
     path: PathBuf,
+    log_path: PathBuf,
     db: Database,
     log: File,
     log_len: u64,
@@ -62,59 +66,67 @@ fn logged_ref(value: &[u8]) -> Option<(u64, u64)> {
 }
 
 impl CoordinatorStore {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`, with its value log beside it
+    /// (`path` with the extension `log`).
     ///
     /// # Errors
-    /// [`crate::NetError::Store`] when the file cannot be opened (another
-    /// process holds it) or is not a store.
+    /// [`StoreError::Database`] when the file cannot be opened (another
+    /// process holds it) or is not a store; [`StoreError::ValueLog`],
+    /// [`StoreError::Corrupt`] for a value log shorter than its references.
     pub fn open(path: &Path) -> Result<Self> {
-        let fail = |e: &dyn std::fmt::Display| store_error(path, e);
-        crate::holder_store::create_private(path).map_err(|e| fail(&e))?;
-        let db = Database::create(path).map_err(|e| fail(&e))?;
-        let txn = db.begin_write().map_err(|e| fail(&e))?;
+        crate::fs::create_private(path).map_err(StoreError::db(path))?;
+        let db = Database::create(path).map_err(StoreError::db(path))?;
+        let txn = db.begin_write().map_err(StoreError::db(path))?;
         {
-            txn.open_table(META).map_err(|e| fail(&e))?;
-            txn.open_table(EVENTS).map_err(|e| fail(&e))?;
-            txn.open_table(AUDIT).map_err(|e| fail(&e))?;
+            txn.open_table(META).map_err(StoreError::db(path))?;
+            txn.open_table(EVENTS).map_err(StoreError::db(path))?;
+            txn.open_table(AUDIT).map_err(StoreError::db(path))?;
         }
-        txn.commit().map_err(|e| fail(&e))?;
-        let read = db.begin_read().map_err(|e| fail(&e))?;
-        let table = read.open_table(EVENTS).map_err(|e| fail(&e))?;
-        let events = table.len().map_err(|e| fail(&e))?;
+        txn.commit().map_err(StoreError::db(path))?;
+        let read = db.begin_read().map_err(StoreError::db(path))?;
+        let table = read.open_table(EVENTS).map_err(StoreError::db(path))?;
+        let events = table.len().map_err(StoreError::db(path))?;
         // The value log, cut back to the end of the last committed value.
         let mut referenced = 0u64;
-        for row in table.iter().map_err(|e| fail(&e))? {
-            let (_, value) = row.map_err(|e| fail(&e))?;
+        for row in table.iter().map_err(StoreError::db(path))? {
+            let (_, value) = row.map_err(StoreError::db(path))?;
             if let Some((offset, len)) = logged_ref(value.value()) {
                 referenced = referenced.max(offset.saturating_add(len));
             }
         }
         let log_path = path.with_extension("log");
-        crate::holder_store::create_private(&log_path).map_err(|e| fail(&e))?;
+        let log_error = |source| StoreError::ValueLog {
+            path: log_path.clone(),
+            source,
+        };
+        crate::fs::create_private(&log_path).map_err(log_error)?;
         let log = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&log_path)
-            .map_err(|e| fail(&e))?;
-        let on_disk = log.metadata().map_err(|e| fail(&e))?.len();
+            .map_err(log_error)?;
+        let on_disk = log.metadata().map_err(log_error)?.len();
         if on_disk < referenced {
-            return Err(fail(&format!(
-                "the value log {} is shorter than its references",
-                log_path.display()
-            )));
+            return Err(StoreError::Corrupt {
+                path: log_path,
+                reason: format!(
+                    "the value log holds {on_disk} bytes, its references reach {referenced}"
+                ),
+            });
         }
         if on_disk > referenced {
             log.set_len(referenced)
                 .and_then(|()| log.sync_all())
-                .map_err(|e| fail(&e))?;
+                .map_err(log_error)?;
         }
         let audit = read
             .open_table(AUDIT)
-            .map_err(|e| fail(&e))?
+            .map_err(StoreError::db(path))?
             .len()
-            .map_err(|e| fail(&e))?;
+            .map_err(StoreError::db(path))?;
         Ok(Self {
             path: path.to_path_buf(),
+            log_path,
             db,
             log,
             log_len: referenced,
@@ -123,34 +135,43 @@ impl CoordinatorStore {
         })
     }
 
-    fn fail(&self, e: impl std::fmt::Display) -> crate::NetError {
-        store_error(&self.path, e)
+    fn db_error<E: Into<redb::Error>>(&self) -> impl FnOnce(E) -> StoreError + '_ {
+        StoreError::db(&self.path)
+    }
+
+    fn log_error(&self) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        |source| StoreError::ValueLog {
+            path: self.log_path.clone(),
+            source,
+        }
     }
 
     /// A configuration value.
     ///
     /// # Errors
-    /// [`crate::NetError::Store`] when the store cannot be read.
+    /// [`StoreError::Database`] when the store cannot be read.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let read = self.db.begin_read().map_err(|e| self.fail(e))?;
-        let table = read.open_table(META).map_err(|e| self.fail(e))?;
-        let value = table.get(key).map_err(|e| self.fail(e))?;
+        let read = self.db.begin_read().map_err(self.db_error())?;
+        let table = read.open_table(META).map_err(self.db_error())?;
+        let value = table.get(key).map_err(self.db_error())?;
         Ok(value.map(|v| v.value().to_vec()))
     }
 
-    /// Sets configuration values, all in one transaction.
+    /// Sets configuration values, all in one durable transaction.
     ///
     /// # Errors
-    /// [`crate::NetError::Store`] when the transaction fails.
+    /// [`StoreError::Database`] when the transaction fails.
     pub fn set_meta(&mut self, values: &[(&str, &[u8])]) -> Result<()> {
-        let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        let mut txn = self.db.begin_write().map_err(self.db_error())?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(self.db_error())?;
         {
-            let mut table = txn.open_table(META).map_err(|e| self.fail(e))?;
+            let mut table = txn.open_table(META).map_err(self.db_error())?;
             for (key, value) in values {
-                table.insert(*key, *value).map_err(|e| self.fail(e))?;
+                table.insert(*key, *value).map_err(self.db_error())?;
             }
         }
-        txn.commit().map_err(|e| self.fail(e))
+        txn.commit().map_err(self.db_error())
     }
 
     /// Events recorded.
@@ -165,27 +186,37 @@ impl CoordinatorStore {
         self.audit
     }
 
-    /// Every event, in order.
+    /// Up to `limit` events from sequence number `from`, in order (a
+    /// replay reads them a batch at a time, so that it never holds every
+    /// submission of a long federation at once).
     ///
     /// # Errors
-    /// [`crate::NetError::Store`] when the store cannot be read or has a gap.
-    pub fn events(&self) -> Result<Vec<Vec<u8>>> {
-        let read = self.db.begin_read().map_err(|e| self.fail(e))?;
-        let table = read.open_table(EVENTS).map_err(|e| self.fail(e))?;
+    /// [`StoreError::Database`], [`StoreError::ValueLog`];
+    /// [`StoreError::Corrupt`] for a gap in the sequence.
+    pub fn read_events(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let read = self.db.begin_read().map_err(self.db_error())?;
+        let table = read.open_table(EVENTS).map_err(self.db_error())?;
         let mut out = Vec::new();
-        for (expected, row) in (0u64..).zip(table.iter().map_err(|e| self.fail(e))?) {
-            let (key, value) = row.map_err(|e| self.fail(e))?;
+        let rows = table.range(from..).map_err(self.db_error())?;
+        for (expected, row) in (from..).zip(rows.take(limit)) {
+            let (key, value) = row.map_err(self.db_error())?;
             if key.value() != expected {
-                return Err(self.fail(format!("event {expected} is missing")));
+                return Err(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("event {expected} is missing"),
+                });
             }
             let value = value.value();
             match logged_ref(value) {
                 Some((offset, len)) => {
-                    let len = usize::try_from(len).map_err(|e| self.fail(e))?;
-                    let mut body = vec![0u8; len];
-                    self.log.read_exact_at(&mut body, offset).map_err(|e| {
-                        self.fail(format!("event {expected} in the value log: {e}"))
+                    let len = usize::try_from(len).map_err(|_| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        reason: format!("event {expected} is longer than memory"),
                     })?;
+                    let mut body = vec![0u8; len];
+                    self.log
+                        .read_exact_at(&mut body, offset)
+                        .map_err(self.log_error())?;
                     out.push(body);
                 }
                 None => out.push(value.to_vec()),
@@ -194,18 +225,29 @@ impl CoordinatorStore {
         Ok(out)
     }
 
+    /// Every event, in order.
+    ///
+    /// # Errors
+    /// As [`Self::read_events`].
+    pub fn events(&self) -> Result<Vec<Vec<u8>>> {
+        self.read_events(0, usize::MAX)
+    }
+
     /// Every audit line, in order.
     ///
     /// # Errors
-    /// [`crate::NetError::Store`] when the store cannot be read or has a gap.
+    /// [`StoreError::Database`]; [`StoreError::Corrupt`] for a gap.
     pub fn audit_lines(&self) -> Result<Vec<String>> {
-        let read = self.db.begin_read().map_err(|e| self.fail(e))?;
-        let table = read.open_table(AUDIT).map_err(|e| self.fail(e))?;
+        let read = self.db.begin_read().map_err(self.db_error())?;
+        let table = read.open_table(AUDIT).map_err(self.db_error())?;
         let mut out = Vec::new();
-        for (expected, row) in (0u64..).zip(table.iter().map_err(|e| self.fail(e))?) {
-            let (key, value) = row.map_err(|e| self.fail(e))?;
+        for (expected, row) in (0u64..).zip(table.iter().map_err(self.db_error())?) {
+            let (key, value) = row.map_err(self.db_error())?;
             if key.value() != expected {
-                return Err(self.fail(format!("audit line {expected} is missing")));
+                return Err(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("audit line {expected} is missing"),
+                });
             }
             out.push(value.value().to_owned());
         }
@@ -217,7 +259,7 @@ impl CoordinatorStore {
     /// fails or the process dies inside it, none is recorded.
     ///
     /// # Errors
-    /// [`crate::NetError::Store`] when the transaction fails.
+    /// [`StoreError::ValueLog`], [`StoreError::Database`].
     pub fn record(&mut self, events: &[&[u8]], audit: &[String]) -> Result<()> {
         // Large values first, to the log, synced; the transaction then
         // refers to them.
@@ -228,7 +270,7 @@ impl CoordinatorStore {
                 let offset = self.log_len + appended;
                 self.log
                     .write_all_at(event, offset)
-                    .map_err(|e| self.fail(format!("value log: {e}")))?;
+                    .map_err(self.log_error())?;
                 appended += event.len() as u64;
                 let mut reference = vec![LOGGED];
                 reference.extend_from_slice(&offset.to_be_bytes());
@@ -239,26 +281,22 @@ impl CoordinatorStore {
             }
         }
         if appended > 0 {
-            self.log
-                .sync_data()
-                .map_err(|e| self.fail(format!("value log: {e}")))?;
+            self.log.sync_data().map_err(self.log_error())?;
         }
-        let mut txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        let mut txn = self.db.begin_write().map_err(self.db_error())?;
         txn.set_durability(Durability::Immediate)
-            .map_err(|e| self.fail(e))?;
+            .map_err(self.db_error())?;
         {
-            let mut table = txn.open_table(EVENTS).map_err(|e| self.fail(e))?;
+            let mut table = txn.open_table(EVENTS).map_err(self.db_error())?;
             for (i, event) in (self.events..).zip(&stored) {
-                table
-                    .insert(i, event.as_slice())
-                    .map_err(|e| self.fail(e))?;
+                table.insert(i, event.as_slice()).map_err(self.db_error())?;
             }
-            let mut table = txn.open_table(AUDIT).map_err(|e| self.fail(e))?;
+            let mut table = txn.open_table(AUDIT).map_err(self.db_error())?;
             for (i, line) in (self.audit..).zip(audit) {
-                table.insert(i, line.as_str()).map_err(|e| self.fail(e))?;
+                table.insert(i, line.as_str()).map_err(self.db_error())?;
             }
         }
-        txn.commit().map_err(|e| self.fail(e))?;
+        txn.commit().map_err(self.db_error())?;
         self.log_len += appended;
         self.events += events.len() as u64;
         self.audit += audit.len() as u64;
@@ -268,7 +306,6 @@ impl CoordinatorStore {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
 
@@ -300,6 +337,10 @@ mod tests {
             vec![small.clone(), big.clone(), big[..70_000].to_vec()]
         );
         assert_eq!(store.audit_lines().unwrap(), vec!["line 0".to_owned()]);
+        // A batch from the middle.
+        assert_eq!(store.read_events(1, 1).unwrap(), vec![big.clone()]);
+        assert_eq!(store.read_events(2, 10).unwrap().len(), 1);
+        assert!(store.read_events(3, 10).unwrap().is_empty());
         // Appending goes on after the cut.
         store.record(&[&big], &[]).unwrap();
         assert_eq!(store.events().unwrap()[3], big);

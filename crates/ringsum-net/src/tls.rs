@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{NetError, Result};
+use crate::fs::{Access, write_atomic};
 
 /// A PEM certificate and its private key.
 #[derive(Clone)]
@@ -25,31 +26,7 @@ impl std::fmt::Debug for CertificateFiles {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| NetError::Io {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let io = |source| NetError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut file = options.open(path).map_err(io)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io)
+    std::fs::read(path).map_err(NetError::io(path))
 }
 
 /// Loads `cert` and `key` (PEM files).
@@ -76,12 +53,12 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<(CertificateFiles, Pa
     if cert_path.exists() && key_path.exists() {
         return Ok((load(&cert_path, &key_path)?, cert_path));
     }
-    let made = rcgen::generate_simple_self_signed(names.to_vec())
-        .map_err(|e| NetError::Tls(e.to_string()))?;
+    let made = rcgen::generate_simple_self_signed(names.to_vec())?;
     let cert = made.cert.pem();
     let key = zeroize::Zeroizing::new(made.signing_key.serialize_pem());
-    write_new(&key_path, key.as_bytes(), 0o600)?;
-    write_new(&cert_path, cert.as_bytes(), 0o644)?;
+    // The key first: a certificate on disk always has its key beside it.
+    write_atomic(&key_path, key.as_bytes(), Access::Private)?;
+    write_atomic(&cert_path, cert.as_bytes(), Access::Shared)?;
     Ok((
         CertificateFiles {
             cert: cert.into_bytes(),

@@ -1,35 +1,42 @@
 //! Hostile input against a running coordinator: oversized, truncated and
-//! garbage messages, replayed and re-signed submissions, tampered bytes,
-//! unknown identities, rate limits. Each gets a clear gRPC status; the
-//! federation of the honest participants completes as if nothing happened.
+//! garbage messages, replayed and re-signed submissions, a second
+//! submission of one client, a submission below the sample minimum,
+//! tampered bytes, strangers, wrong roles, rate limits. Each gets a clear
+//! gRPC status; the federation of the honest participants completes as if
+//! nothing happened.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::cast_precision_loss,
     clippy::indexing_slicing,
-    missing_docs
+    missing_docs,
+    reason = "tests"
 )]
 
 mod common;
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use ringsum_core::update::RoundId;
+use ringsum_math::Csprng;
 use ringsum_net::proto::federation_client::FederationClient;
-use ringsum_net::proto::{Caller, Chunk};
+use ringsum_net::proto::{AckStatus, Caller, Chunk, ShareQuery};
 use ringsum_net::server::{Limits, start};
 use ringsum_pq::{Envelope, MessageKind, SignatureAlgorithm, SigningIdentity};
+use ringsum_protocol::client::{Client, Submission};
 use tonic::Code;
 
 async fn submit(
     client: &mut FederationClient<tonic::transport::Channel>,
     chunks: Vec<Chunk>,
-) -> Result<String, tonic::Status> {
+) -> Result<AckStatus, tonic::Status> {
     client
         .submit(tokio_stream::iter(chunks))
         .await
-        .map(|r| r.into_inner().status)
+        .map(|r| r.into_inner().status())
 }
 
 /// A message in chunks of at most 1 MiB, as participants send them.
@@ -37,11 +44,24 @@ fn whole(bytes: &[u8]) -> Vec<Chunk> {
     ringsum_net::chunks(bytes, 1 << 20)
 }
 
+/// `submission` with its update's payload replaced and signed again by
+/// `identity`.
+fn resigned(submission: &Submission, identity: &SigningIdentity, payload: Vec<u8>) -> Vec<u8> {
+    Submission {
+        update: Envelope::sign(identity, submission.update.routing().clone(), payload).unwrap(),
+        shares: submission.shares.clone(),
+    }
+    .to_bytes()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[expect(clippy::too_many_lines, reason = "one federation, many attacks")]
 async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys(dir.path(), 3, 4);
     let description = description(&keys, 1000, 2, 2);
+    let pinned = pin(&description);
+    let federation = Arc::new(description.federation().unwrap());
     let mut options = serve_options(&dir.path().join("coordinator"));
     // Client 3 never trains: each round closes after 3 s with 3 of 4.
     options.timing.collect_timeout = Duration::from_secs(3);
@@ -54,7 +74,8 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
     };
     let running = start(plan(dir.path(), description), options).await.unwrap();
     let url = format!("http://{}", running.addr);
-    let tasks = spawn_participants(&url, dir.path(), 3, 3, None, |i| 10 * (i as u64 + 1));
+    let samples = |i: usize| 1000 * (i as u64 + 1);
+    let tasks = spawn_participants(&url, pinned, dir.path(), 3, 3, None, samples);
 
     let mut raw = FederationClient::connect(url.clone()).await.unwrap();
     let stranger = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
@@ -62,7 +83,7 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
         participant: keys.clients[3].id().to_string(),
     };
 
-    // An identity that is not on the allow-list.
+    // An identity that is not a member.
     let refused = raw
         .get_setup(Caller {
             participant: stranger.id().to_string(),
@@ -78,76 +99,79 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
 
-    // Client 0's first submission, as it sent it.
+    // Client 0's first submission, as it recorded and sent it.
     let file = dir.path().join("client-0/submission-1.bin");
-    while !file.exists()
-        || raw
-            .get_round(member.clone())
-            .await
-            .unwrap()
-            .into_inner()
-            .round
-            != 1
-    {
+    loop {
+        let status = raw.status(member.clone()).await.unwrap().into_inner();
+        if file.exists() && status.round == 1 && status.accepted >= 1 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut accepted = false;
-    while !accepted {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        accepted = raw
-            .status(member.clone())
-            .await
-            .unwrap()
-            .into_inner()
-            .accepted
-            >= 1;
     }
     let bytes = std::fs::read(&file).unwrap();
+    let submission = Submission::from_bytes(&federation, &bytes).unwrap();
+    let identity = client(dir.path(), 0);
 
     // The same bytes again: nothing new, and said so.
     assert_eq!(
         submit(&mut raw, whole(&bytes)).await.unwrap(),
-        "already accepted"
+        AckStatus::AlreadyAccepted
     );
     // Signed again by the same client: the same signed content, so the
     // same submission.
-    let envelope = Envelope::from_bytes(&bytes, bytes.len()).unwrap();
-    let identity = client(dir.path(), 0);
-    let resigned = Envelope::sign(
-        &identity,
-        envelope.routing().clone(),
-        envelope.payload().to_vec(),
-    )
-    .unwrap()
-    .to_bytes();
-    assert_ne!(resigned, bytes);
+    let again = resigned(&submission, &identity, submission.update.payload().to_vec());
+    assert_ne!(again, bytes);
     assert_eq!(
-        submit(&mut raw, whole(&resigned)).await.unwrap(),
-        "already accepted"
+        submit(&mut raw, whole(&again)).await.unwrap(),
+        AckStatus::AlreadyAccepted
     );
-    // Another submission of the same client for the round (it declares
-    // more samples), validly signed: refused.
-    let mut payload = envelope.payload().to_vec();
-    payload[7] ^= 0x40;
-    let second = Envelope::sign(&identity, envelope.routing().clone(), payload)
+    // Another valid submission of the same client for the round, under a
+    // fresh key: refused, and said why.
+    let second = Client::new(Arc::clone(&federation), client(dir.path(), 0))
+        .unwrap()
+        .submit(
+            RoundId(1),
+            &vec![0.5; 1000],
+            10,
+            &mut Csprng::from_seed([1; 32]),
+        )
         .unwrap()
         .to_bytes();
     let refused = submit(&mut raw, whole(&second)).await.unwrap_err();
     assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
-    // A flipped bit in the payload: the signature fails.
-    let mut tampered = bytes.clone();
-    let last = tampered.len() - 10_000;
-    tampered[last] ^= 1;
+    // A member's submission declaring 3 samples against min_samples 10
+    // (client 3, which never submits otherwise): refused with the reason.
+    let honest = Client::new(Arc::clone(&federation), client(dir.path(), 3))
+        .unwrap()
+        .submit(
+            RoundId(1),
+            &vec![0.5; 1000],
+            20,
+            &mut Csprng::from_seed([2; 32]),
+        )
+        .unwrap();
+    let mut payload = honest.update.payload().to_vec();
+    payload[1..9].copy_from_slice(&3u64.to_be_bytes());
+    let few = resigned(&honest, &client(dir.path(), 3), payload);
+    let refused = submit(&mut raw, whole(&few)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().contains("declares 3 samples"),
+        "{refused:?}"
+    );
+    // A flipped bit in the update's payload: the signature fails.
+    let mut update = submission.update.to_bytes();
+    let middle = update.len() / 2;
+    update[middle] ^= 1;
+    let tampered = Submission {
+        update: Envelope::from_bytes(&update, 1 << 24).unwrap(),
+        shares: submission.shares.clone(),
+    }
+    .to_bytes();
     let refused = submit(&mut raw, whole(&tampered)).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     // Signed by a stranger.
-    let forged = Envelope::sign(
-        &stranger,
-        envelope.routing().clone(),
-        envelope.payload().to_vec(),
-    )
-    .unwrap()
-    .to_bytes();
+    let forged = resigned(&submission, &stranger, submission.update.payload().to_vec());
     let refused = submit(&mut raw, whole(&forged)).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     // Garbage.
@@ -163,7 +187,7 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
     )
     .await
     .unwrap_err();
-    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
     assert!(refused.message().contains("exceeds the limit"));
     // A chunk larger than the transport's frame limit.
     let refused = submit(
@@ -203,19 +227,26 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
     }
     let limited = limited.expect("the rate limit never applied");
     assert!(limited.message().starts_with("rate limit"), "{limited:?}");
-    // A decryption share from a client.
-    let mut routing = envelope.routing().clone();
+    // A holder's answer from a client.
+    let mut routing = submission.update.routing().clone();
     routing.kind = MessageKind::DecryptionShare;
-    let share = Envelope::sign(&client(dir.path(), 3), routing, vec![0; 100])
+    let answer = Envelope::sign(&client(dir.path(), 3), routing, vec![0; 100])
         .unwrap()
         .to_bytes();
     let refused = raw
-        .post_share(tokio_stream::iter(whole(&share)))
+        .post_answer(tokio_stream::iter(whole(&answer)))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     // A key-holder call from a client.
-    let refused = raw.get_task(member.clone()).await.unwrap_err();
+    let refused = raw
+        .get_shares(ShareQuery {
+            participant: keys.clients[3].id().to_string(),
+            round: 1,
+            from: 0,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
 
     // The honest federation finishes: three clients per round, each once.
@@ -228,17 +259,20 @@ async fn hostile_clients_get_clear_refusals_and_the_federation_completes() {
         assert_eq!(r.weight_sum, results[0].weight_sum);
         assert_eq!(r.model, summary.model);
     }
-    // (1 * 10 + 2 * 20 + 3 * 30) / 60 / 100 per round.
-    let expected = 2.0 * (10.0 + 40.0 + 90.0) / 60.0 / 100.0;
+    let step = plaintext_step(&[0, 1, 2], samples);
     let bound = 2.0 * results[0].error_bound;
     for v in &summary.model {
         assert!(
-            (f64::from(*v) - expected).abs() <= bound,
-            "{v} vs {expected}"
+            (f64::from(*v) - 2.0 * step).abs() <= bound,
+            "{v} vs {}",
+            2.0 * step
         );
     }
-    // Refusals that reached the protocol are in the audit log, which verifies.
+    // Refusals of members' messages are in the audit log, with their
+    // reasons; forgeries are not; the log verifies.
     let audit = std::fs::read_to_string(dir.path().join("coordinator/audit.jsonl")).unwrap();
-    assert!(audit.contains("submission_refused"));
-    ringsum_protocol::verify_log(&audit, None, None).unwrap();
+    assert_eq!(audit.matches("submission_accepted").count(), 6);
+    assert_eq!(audit.matches("submission_refused").count(), 2, "{audit}");
+    assert!(audit.contains("declares 3 samples"));
+    ringsum_protocol::verify_log(&audit, None, Some(pinned)).unwrap();
 }

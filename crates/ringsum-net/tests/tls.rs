@@ -6,7 +6,8 @@
     clippy::expect_used,
     clippy::cast_precision_loss,
     clippy::indexing_slicing,
-    missing_docs
+    missing_docs,
+    reason = "tests"
 )]
 
 mod common;
@@ -30,9 +31,9 @@ async fn tls_prefers_x25519mlkem768_and_carries_a_federation() {
         ringsum_net::tls::self_signed(&coordinator_dir, &["localhost".into()]).unwrap();
     let mut options = serve_options(&coordinator_dir);
     options.tls = Some(cert.clone());
-    let running = start(plan(dir.path(), description(&keys, 500, 2, 1)), options)
-        .await
-        .unwrap();
+    let description = description(&keys, 500, 2, 1);
+    let pinned = pin(&description);
+    let running = start(plan(dir.path(), description), options).await.unwrap();
     let addr = running.addr;
 
     // A TLS 1.3 client that offers nothing but the hybrid group.
@@ -74,12 +75,12 @@ async fn tls_prefers_x25519mlkem768_and_carries_a_federation() {
     let ca = std::fs::read(&cert_path).unwrap();
 
     // Without the certificate: no connection, and no plaintext fallback.
-    let mut untrusting = holder_options(&url, dir.path(), 0);
+    let mut untrusting = holder_options(&url, pinned, dir.path(), 0);
     untrusting.connect.insecure_plaintext = false;
     untrusting.connect.give_up_after = Duration::from_millis(500);
     let (id, sealing) = holder(dir.path(), 0);
     assert!(run_holder(untrusting, id, sealing).await.is_err());
-    let mut plain = client_options(&format!("http://{addr}"), dir.path(), 0);
+    let mut plain = client_options(&format!("http://{addr}"), pinned, dir.path(), 0);
     plain.connect.insecure_plaintext = false;
     let refused = run_client(
         plain,
@@ -93,7 +94,7 @@ async fn tls_prefers_x25519mlkem768_and_carries_a_federation() {
     .unwrap_err();
     assert!(refused.to_string().contains("plaintext flag"), "{refused}");
 
-    let tasks = spawn_participants(&url, dir.path(), 3, 3, Some(&ca), |_| 10);
+    let tasks = spawn_participants(&url, pinned, dir.path(), 3, 3, Some(&ca), |_| 1000);
     let results = results(tasks).await;
     let summary = running.wait().await.unwrap();
     assert!(summary.finished);

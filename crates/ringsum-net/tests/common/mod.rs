@@ -1,29 +1,38 @@
-//! A federation on loopback for the tests: identities, a setup
-//! description, synthetic trainers.
+//! A federation on loopback for the tests: identities, a description,
+//! synthetic trainers, and the participants as tasks.
 #![allow(
     dead_code,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::cast_precision_loss,
-    missing_docs
+    missing_docs,
+    reason = "test helpers: not every test uses every one"
 )]
 
 use std::path::Path;
 use std::time::Duration;
 
 use ringsum_net::participant::{
-    ClientOptions, ConnectOptions, HolderOptions, Trainer, run_client, run_holder,
+    ClientOptions, ConnectOptions, HolderOptions, TrainError, Trainer, run_client, run_holder,
 };
 use ringsum_net::server::{Limits, Plan, ServeOptions, Timing};
 use ringsum_net::{HolderDescription, SetupDescription, TensorDescription};
 use ringsum_pq::codec::hex;
-use ringsum_pq::{KemAlgorithm, SealingKey, SignatureAlgorithm, SigningIdentity};
+use ringsum_pq::{FederationId, KemAlgorithm, SealingKey, SignatureAlgorithm, SigningIdentity};
 use ringsum_protocol::RoundResult;
+
+/// The parameter set of the tests: the smallest per-round-key set.
+pub const SET: &str = "rk128-n4096";
 
 pub struct Keys {
     pub coordinator: SigningIdentity,
     pub holders: Vec<(SigningIdentity, SealingKey)>,
     pub clients: Vec<SigningIdentity>,
+}
+
+/// Holder `i` (0-based) has Shamir point i + 1 and lives in `holder-<point>`.
+pub fn holder_dir(dir: &Path, i: usize) -> std::path::PathBuf {
+    dir.join(format!("holder-{}", i + 1))
 }
 
 pub fn keys(dir: &Path, holders: usize, clients: usize) -> Keys {
@@ -35,7 +44,7 @@ pub fn keys(dir: &Path, holders: usize, clients: usize) -> Keys {
         .map(|i| {
             let id = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
             let sealing = SealingKey::generate(KemAlgorithm::MlKem1024).unwrap();
-            let hd = dir.join(format!("holder-{i}"));
+            let hd = holder_dir(dir, i);
             std::fs::create_dir_all(&hd).unwrap();
             id.write_secret(&hd.join("identity.key")).unwrap();
             sealing.write_secret(&hd.join("sealing.key")).unwrap();
@@ -59,18 +68,18 @@ pub fn keys(dir: &Path, holders: usize, clients: usize) -> Keys {
 
 pub fn description(keys: &Keys, parameters: u64, threshold: u32, rounds: u64) -> SetupDescription {
     SetupDescription {
-        version: 1,
-        parameter_set: "pq128-n16384".into(),
+        version: ringsum_net::description::DESCRIPTION_VERSION,
+        parameter_set: SET.into(),
         layout: vec![TensorDescription {
             name: "w".into(),
             shape: vec![parameters],
         }],
-        epoch: 0,
         threshold,
         hybrid: false,
-        crs: hex(&[7u8; 32]),
         min_clients: 3,
         min_samples: 10,
+        max_weight: 10_000,
+        rounds,
         coordinator: hex(keys.coordinator.public().to_bytes()),
         holders: keys
             .holders
@@ -87,9 +96,13 @@ pub fn description(keys: &Keys, parameters: u64, threshold: u32, rounds: u64) ->
             .iter()
             .map(|c| hex(c.public().to_bytes()))
             .collect(),
-        rounds,
         application: serde_json::json!({}),
     }
+}
+
+/// The id a participant pins.
+pub fn pin(description: &SetupDescription) -> FederationId {
+    description.federation().unwrap().id()
 }
 
 /// Each client moves every parameter by (index + 1) / 100 per round.
@@ -99,7 +112,7 @@ pub struct Synthetic {
 }
 
 impl Trainer for Synthetic {
-    fn train(&mut self, _round: u64, global: &[f32]) -> Result<(Vec<f32>, u64), String> {
+    fn train(&mut self, _round: u64, global: &[f32]) -> Result<(Vec<f32>, u64), TrainError> {
         Ok((
             vec![(self.index as f32 + 1.0) / 100.0; global.len()],
             self.samples,
@@ -122,15 +135,18 @@ pub fn serve_options(dir: &Path) -> ServeOptions {
         timing: Timing {
             collect_timeout: Duration::from_secs(60),
             holder_timeout: Duration::from_secs(3),
+            round_timeout: Duration::from_secs(120),
+            report_every: Duration::from_secs(1),
             linger: Duration::from_secs(2),
             ..Timing::default()
         },
     }
 }
 
-pub fn connect(url: &str) -> ConnectOptions {
+pub fn connect(url: &str, federation: FederationId) -> ConnectOptions {
     let mut c = ConnectOptions::new(url);
     c.insecure_plaintext = true;
+    c.federation = Some(federation);
     c.poll = Duration::from_millis(30);
     c.give_up_after = Duration::from_secs(60);
     c
@@ -145,7 +161,7 @@ pub fn client(dir: &Path, i: usize) -> SigningIdentity {
 }
 
 pub fn holder(dir: &Path, i: usize) -> (SigningIdentity, SealingKey) {
-    let hd = dir.join(format!("holder-{i}"));
+    let hd = holder_dir(dir, i);
     (
         SigningIdentity::read_secret(&hd.join("identity.key")).unwrap(),
         SealingKey::read_secret(&hd.join("sealing.key")).unwrap(),
@@ -165,65 +181,98 @@ pub fn plan(dir: &Path, description: SetupDescription) -> Plan {
     }
 }
 
-pub fn holder_options(url: &str, dir: &Path, i: usize) -> HolderOptions {
+pub fn holder_options(url: &str, federation: FederationId, dir: &Path, i: usize) -> HolderOptions {
     HolderOptions {
-        connect: connect(url),
-        state_dir: dir.join(format!("holder-{i}/state")),
-        key_file: dir.join(format!("holder-{i}/sealing.key")),
+        connect: connect(url, federation),
+        state_dir: holder_dir(dir, i).join("state"),
     }
 }
 
-pub fn client_options(url: &str, dir: &Path, i: usize) -> ClientOptions {
+pub fn client_options(url: &str, federation: FederationId, dir: &Path, i: usize) -> ClientOptions {
     ClientOptions {
-        connect: connect(url),
+        connect: connect(url, federation),
         state_dir: dir.join(format!("client-{i}")),
         insecure_seed: Some(5),
     }
 }
 
-/// The honest participants of a test federation, as tasks: `holders` key
-/// holders and `clients` clients (client i trains with `samples(i)`
-/// samples), all trusting `ca` if given. Each task yields the final result
-/// a client saw (holders yield nothing).
+pub type Task = tokio::task::JoinHandle<ringsum_net::Result<Option<RoundResult>>>;
+
+/// The honest holders of a test federation, as tasks, trusting `ca` if
+/// given (they yield nothing).
+pub fn spawn_holders(
+    url: &str,
+    federation: FederationId,
+    dir: &Path,
+    which: impl IntoIterator<Item = usize>,
+    ca: Option<&[u8]>,
+) -> Vec<Task> {
+    which
+        .into_iter()
+        .map(|i| {
+            let (id, sealing) = holder(dir, i);
+            let mut options = holder_options(url, federation, dir, i);
+            options.connect.ca = ca.map(<[u8]>::to_vec);
+            tokio::spawn(async move { run_holder(options, id, sealing).await.map(|_| None) })
+        })
+        .collect()
+}
+
+/// Honest clients `which` (client i trains with `samples(i)` samples), as
+/// tasks yielding the last result each saw.
+pub fn spawn_clients(
+    url: &str,
+    federation: FederationId,
+    dir: &Path,
+    which: impl IntoIterator<Item = usize>,
+    ca: Option<&[u8]>,
+    samples: fn(usize) -> u64,
+) -> Vec<Task> {
+    which
+        .into_iter()
+        .map(|i| {
+            let mut options = client_options(url, federation, dir, i);
+            options.connect.ca = ca.map(<[u8]>::to_vec);
+            let trainer = Box::new(Synthetic {
+                index: i,
+                samples: samples(i),
+            });
+            let id = client(dir, i);
+            tokio::spawn(async move { run_client(options, id, trainer).await.map(|r| r.result) })
+        })
+        .collect()
+}
+
+/// Every holder and clients 0..clients.
 pub fn spawn_participants(
     url: &str,
+    federation: FederationId,
     dir: &Path,
     holders: usize,
     clients: usize,
     ca: Option<&[u8]>,
     samples: fn(usize) -> u64,
-) -> Vec<tokio::task::JoinHandle<ringsum_net::Result<Option<RoundResult>>>> {
-    let mut tasks = Vec::new();
-    for i in 0..holders {
-        let (id, sealing) = holder(dir, i);
-        let mut options = holder_options(url, dir, i);
-        options.connect.ca = ca.map(<[u8]>::to_vec);
-        tasks.push(tokio::spawn(async move {
-            run_holder(options, id, sealing).await.map(|_| None)
-        }));
-    }
-    for i in 0..clients {
-        let mut options = client_options(url, dir, i);
-        options.connect.ca = ca.map(<[u8]>::to_vec);
-        let trainer = Box::new(Synthetic {
-            index: i,
-            samples: samples(i),
-        });
-        let id = client(dir, i);
-        tasks.push(tokio::spawn(async move {
-            run_client(options, id, trainer).await.map(|r| r.result)
-        }));
-    }
+) -> Vec<Task> {
+    let mut tasks = spawn_holders(url, federation, dir, 0..holders, ca);
+    tasks.extend(spawn_clients(url, federation, dir, 0..clients, ca, samples));
     tasks
 }
 
 /// Waits for the participants; the final results the clients saw.
-pub async fn results(
-    tasks: Vec<tokio::task::JoinHandle<ringsum_net::Result<Option<RoundResult>>>>,
-) -> Vec<RoundResult> {
+pub async fn results(tasks: Vec<Task>) -> Vec<RoundResult> {
     let mut results = Vec::new();
     for t in tasks {
         results.extend(t.await.unwrap().unwrap());
     }
     results
+}
+
+/// The weighted plaintext average of the synthetic updates of `clients`
+/// (client i moves by (i + 1) / 100 with `samples(i)` samples).
+pub fn plaintext_step(clients: &[usize], samples: fn(usize) -> u64) -> f64 {
+    let (num, den) = clients.iter().fold((0.0, 0.0), |(n, d), &i| {
+        let w = samples(i) as f64;
+        (n + w * (i as f64 + 1.0) / 100.0, d + w)
+    });
+    num / den
 }

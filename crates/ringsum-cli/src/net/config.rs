@@ -1,0 +1,320 @@
+//! The federation file (`ringsum serve --config FILE`): what it holds, and
+//! the federation description, service options and initial model it gives.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ringsum_core::DEFAULT_ROUND_KEY_SET;
+use ringsum_net::server::{Limits, Plan, ServeOptions, Timing};
+use ringsum_net::{HolderDescription, SetupDescription, TensorDescription};
+use ringsum_pq::codec::hex;
+use serde::Deserialize;
+
+use super::{NetCliError, Result, io, read_bytes, read_identity};
+use crate::demo::{self, TRAINING};
+use crate::model::{Model, ModelKind};
+
+/// The model section of a federation file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// "logistic" or "mlp".
+    pub kind: String,
+    /// Hidden units of the MLP.
+    #[serde(default = "default_hidden")]
+    pub hidden: usize,
+    /// Features per sample.
+    pub features: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
+const fn default_hidden() -> usize {
+    32
+}
+
+/// A federation file (`ringsum serve --config FILE`). Paths are relative
+/// to the file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// Where to listen, e.g. "0.0.0.0:7443".
+    pub listen: SocketAddr,
+    /// The coordinator's state (store, audit log, certificate, models).
+    pub data_dir: PathBuf,
+    /// The coordinator's identity directory (`identity.key`).
+    pub identity: PathBuf,
+    /// A shipped per-round-key parameter set (`rk128-*`).
+    #[serde(default = "default_set")]
+    pub parameter_set: String,
+    /// Training rounds.
+    pub rounds: u64,
+    /// Holders whose answers open a sum (2t > n).
+    pub threshold: u32,
+    /// Hybrid keys (ML-DSA-65 + Ed25519, ML-KEM-1024 + X25519).
+    #[serde(default)]
+    pub hybrid: bool,
+    /// Seed of the initial model and of the clients' local training.
+    #[serde(default)]
+    pub seed: u64,
+    /// Fewest clients whose sum is opened.
+    #[serde(default = "default_min_clients")]
+    pub min_clients: usize,
+    /// Fewest samples per client.
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u64,
+    /// Most samples per client (default: the parameter set's).
+    pub max_weight: Option<u64>,
+    /// The model.
+    pub model: ModelConfig,
+    /// Key holders' identity directories (`identity.pub`, `sealing.pub`),
+    /// in Shamir-point order: the first is holder 1.
+    pub holders: Vec<PathBuf>,
+    /// Clients' identity directories (`identity.pub`), in client order.
+    pub clients: Vec<PathBuf>,
+    /// Serve plaintext HTTP/2 (loopback tests and demos only).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
+    /// Names of the self-signed certificate made on first start.
+    #[serde(default = "default_names")]
+    pub tls_names: Vec<String>,
+    /// A certificate (PEM) instead of the self-signed one.
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a round collects before its set is closed with fewer than
+    /// every client (but at least `min_clients`).
+    #[serde(default = "default_collect")]
+    pub collect_timeout_secs: u64,
+    /// Seconds the holders have to answer before a round finishes with the
+    /// answers in (at least the threshold).
+    #[serde(default = "default_holder_timeout")]
+    pub holder_timeout_secs: u64,
+    /// Seconds a round may stay short of `min_clients` submissions or of
+    /// the threshold's answers before it is abandoned (and recorded as
+    /// failed) and the next round opens.
+    #[serde(default = "default_round_timeout")]
+    pub round_timeout_secs: u64,
+    /// Seconds between the log lines saying what a waiting round waits for.
+    #[serde(default = "default_report")]
+    pub report_secs: u64,
+    /// Seconds the service stays up after the last round.
+    #[serde(default = "default_linger")]
+    pub linger_secs: u64,
+    /// Largest chunk of a streamed message, in bytes.
+    #[serde(default = "default_chunk")]
+    pub max_chunk_bytes: usize,
+    /// Messages per second per identity.
+    #[serde(default = "default_writes")]
+    pub writes_per_second: f64,
+}
+
+fn default_set() -> String {
+    DEFAULT_ROUND_KEY_SET.to_owned()
+}
+const fn default_min_clients() -> usize {
+    3
+}
+const fn default_min_samples() -> u64 {
+    demo::MIN_SAMPLES
+}
+fn default_names() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into()]
+}
+const fn default_collect() -> u64 {
+    300
+}
+const fn default_holder_timeout() -> u64 {
+    10
+}
+const fn default_round_timeout() -> u64 {
+    3600
+}
+const fn default_report() -> u64 {
+    30
+}
+const fn default_linger() -> u64 {
+    10
+}
+const fn default_chunk() -> usize {
+    1 << 20
+}
+const fn default_writes() -> f64 {
+    5.0
+}
+
+impl FederationConfig {
+    /// Reads a federation file; relative paths are resolved against its
+    /// directory.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let mut config: Self = toml::from_str(&text).map_err(|source| NetCliError::Toml {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let setting = |field, requirement| NetCliError::Setting {
+            path: path.to_path_buf(),
+            field,
+            requirement,
+        };
+        if !config.writes_per_second.is_finite() || config.writes_per_second <= 0.0 {
+            return Err(setting("writes_per_second", "must be a positive number"));
+        }
+        if !(64 << 10..=64 << 20).contains(&config.max_chunk_bytes) {
+            return Err(setting(
+                "max_chunk_bytes",
+                "must be between 64 KiB and 64 MiB",
+            ));
+        }
+        if config.report_secs == 0 {
+            return Err(setting("report_secs", "must be at least 1"));
+        }
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut config.data_dir);
+        resolve(&mut config.identity);
+        config.holders.iter_mut().for_each(resolve);
+        config.clients.iter_mut().for_each(resolve);
+        if let Some(p) = config.tls_cert.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = config.tls_key.as_mut() {
+            resolve(p);
+        }
+        Ok(config)
+    }
+
+    fn model_kind(&self) -> Result<ModelKind> {
+        match self.model.kind.as_str() {
+            "logistic" => Ok(ModelKind::Logistic),
+            "mlp" => Ok(ModelKind::Mlp {
+                hidden: self.model.hidden,
+            }),
+            other => Err(NetCliError::ModelKind(other.to_owned())),
+        }
+    }
+
+    /// The federation description the file gives (checked: a per-round-key
+    /// parameter set, 2t > n, the policy), and the model.
+    ///
+    /// # Errors
+    /// Unreadable keys; [`NetCliError::Federation`] for what the service
+    /// refuses.
+    pub fn description(&self, path: &Path) -> Result<(SetupDescription, Model)> {
+        let model = Model::new(self.model_kind()?, self.model.features, self.model.classes);
+        let identity = read_identity(&self.identity)?;
+        let refused = |source| NetCliError::Federation {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        };
+        let params =
+            ringsum_net::description::round_key_set(&self.parameter_set).map_err(refused)?;
+        let holders = self
+            .holders
+            .iter()
+            .zip(1u32..)
+            .map(|(dir, point)| {
+                Ok(HolderDescription {
+                    point,
+                    key: hex(&read_bytes(&dir.join("identity.pub"))?),
+                    sealing: hex(&read_bytes(&dir.join("sealing.pub"))?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let clients = self
+            .clients
+            .iter()
+            .map(|dir| Ok(hex(&read_bytes(&dir.join("identity.pub"))?)))
+            .collect::<Result<Vec<_>>>()?;
+        let description = SetupDescription {
+            version: ringsum_net::description::DESCRIPTION_VERSION,
+            parameter_set: self.parameter_set.clone(),
+            layout: model
+                .layout()
+                .into_iter()
+                .map(|(name, shape)| TensorDescription { name, shape })
+                .collect(),
+            threshold: self.threshold,
+            hybrid: self.hybrid,
+            min_clients: self.min_clients,
+            min_samples: self.min_samples,
+            max_weight: self.max_weight.unwrap_or(params.encoding().max_weight),
+            rounds: self.rounds,
+            coordinator: hex(identity.public().to_bytes()),
+            holders,
+            clients,
+            application: serde_json::json!({
+                "model": self.model.kind,
+                "hidden": self.model.hidden,
+                "features": self.model.features,
+                "classes": self.model.classes,
+                "seed": self.seed,
+                "epochs": TRAINING.epochs,
+                "learning_rate": TRAINING.learning_rate,
+                "batch": TRAINING.batch,
+            }),
+        };
+        // Fail here, naming the file, rather than in the service.
+        description.federation().map_err(refused)?;
+        Ok((description, model))
+    }
+
+    /// The description, the coordinator's identity and the initial model.
+    ///
+    /// # Errors
+    /// As [`Self::description`].
+    pub fn plan(&self, path: &Path) -> Result<Plan> {
+        let (description, model) = self.description(path)?;
+        Ok(Plan {
+            description,
+            model: demo::initial_model(&model, self.seed),
+            identity: read_identity(&self.identity)?,
+        })
+    }
+
+    /// The service options and the certificate participants trust.
+    ///
+    /// # Errors
+    /// Unreadable or unmakeable TLS material.
+    pub fn serve_options(&self) -> Result<(ServeOptions, Option<PathBuf>)> {
+        let (tls, ca) = if self.insecure_plaintext {
+            (None, None)
+        } else if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            (Some(ringsum_net::tls::load(cert, key)?), Some(cert.clone()))
+        } else {
+            ringsum_net::fs::ensure_dir(&self.data_dir)?;
+            let (files, path) = ringsum_net::tls::self_signed(&self.data_dir, &self.tls_names)?;
+            (Some(files), Some(path))
+        };
+        Ok((
+            ServeOptions {
+                listen: self.listen,
+                data_dir: self.data_dir.clone(),
+                tls,
+                limits: Limits {
+                    max_chunk: self.max_chunk_bytes,
+                    writes_per_second: self.writes_per_second,
+                    write_burst: self.writes_per_second * 4.0,
+                    ..Limits::default()
+                },
+                timing: Timing {
+                    collect_timeout: Duration::from_secs(self.collect_timeout_secs),
+                    holder_timeout: Duration::from_secs(self.holder_timeout_secs),
+                    round_timeout: Duration::from_secs(self.round_timeout_secs),
+                    report_every: Duration::from_secs(self.report_secs),
+                    linger: Duration::from_secs(self.linger_secs),
+                    ..Timing::default()
+                },
+            },
+            ca,
+        ))
+    }
+}

@@ -1,0 +1,477 @@
+//! `ringsum serve`, `ringsum join`, `ringsum status`, `ringsum
+//! federation-id` and `ringsum split`: the federation on several machines
+//! (ringsum-net underneath), on per-round client keys.
+
+use std::path::{Path, PathBuf};
+
+use ringsum_net::engine::Ending;
+use ringsum_net::fs::{Access, write_atomic};
+use ringsum_net::participant::{
+    ClientOptions, ConnectOptions, HolderOptions, run_client, run_holder,
+};
+use ringsum_net::proto::Phase;
+use ringsum_net::{NetError, federation_hex, parse_federation};
+use ringsum_pq::{FederationId, SealingKey, SigningIdentity};
+
+mod config;
+mod trainer;
+
+pub use self::config::{FederationConfig, ModelConfig};
+pub use self::trainer::{CsvTrainer, application_trainer};
+
+use crate::data::{self, DataError, Dataset};
+use crate::demo;
+
+/// What `ringsum serve`, `join`, `status`, `federation-id` and `split`
+/// refuse, each with what was wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetCliError {
+    /// A file that cannot be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A federation file that is not valid TOML of its format.
+    #[error("{}: {source}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// Where and why.
+        source: toml::de::Error,
+    },
+    /// A setting of the federation file out of its range.
+    #[error("{}: {field} {requirement}", path.display())]
+    Setting {
+        /// The file.
+        path: PathBuf,
+        /// The setting.
+        field: &'static str,
+        /// What it must be.
+        requirement: &'static str,
+    },
+    /// A model kind this build does not know.
+    #[error("model kind {0:?}: use \"logistic\" or \"mlp\"")]
+    ModelKind(String),
+    /// A key file that cannot be read.
+    #[error("{}: {source}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: ringsum_pq::PqError,
+    },
+    /// A federation file describing a federation that cannot run.
+    #[error("the federation file {} describes a federation that cannot run: {source}", path.display())]
+    Federation {
+        /// The file.
+        path: PathBuf,
+        /// What the service refuses.
+        source: Box<NetError>,
+    },
+    /// The federation description lacks a model setting of the CLI.
+    #[error("the federation's description has no {0} for the model")]
+    Application(&'static str),
+    /// A data file with another number of features than the model.
+    #[error("the data has {found} features; the federation's model takes {expected}")]
+    Features {
+        /// The data's.
+        found: usize,
+        /// The model's.
+        expected: usize,
+    },
+    /// A data file that does not load.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A data file whose labels do not fit the federation's classes.
+    #[error("the data does not fit the federation's model: {0}")]
+    Classes(#[source] DataError),
+    /// A client started without its data.
+    #[error("a client needs --data (its CSV)")]
+    MissingData,
+    /// A `--federation` that is neither an id nor a file holding one.
+    #[error("--federation {0:?} is neither a federation id (64 hex digits) nor a file holding one")]
+    FederationArg(String),
+    /// The demo's split failed.
+    #[error("{0}")]
+    Split(String),
+    /// The service or a participant failed.
+    #[error(transparent)]
+    Net(Box<NetError>),
+    /// The async runtime could not start.
+    #[error("the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl From<NetError> for NetCliError {
+    fn from(e: NetError) -> Self {
+        Self::Net(Box::new(e))
+    }
+}
+
+type Result<T, E = NetCliError> = std::result::Result<T, E>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NetCliError + '_ {
+    move |source| NetCliError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The signing identity in a `ringsum keygen` directory.
+fn read_identity(dir: &Path) -> Result<SigningIdentity> {
+    let path = dir.join("identity.key");
+    SigningIdentity::read_secret(&path).map_err(|source| NetCliError::Key { path, source })
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(io(path))
+}
+
+/// How to reach the coordinator, from the command line.
+#[derive(Clone, Debug)]
+pub struct JoinArgs {
+    /// The coordinator's URL.
+    pub coordinator: String,
+    /// Its certificate (or its CA's), PEM.
+    pub ca: Option<PathBuf>,
+    /// The federation id to insist on (required to join).
+    pub federation: Option<FederationId>,
+    /// Allow http://.
+    pub insecure_plaintext: bool,
+}
+
+impl JoinArgs {
+    fn connect(&self) -> Result<ConnectOptions> {
+        let mut options = ConnectOptions::new(&self.coordinator);
+        options.ca = self.ca.as_deref().map(read_bytes).transpose()?;
+        options.federation = self.federation;
+        options.insecure_plaintext = self.insecure_plaintext;
+        Ok(options)
+    }
+
+    fn pinned(&self) -> Result<ConnectOptions> {
+        if self.federation.is_none() {
+            return Err(NetError::NotPinned.into());
+        }
+        self.connect()
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(NetCliError::Runtime)
+}
+
+/// Prints the id of the federation a federation file describes, as
+/// participants pin it (`--federation`).
+///
+/// # Errors
+/// As [`FederationConfig::description`].
+#[expect(clippy::print_stdout, reason = "the command's output")]
+pub fn federation_id(config_path: &Path) -> Result<()> {
+    let config = FederationConfig::load(config_path)?;
+    let (description, _) = config.description(config_path)?;
+    let federation = description.federation()?;
+    println!("{}", federation_hex(federation.id()));
+    Ok(())
+}
+
+/// Runs the coordinator until the last round has ended.
+///
+/// # Errors
+/// An invalid file, a store of another federation, a bind failure.
+#[expect(clippy::print_stdout, reason = "the command's output")]
+pub fn serve(config_path: &Path) -> Result<()> {
+    let config = FederationConfig::load(config_path)?;
+    let plan = config.plan(config_path)?;
+    let (options, ca) = config.serve_options()?;
+    let data_dir = config.data_dir.clone();
+    runtime()?.block_on(async move {
+        let running = ringsum_net::server::start(plan, options).await?;
+        // The id participants pin, beside the state, for the operator.
+        let id_file = data_dir.join("federation.id");
+        write_atomic(
+            &id_file,
+            format!("{}\n", running.federation).as_bytes(),
+            Access::Shared,
+        )?;
+        println!("ringsum serve: federation {}", running.federation);
+        println!(
+            "listening on {} ({}), recovered {} events in {:.0} ms",
+            running.addr,
+            if ca.is_some() {
+                "TLS, key exchange X25519MLKEM768 preferred"
+            } else {
+                "PLAINTEXT: loopback tests only"
+            },
+            running.replayed,
+            running.recovery.as_secs_f64() * 1e3
+        );
+        for (point, dir) in (1u32..).zip(&config.holders) {
+            println!("holder {point}: {}", dir.display());
+        }
+        println!(
+            "participants pin the federation with --federation {} (also in {})",
+            running.federation,
+            id_file.display()
+        );
+        if let Some(ca) = &ca {
+            println!("participants trust {} (--ca)", ca.display());
+        }
+        let stopper = running.stop_handle();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stopper.stop();
+            }
+        });
+        let summary = running.wait().await?;
+        let decoded = summary
+            .ended
+            .iter()
+            .filter(|e| matches!(e.ending, Ending::Finished { .. }))
+            .count();
+        let failed = summary.ended.len() - decoded;
+        println!(
+            "{}: {} of {} rounds ended ({decoded} decoded, {failed} failed); final model in {}; {} audit lines in {}",
+            if summary.finished {
+                "finished"
+            } else {
+                "stopped"
+            },
+            summary.ended.len(),
+            config.rounds,
+            data_dir.join("final-model.json").display(),
+            summary.audit_lines,
+            data_dir.join("audit.jsonl").display()
+        );
+        Ok(())
+    })
+}
+
+/// Runs a client: trains on `data`, encrypts under a fresh round key,
+/// records, submits, each round.
+///
+/// # Errors
+/// As [`run_client`] (a refused submission says why), and unreadable keys
+/// or data, or no pinned federation.
+#[expect(clippy::print_stdout, reason = "the command's output")]
+pub fn join_client(
+    args: &JoinArgs,
+    identity_dir: &Path,
+    data_path: &Path,
+    state: Option<PathBuf>,
+    insecure_seed: Option<u64>,
+) -> Result<()> {
+    let connect = args.pinned()?;
+    let identity = read_identity(identity_dir)?;
+    let data = data::load(data_path)?;
+    let state_dir = state.unwrap_or_else(|| identity_dir.join("client-state"));
+    runtime()?.block_on(async move {
+        // The trainer needs the description's model settings: fetch them
+        // first (checked against the pinned id).
+        let (description, federation) =
+            ringsum_net::participant::fetch_setup(&connect, identity.id()).await?;
+        let index = description
+            .client_index(&federation, identity.id())
+            .ok_or_else(|| NetError::NotAMember {
+                id: identity.id(),
+                role: "client",
+                federation: federation_hex(federation.id()),
+            })?;
+        let trainer = application_trainer(&description, &federation, data, index)?;
+        let report = run_client(
+            ClientOptions {
+                connect,
+                state_dir,
+                insecure_seed,
+            },
+            identity,
+            Box::new(trainer),
+        )
+        .await?;
+        match &report.result {
+            Some(result) => println!(
+                "client {index}: submitted in rounds {:?}; final model of round {} ({} clients)",
+                report.submitted, result.round, result.clients
+            ),
+            None => println!(
+                "client {index}: submitted in rounds {:?}; no round was decoded",
+                report.submitted
+            ),
+        }
+        Ok(())
+    })
+}
+
+/// Runs a key holder.
+///
+/// # Errors
+/// As [`run_holder`], and unreadable keys, or no pinned federation.
+#[expect(clippy::print_stdout, reason = "the command's output")]
+pub fn join_holder(args: &JoinArgs, identity_dir: &Path, state: Option<PathBuf>) -> Result<()> {
+    let connect = args.pinned()?;
+    let identity = read_identity(identity_dir)?;
+    let key_file = identity_dir.join("sealing.key");
+    let sealing = SealingKey::read_secret(&key_file).map_err(|source| NetCliError::Key {
+        path: key_file.clone(),
+        source,
+    })?;
+    let options = HolderOptions {
+        connect,
+        state_dir: state.unwrap_or_else(|| identity_dir.join("holder-state")),
+    };
+    runtime()?.block_on(async move {
+        let report = run_holder(options, identity, sealing).await?;
+        println!(
+            "holder {point} (Shamir point {point}, identity {}): answered rounds {:?}; {} answers sent by this run",
+            identity_dir.display(),
+            report.answered,
+            report.sent,
+            point = report.point.0,
+        );
+        Ok(())
+    })
+}
+
+/// Prints where the federation stands: the open round and what it waits
+/// for, and how every ended round ended.
+///
+/// # Errors
+/// An unreachable coordinator, another federation than the pinned one, or
+/// an identity it refuses.
+#[expect(clippy::print_stdout, reason = "the command's output")]
+pub fn status(args: &JoinArgs, identity_dir: &Path) -> Result<()> {
+    let identity = read_identity(identity_dir)?;
+    let connect = args.connect()?;
+    runtime()?.block_on(async move {
+        let status = ringsum_net::participant::fetch_status(&connect, identity.id()).await?;
+        for line in status_lines(&status) {
+            println!("{line}");
+        }
+        Ok(())
+    })
+}
+
+/// The lines `ringsum status` prints.
+#[must_use]
+pub fn status_lines(status: &ringsum_net::proto::StatusReply) -> Vec<String> {
+    let decoded = status.ended.iter().filter(|e| !e.failed).count();
+    let failed = status.ended.len() - decoded;
+    let waiting: Vec<u32> = status
+        .holders
+        .iter()
+        .copied()
+        .filter(|h| !status.answered.contains(h))
+        .collect();
+    let mut lines = vec![match status.phase() {
+        Phase::Collecting if status.accepted < status.min_clients => format!(
+            "round {} of {}: collecting submissions: {} of {} clients submitted, fewer than the {} a round needs: waiting for {} more ({} s so far)",
+            status.round,
+            status.rounds,
+            status.accepted,
+            status.clients,
+            status.min_clients,
+            status.min_clients - status.accepted,
+            status.phase_seconds
+        ),
+        Phase::Collecting => format!(
+            "round {} of {}: collecting submissions: {} of {} clients submitted (at least {} needed, reached); {} s so far",
+            status.round,
+            status.rounds,
+            status.accepted,
+            status.clients,
+            status.min_clients,
+            status.phase_seconds
+        ),
+        Phase::Answering => format!(
+            "round {} of {}: the set of {} clients is out to the key holders: holders {:?} answered, {} needed; waiting for {:?} ({} s so far)",
+            status.round,
+            status.rounds,
+            status.accepted,
+            status.answered,
+            status.threshold,
+            waiting,
+            status.phase_seconds
+        ),
+        Phase::Between | Phase::Unspecified => format!(
+            "round {} of {} ended; the next one opens",
+            status.round, status.rounds
+        ),
+        Phase::Finished => format!(
+            "federation finished: all {} rounds ended ({decoded} decoded, {failed} failed)",
+            status.rounds
+        ),
+    }];
+    for end in &status.ended {
+        lines.push(if end.failed {
+            format!("  round {}: failed: {}", end.round, end.reason)
+        } else if end.holders_named.is_empty() {
+            format!(
+                "  round {}: decoded from {} clients",
+                end.round, end.clients
+            )
+        } else {
+            format!(
+                "  round {}: decoded from {} clients; wrong answers of holders {:?} corrected",
+                end.round, end.clients, end.holders_named
+            )
+        });
+    }
+    lines.push(format!(
+        "audit log: {} lines, head {}",
+        status.audit_lines, status.audit_head
+    ));
+    lines
+}
+
+/// Writes the demo's split of the data set: `client-<i>.csv` for each
+/// client and `test.csv`, standardised as the demo does.
+///
+/// # Errors
+/// An unreadable data set or an unwritable directory.
+pub fn split(options: &demo::Options, out: &Path) -> Result<Vec<PathBuf>> {
+    let partition = demo::partition(options, demo::MIN_SAMPLES).map_err(NetCliError::Split)?;
+    ringsum_net::fs::ensure_dir(out)?;
+    let mut written = Vec::new();
+    let mut write = |name: String, data: &Dataset| -> Result<()> {
+        let path = out.join(name);
+        let mut text = String::new();
+        for (row, label) in data.features.iter().zip(&data.labels) {
+            for v in row {
+                text.push_str(&v.to_string());
+                text.push(',');
+            }
+            text.push_str(&label.to_string());
+            text.push('\n');
+        }
+        write_atomic(&path, text.as_bytes(), Access::Shared)?;
+        written.push(path);
+        Ok(())
+    };
+    for (i, part) in partition.parts.iter().enumerate() {
+        write(format!("client-{i}.csv"), part)?;
+    }
+    write("test.csv".into(), &partition.test)?;
+    Ok(written)
+}
+
+/// A federation id from `--federation`: its 64 hex digits, or a file
+/// holding them (the `federation.id` that `ringsum serve` writes).
+///
+/// # Errors
+/// [`NetCliError::FederationArg`].
+pub fn federation_arg(text: &str) -> Result<FederationId> {
+    if let Some(id) = parse_federation(text) {
+        return Ok(id);
+    }
+    std::fs::read_to_string(text)
+        .ok()
+        .and_then(|contents| parse_federation(&contents))
+        .ok_or_else(|| NetCliError::FederationArg(text.to_owned()))
+}

@@ -1,0 +1,108 @@
+//! A client's local training in `ringsum join`: the federation's model and
+//! training settings (from its description) on the client's CSV.
+
+use ringsum_net::SetupDescription;
+use ringsum_net::participant::{TrainError, Trainer};
+use ringsum_protocol::spec::Federation;
+
+use super::{NetCliError, Result};
+use crate::data::{Dataset, SplitMix};
+use crate::demo;
+use crate::model::{Model, ModelKind, Training};
+
+/// A client's local training on its CSV, with the federation's model and
+/// settings.
+#[derive(Debug)]
+pub struct CsvTrainer {
+    model: Model,
+    data: Dataset,
+    training: Training,
+    seed: u64,
+    index: usize,
+    clip: f32,
+}
+
+impl Trainer for CsvTrainer {
+    fn train(&mut self, round: u64, global: &[f32]) -> Result<(Vec<f32>, u64), TrainError> {
+        let seed = demo::training_seed(self.seed, round, self.index);
+        let trained = self
+            .model
+            .train(global, &self.data, self.training, &mut SplitMix::new(seed));
+        let delta = trained
+            .iter()
+            .zip(global)
+            .map(|(new, old)| (new - old).clamp(-self.clip, self.clip))
+            .collect();
+        Ok((delta, self.data.len() as u64))
+    }
+}
+
+/// The trainer of client `index` on `data`, with the model and training
+/// settings of the federation's description.
+///
+/// # Errors
+/// A description without the CLI's model settings, or data that does not
+/// fit the model.
+pub fn application_trainer(
+    description: &SetupDescription,
+    federation: &Federation,
+    data: Dataset,
+    index: usize,
+) -> Result<CsvTrainer> {
+    let app = &description.application;
+    let number = |key: &'static str| {
+        app.get(key)
+            .and_then(serde_json::Value::as_f64)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or(NetCliError::Application(key))
+    };
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "non-negative finite settings of the description, far below usize::MAX"
+    )]
+    let (features, classes, hidden, epochs, batch) = (
+        number("features")? as usize,
+        number("classes")? as usize,
+        number("hidden")? as usize,
+        number("epochs")? as usize,
+        number("batch")? as usize,
+    );
+    let kind = match app.get("model").and_then(serde_json::Value::as_str) {
+        Some("logistic") => ModelKind::Logistic,
+        Some("mlp") => ModelKind::Mlp { hidden },
+        Some(other) => return Err(NetCliError::ModelKind(other.to_owned())),
+        None => return Err(NetCliError::Application("model kind")),
+    };
+    if data.dim() != features {
+        return Err(NetCliError::Features {
+            found: data.dim(),
+            expected: features,
+        });
+    }
+    // The federation's classes: a client may hold only some of them.
+    let data = data.with_classes(classes).map_err(NetCliError::Classes)?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a learning rate and a clip are small numbers"
+    )]
+    let (learning_rate, clip) = (
+        number("learning_rate")? as f32,
+        federation.params().encoding().clip as f32,
+    );
+    Ok(CsvTrainer {
+        model: Model::new(kind, features, classes),
+        data,
+        training: Training {
+            epochs,
+            learning_rate,
+            batch,
+        },
+        seed: app
+            .get("seed")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
+        index,
+        clip,
+    })
+}
