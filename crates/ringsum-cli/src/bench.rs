@@ -24,12 +24,15 @@ use ringsum_pq::{
     Registry, Role, Routing, SealContext, SealingKey, SignatureAlgorithm, SigningIdentity,
     open_round_share, seal_round_share,
 };
+use ringsum_protocol::SetupError;
 use ringsum_threshold::HolderId;
 use ringsum_threshold::shamir::{
     AnswerKey, HolderAnswer, KeySumAccumulator, ShareCommittee, ShareField, ShareMessage,
     combine_answers, decode_client_share, encode_client_share, share_secret,
 };
 use serde_json::json;
+
+use crate::error::{CliError, Result};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -96,7 +99,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples.get(samples.len() / 2).copied().unwrap_or_default()
 }
 
-fn time<T>(repeats: usize, mut run: impl FnMut() -> Result<T, String>) -> Result<Duration, String> {
+fn time<T>(repeats: usize, mut run: impl FnMut() -> Result<T>) -> Result<Duration> {
     let mut samples = Vec::with_capacity(repeats);
     for _ in 0..repeats.max(1) {
         let t = Instant::now();
@@ -114,29 +117,36 @@ fn available_memory() -> Option<u64> {
 }
 
 /// Refuses sizes that are zero or would not fit in memory, before any work.
-fn check(options: &Options, params: &ParameterSet) -> Result<(), String> {
-    if options.params_count == 0 || options.clients == 0 || options.repeats == 0 {
-        return Err("--params-count, --clients and --repeats must be at least 1".into());
+fn check(options: &Options, params: &ParameterSet) -> Result<()> {
+    for (option, value) in [
+        ("--params-count", options.params_count),
+        ("--clients", options.clients),
+        ("--repeats", options.repeats),
+    ] {
+        if value == 0 {
+            return Err(CliError::OptionTooSmall { option, min: 1 });
+        }
     }
-    let max_clients = usize::try_from(params.encoding().max_clients).unwrap_or(usize::MAX);
-    if options.clients > max_clients {
-        return Err(format!(
-            "--clients {} exceeds the {max_clients} clients parameter set {} is sized for",
-            options.clients,
-            params.id()
-        ));
+    let max_clients = params.encoding().max_clients;
+    if options.clients as u64 > max_clients {
+        return Err(CliError::TooManyClients {
+            clients: options.clients,
+            max_clients,
+            parameter_set: params.id().clone(),
+        });
     }
     if options.threshold == 0 || options.threshold > options.holders {
-        return Err(format!(
-            "--threshold must be between 1 and --holders ({}), got {}",
-            options.holders, options.threshold
-        ));
+        return Err(CliError::ThresholdOutOfRange {
+            threshold: options.threshold,
+            holders: u64::from(options.holders),
+        });
     }
     if 2 * options.threshold <= options.holders {
-        return Err(format!(
-            "--threshold {} with --holders {}: a majority is needed (2t > n), or two disjoint quorums could open two different sets",
-            options.threshold, options.holders
-        ));
+        return Err(SetupError::ThresholdNotMajority {
+            holders: options.holders as usize,
+            threshold: options.threshold,
+        }
+        .into());
     }
     let packing = Packing::new(params);
     let ciphertexts = (options.params_count + 1).div_ceil(packing.capacity());
@@ -147,13 +157,12 @@ fn check(options: &Options, params: &ParameterSet) -> Result<(), String> {
     if let Some(available) = available_memory()
         && needed > u128::from(available) * 8 / 10
     {
-        return Err(format!(
-            "{} clients x {} parameters need about {:.1} GB; this machine has {:.1} GB available",
-            options.clients,
-            options.params_count,
-            needed as f64 / 1e9,
-            available as f64 / 1e9
-        ));
+        return Err(CliError::InsufficientMemory {
+            clients: options.clients,
+            params_count: options.params_count,
+            needed_bytes: needed,
+            available_bytes: available,
+        });
     }
     Ok(())
 }
@@ -169,8 +178,7 @@ struct Federation {
 }
 
 impl Federation {
-    fn new(params: &ParameterSet, options: &Options) -> Result<Self, String> {
-        let err = |e: &dyn std::fmt::Display| e.to_string();
+    fn new(params: &ParameterSet, options: &Options) -> Result<Self> {
         let id = FederationId([0xbe; 32]);
         let policy = AlgorithmPolicy::POST_QUANTUM;
         let mut registry = Registry::new(id, policy);
@@ -180,8 +188,7 @@ impl Federation {
                 registry.register(Role::Client, identity.public().clone(), None)?;
                 Ok(identity)
             })
-            .collect::<Result<Vec<_>, ringsum_pq::PqError>>()
-            .map_err(|e| err(&e))?;
+            .collect::<Result<Vec<_>, ringsum_pq::PqError>>()?;
         let holders = (0..options.holders)
             .map(|_| {
                 let identity = SigningIdentity::generate(SignatureAlgorithm::MlDsa65)?;
@@ -193,13 +200,11 @@ impl Federation {
                 )?;
                 Ok((identity, sealing))
             })
-            .collect::<Result<Vec<_>, ringsum_pq::PqError>>()
-            .map_err(|e| err(&e))?;
-        let shares = params.round_keys().map_err(|e| err(&e))?;
-        let field = ShareField::new(shares.field_prime).map_err(|e| err(&e))?;
+            .collect::<Result<Vec<_>, ringsum_pq::PqError>>()?;
+        let shares = params.round_keys()?;
+        let field = ShareField::new(shares.field_prime)?;
         let points: Vec<HolderId> = (1..=options.holders).map(HolderId).collect();
-        let committee = ShareCommittee::new(field, &points, options.threshold, shares.max_holders)
-            .map_err(|e| err(&e))?;
+        let committee = ShareCommittee::new(field, &points, options.threshold, shares.max_holders)?;
         Ok(Self {
             id,
             registry,
@@ -227,15 +232,18 @@ struct Submission {
 }
 
 /// Runs the benchmark.
-#[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
-pub fn run(options: &Options) -> Result<Report, String> {
+pub fn run(options: &Options) -> Result<Report> {
     let params = crate::load_params(&options.params)?;
-    params.round_keys().map_err(|e| e.to_string())?;
+    params
+        .round_keys()
+        .map_err(|source| CliError::NotRoundKeySet {
+            command: "the benchmark",
+            source: Box::new(source),
+        })?;
     check(options, &params)?;
-    let err = |e: &dyn std::fmt::Display| e.to_string();
     let packing = Packing::new(&params);
     let n = options.params_count;
-    let layout = ModelLayout::try_new([("update", vec![n as u64])]).map_err(|e| err(&e))?;
+    let layout = ModelLayout::try_new([("update", vec![n as u64])])?;
     let bar = crate::progress_bar(options.progress, 8, "{spinner} {msg} [{bar:20}] {elapsed}")?;
 
     // Updates: deterministic values in [-0.5, 0.5], sample counts 20 + i.
@@ -272,7 +280,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
     bar.set_message("identities");
     let federation = Federation::new(&params, options)?;
     let round = RoundId(1);
-    let context = RoundContext::new(&params, federation.id.0, round).map_err(|e| err(&e))?;
+    let context = RoundContext::new(&params, federation.id.0, round)?;
     bar.inc(1);
 
     // Clients: a fresh secret, its shares kept for the next phase, and the
@@ -290,21 +298,18 @@ pub fn run(options: &Options) -> Result<Report, String> {
             let mut sharing = Duration::ZERO;
             for (values, s) in updates.iter().zip(&samples) {
                 let start = Instant::now();
-                let secret = RoundSecret::generate(&params, &mut rng).map_err(|e| err(&e))?;
+                let secret = RoundSecret::generate(&params, &mut rng)?;
                 let generated = start.elapsed();
                 let shares_start = Instant::now();
                 let key = AnswerKey::random(&mut rng);
                 shared.push((
                     key,
-                    share_secret(&federation.committee, secret.coefficients(), &mut rng)
-                        .map_err(|e| err(&e))?,
+                    share_secret(&federation.committee, secret.coefficients(), &mut rng)?,
                 ));
                 sharing += shares_start.elapsed();
                 let encrypt_start = Instant::now();
                 encrypted.push(
-                    secret
-                        .encrypt_update(&packing, &layout, &context, values, *s, &mut rng)
-                        .map_err(|e| err(&e))?,
+                    secret.encrypt_update(&packing, &layout, &context, values, *s, &mut rng)?,
                 );
                 encrypt_time += generated + encrypt_start.elapsed();
             }
@@ -337,8 +342,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
                     parameter_set: params.id().to_string(),
                 },
                 bytes,
-            )
-            .map_err(|e| err(&e))?;
+            )?;
             // The submission's identity (SHA3-256 over the signed header
             // and the payload's hash): what each share is bound to.
             let mut binding = [0u8; ringsum_pq::ROUND_SHARE_BINDING_BYTES];
@@ -349,7 +353,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
             for (point, share) in shares {
                 let (holder, _) = federation
                     .holder(*point)
-                    .ok_or_else(|| format!("no holder at point {}", point.0))?;
+                    .ok_or(CliError::MissingHolder { point: point.0 })?;
                 let context = SealContext {
                     federation: federation.id,
                     sender: client.id(),
@@ -357,17 +361,14 @@ pub fn run(options: &Options) -> Result<Report, String> {
                     epoch: 0,
                     round: round.0,
                 };
-                envelopes.push(
-                    seal_round_share(
-                        client,
-                        &federation.registry,
-                        context,
-                        params.id().as_str(),
-                        &binding,
-                        &encode_client_share(key, share),
-                    )
-                    .map_err(|e| err(&e))?,
-                );
+                envelopes.push(seal_round_share(
+                    client,
+                    &federation.registry,
+                    context,
+                    params.id().as_str(),
+                    &binding,
+                    &encode_client_share(key, share),
+                )?);
             }
             submissions.push(Submission {
                 signed_update,
@@ -396,12 +397,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
 
     // The coordinator adds the updates.
     bar.set_message("aggregating");
-    let mut aggregate =
-        RoundAggregate::new(&params, &packing, &layout, &context).map_err(|e| err(&e))?;
+    let mut aggregate = RoundAggregate::new(&params, &packing, &layout, &context)?;
     let aggregate_time = time(options.repeats, || {
-        aggregate =
-            RoundAggregate::new(&params, &packing, &layout, &context).map_err(|e| err(&e))?;
-        aggregate.try_add_all(&encrypted).map_err(|e| err(&e))
+        aggregate = RoundAggregate::new(&params, &packing, &layout, &context)?;
+        Ok(aggregate.try_add_all(&encrypted)?)
     })?;
     bar.inc(1);
 
@@ -420,20 +419,22 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let mut answers: Vec<HolderAnswer> = Vec::new();
     let holders_time = time(options.repeats, || {
         answers.clear();
-        for (index, (identity, sealing)) in federation.holders.iter().enumerate() {
-            let point = HolderId(u32::try_from(index + 1).map_err(|e| err(&e))?);
+        for ((index, (identity, sealing)), point) in
+            federation.holders.iter().enumerate().zip(1u32..)
+        {
+            let point = HolderId(point);
             let mut inbox = Inbox::new(
                 federation.id,
                 round.0,
                 params.id().as_str(),
                 Some(identity.id()),
             );
-            let mut sum = KeySumAccumulator::new(field, degree, point).map_err(|e| err(&e))?;
+            let mut sum = KeySumAccumulator::new(field, degree, point)?;
             for submission in &submissions {
                 let envelope = submission
                     .shares
                     .get(index)
-                    .ok_or("a client sent no share to a holder")?;
+                    .ok_or(CliError::MissingShare { point: point.0 })?;
                 let (_, _digest, plaintext) = open_round_share(
                     &mut inbox,
                     &federation.registry,
@@ -441,16 +442,11 @@ pub fn run(options: &Options) -> Result<Report, String> {
                     identity.id(),
                     envelope,
                     max_share,
-                )
-                .map_err(|e| err(&e))?;
-                let (key, share) =
-                    decode_client_share(field, degree, &plaintext).map_err(|e| err(&e))?;
-                sum.add(&share.expand(), &key).map_err(|e| err(&e))?;
+                )?;
+                let (key, share) = decode_client_share(field, degree, &plaintext)?;
+                sum.add(&share.expand(), &key)?;
             }
-            answers.push(
-                sum.finish(&federation.committee, &request)
-                    .map_err(|e| err(&e))?,
-            );
+            answers.push(sum.finish(&federation.committee, &request)?);
         }
         Ok(())
     })?;
@@ -461,22 +457,16 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let bound = (options.clients as u64).saturating_mul(params.gaussian().bound().unsigned_abs());
     let mut decoded = None;
     let decode = time(options.repeats, || {
-        let key_sum =
-            combine_answers(&federation.committee, &answers, degree, bound).map_err(|e| err(&e))?;
-        decoded = Some(
-            aggregate
-                .decode(&packing, &layout, key_sum.coefficients())
-                .map_err(|e| err(&e))?,
-        );
+        let key_sum = combine_answers(&federation.committee, &answers, degree, bound)?;
+        decoded = Some(aggregate.decode(&packing, &layout, key_sum.coefficients())?);
         Ok(())
     })?;
     bar.inc(1);
     bar.finish_and_clear();
-    if decoded
-        .as_ref()
-        .is_none_or(|d| d.clients != options.clients as u64)
-    {
-        return Err("the decoded aggregate does not hold every client".into());
+    let expected = options.clients as u64;
+    let found = decoded.as_ref().map_or(0, |d| d.clients);
+    if found != expected {
+        return Err(CliError::IncompleteAggregate { expected, found });
     }
 
     // Floors: per ciphertext one inverse NTT, the expansion of a_j and the
@@ -574,7 +564,6 @@ fn expansion_time(context: &RoundContext) -> Duration {
 
 /// Bytes per second of a plain u64 add loop (read two, write one) over
 /// arrays far larger than the caches, on every core, the best of five.
-#[allow(clippy::cast_precision_loss)]
 fn memory_bandwidth() -> f64 {
     use rayon::prelude::*;
     let len = 1 << 24; // 128 MiB per array
@@ -620,14 +609,12 @@ impl Report {
 
     /// Wire bytes per parameter of what one client sends: its update, its
     /// sealed shares and its signatures.
-    #[allow(clippy::cast_precision_loss)]
     pub fn bytes_per_parameter(&self) -> f64 {
         (self.update_bytes + self.fixed_bytes) as f64 / self.options.params_count as f64
     }
 
     /// A holder's time per client (its answer's share of the holders'
     /// phase, over the clients).
-    #[allow(clippy::cast_precision_loss)]
     pub fn holder_ms_per_client(&self) -> f64 {
         ms(self.holders.median)
             / f64::from(self.options.holders.max(1))
@@ -636,7 +623,7 @@ impl Report {
 }
 
 /// The human-readable report.
-#[allow(clippy::print_stdout)]
+#[expect(clippy::print_stdout, reason = "the benchmark's report")]
 pub fn print_text(report: &Report) {
     let o = &report.options;
     println!(

@@ -235,13 +235,15 @@ impl SplitMix {
     }
 
     /// Uniform in [0, 1).
-    #[allow(clippy::cast_precision_loss)]
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Uniform in 0..n (n > 0).
-    #[allow(clippy::cast_possible_truncation)]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "the high 64 bits of a 64-bit value times n are below n, itself a usize"
+    )]
     pub fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
@@ -259,38 +261,46 @@ impl SplitMix {
 /// ends in `.gz`.
 ///
 /// # Errors
-/// An unreadable file, and everything [`parse`] refuses, named with the
-/// file.
+/// An unreadable file, and everything [`load_bytes`] refuses.
 pub fn load(path: &Path) -> Result<Dataset, DataError> {
     let raw = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    load_bytes(path, &raw)
+}
+
+/// A data set from the bytes of the file `path` (read already, or
+/// shipped inside the binary): gzip when the name ends in `.gz`, then
+/// UTF-8 text as [`parse`] describes.
+///
+/// # Errors
+/// Bytes that do not decompress or are not UTF-8, and everything [`parse`]
+/// refuses, named with the file.
+pub fn load_bytes(path: &Path, raw: &[u8]) -> Result<Dataset, DataError> {
+    let decompressed;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
+        flate2::read::GzDecoder::new(raw)
             .read_to_end(&mut out)
             .map_err(|source| DataError::Gzip {
                 path: path.to_path_buf(),
                 source,
             })?;
-        out
+        decompressed = out;
+        decompressed.as_slice()
     } else {
         raw
     };
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        DataError::NotUtf8 {
-            path: path.to_path_buf(),
-            line: 1 + e
-                .as_bytes()
-                .iter()
-                .take(valid)
-                .filter(|&&b| b == b'\n')
-                .count(),
-        }
+    let text = std::str::from_utf8(bytes).map_err(|e| DataError::NotUtf8 {
+        path: path.to_path_buf(),
+        line: 1 + bytes
+            .iter()
+            .take(e.valid_up_to())
+            .filter(|&&b| b == b'\n')
+            .count(),
     })?;
-    parse(&text).map_err(|e| DataError::InFile {
+    parse(text).map_err(|e| DataError::InFile {
         path: path.to_path_buf(),
         source: Box::new(e),
     })
@@ -440,10 +450,13 @@ fn parse_label(cell: &str, line: usize, column: usize) -> Result<usize, DataErro
             column,
             cell: cell.to_owned(),
         })?;
-    #[allow(clippy::cast_precision_loss)]
     let limit = MAX_CLASSES as f64;
     if value >= limit {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a non-negative whole number, capped at u64::MAX, only to be reported"
+        )]
         let label = value.min(u64::MAX as f64) as u64;
         return Err(DataError::LabelTooLarge {
             line,
@@ -451,7 +464,11 @@ fn parse_label(cell: &str, line: usize, column: usize) -> Result<usize, DataErro
             label,
         });
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a whole number in 0..MAX_CLASSES, checked above"
+    )]
     Ok(value as usize)
 }
 
@@ -480,10 +497,10 @@ pub fn train_test_split(
             .filter(|&r| data.labels.get(r) == Some(&class))
             .collect();
         rng.shuffle(&mut rows);
-        #[allow(
-            clippy::cast_precision_loss,
+        #[expect(
             clippy::cast_possible_truncation,
-            clippy::cast_sign_loss
+            clippy::cast_sign_loss,
+            reason = "`as` saturates: a negative fraction holds out no row, and more than the rows is capped below"
         )]
         let held = ((rows.len() as f64) * test_fraction).round() as usize;
         let (t, r) = rows.split_at(held.min(rows.len()));
@@ -494,9 +511,12 @@ pub fn train_test_split(
 }
 
 /// Per-feature mean and standard deviation of `data`.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "features are f32; their statistics are accumulated in f64"
+)]
 pub fn standardiser(data: &Dataset) -> (Vec<f32>, Vec<f32>) {
     let dim = data.dim();
-    #[allow(clippy::cast_precision_loss)]
     let n = data.len().max(1) as f64;
     let mut mean = vec![0f64; dim];
     for row in &data.features {
@@ -510,9 +530,7 @@ pub fn standardiser(data: &Dataset) -> (Vec<f32>, Vec<f32>) {
             *s += (f64::from(*v) - m).powi(2) / n;
         }
     }
-    #[allow(clippy::cast_possible_truncation)]
     let std = var.iter().map(|v| (v.sqrt().max(1e-6)) as f32).collect();
-    #[allow(clippy::cast_possible_truncation)]
     let mean = mean.iter().map(|m| *m as f32).collect();
     (mean, std)
 }
@@ -571,7 +589,6 @@ pub fn split_non_iid(
         })
         .collect();
     for class in 0..data.classes {
-        #[allow(clippy::cast_precision_loss)]
         let weights: Vec<f64> = (0..parts)
             .map(|i| 0.2 + rng.unit() * (1.0 + ((i + class) % parts) as f64))
             .collect();
@@ -595,7 +612,6 @@ pub fn split_non_iid(
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -6,7 +6,7 @@
 //! with plaintext FedAvg; each round reports both accuracies, the largest
 //! parameter difference, the time per phase and the bytes sent.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,14 +23,39 @@ use ringsum_protocol::{AuditLog, SetupError, verify_log};
 use ringsum_threshold::HolderId;
 use serde_json::json;
 
-use crate::data::{self, Dataset, SplitMix};
+use crate::data::{self, DataError, Dataset, SplitMix};
+use crate::error::{CliError, Result};
 use crate::model::{Model, ModelKind, Training};
 
-const BREAST_CANCER: &[u8] = include_bytes!("../../../examples/data/breast_cancer.csv");
-const DIGITS_GZ: &[u8] = include_bytes!("../../../examples/data/digits.csv.gz");
+/// A data set shipped inside the binary.
+struct Shipped {
+    /// What the report calls it.
+    name: &'static str,
+    /// The repository file it comes from (named in its errors).
+    path: &'static str,
+    /// The file's bytes.
+    bytes: &'static [u8],
+}
+
+/// The logistic regression's data set.
+const BREAST_CANCER: Shipped = Shipped {
+    name: "breast cancer (Wisconsin, shipped)",
+    path: "examples/data/breast_cancer.csv",
+    bytes: include_bytes!("../../../examples/data/breast_cancer.csv"),
+};
+
+/// The MLP's data set.
+const DIGITS: Shipped = Shipped {
+    name: "digits (UCI, shipped)",
+    path: "examples/data/digits.csv.gz",
+    bytes: include_bytes!("../../../examples/data/digits.csv.gz"),
+};
 
 /// The longest demo.
 const MAX_ROUNDS: u64 = 10_000;
+
+/// The most key holders of the demo.
+const MAX_HOLDERS: u64 = 64;
 
 /// What the demo runs.
 #[derive(Clone, Debug)]
@@ -134,31 +159,16 @@ impl Report {
     }
 }
 
-fn load_data(options: &Options) -> Result<(String, Dataset), String> {
+fn load_data(options: &Options) -> Result<(String, Dataset), DataError> {
     if let Some(path) = &options.dataset {
-        return Ok((
-            path.display().to_string(),
-            data::load(path).map_err(|e| e.to_string())?,
-        ));
+        return Ok((path.display().to_string(), data::load(path)?));
     }
-    match options.model {
-        ModelKind::Logistic => {
-            let text = std::str::from_utf8(BREAST_CANCER).map_err(|e| e.to_string())?;
-            Ok((
-                "breast cancer (Wisconsin, shipped)".into(),
-                data::parse(text).map_err(|e| e.to_string())?,
-            ))
-        }
-        ModelKind::Mlp { .. } => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(DIGITS_GZ), &mut text)
-                .map_err(|e| e.to_string())?;
-            Ok((
-                "digits (UCI, shipped)".into(),
-                data::parse(&text).map_err(|e| e.to_string())?,
-            ))
-        }
-    }
+    let shipped = match options.model {
+        ModelKind::Logistic => BREAST_CANCER,
+        ModelKind::Mlp { .. } => DIGITS,
+    };
+    let data = data::load_bytes(Path::new(shipped.path), shipped.bytes)?;
+    Ok((shipped.name.to_owned(), data))
 }
 
 /// Local training in the demo and in `ringsum join`.
@@ -189,7 +199,7 @@ pub struct Partition {
 ///
 /// # Errors
 /// An unreadable data set, or too few rows for the clients.
-pub fn partition(options: &Options, min_samples: u64) -> Result<Partition, String> {
+pub fn partition(options: &Options, min_samples: u64) -> Result<Partition, DataError> {
     let (name, data) = load_data(options)?;
     let mut rng = SplitMix::new(options.seed);
     let (mut train, mut test) = data::train_test_split(&data, 0.2, &mut rng);
@@ -198,8 +208,7 @@ pub fn partition(options: &Options, min_samples: u64) -> Result<Partition, Strin
     data::standardise(&mut train, &mean, &std);
     data::standardise(&mut test, &mean, &std);
     let usize_min = usize::try_from(min_samples).unwrap_or(usize::MAX);
-    let parts = data::split_non_iid(&train, options.clients, usize_min, &mut rng)
-        .map_err(|e| e.to_string())?;
+    let parts = data::split_non_iid(&train, options.clients, usize_min, &mut rng)?;
     Ok(Partition {
         name,
         parts,
@@ -221,40 +230,54 @@ pub fn initial_model(model: &Model, seed: u64) -> Vec<f32> {
     model.init(&mut SplitMix::new(seed ^ 0x1234))
 }
 
-fn check(options: &Options, policy: &Policy) -> Result<(), String> {
+fn check(options: &Options, policy: &Policy) -> Result<()> {
     if options.clients == 0 {
-        return Err("--clients must be at least 1".into());
+        return Err(CliError::OptionTooSmall {
+            option: "--clients",
+            min: 1,
+        });
     }
-    if options.holders == 0 || options.holders > 64 {
-        return Err("--holders must be between 1 and 64".into());
+    if options.holders == 0 || options.holders as u64 > MAX_HOLDERS {
+        return Err(CliError::OptionOutOfRange {
+            option: "--holders",
+            min: 1,
+            max: MAX_HOLDERS,
+        });
     }
-    if options.threshold == 0 || options.threshold as usize > options.holders {
-        return Err(format!(
-            "--threshold must be between 1 and --holders ({}), got {}",
-            options.holders, options.threshold
-        ));
+    let threshold = options.threshold as usize;
+    if threshold == 0 || threshold > options.holders {
+        return Err(CliError::ThresholdOutOfRange {
+            threshold: options.threshold,
+            holders: options.holders as u64,
+        });
     }
-    if 2 * options.threshold as usize <= options.holders {
+    if 2 * threshold <= options.holders {
         return Err(SetupError::ThresholdNotMajority {
             holders: options.holders,
             threshold: options.threshold,
         }
-        .to_string());
+        .into());
     }
-    if options.holders.saturating_sub(options.drop_holders) < options.threshold as usize {
-        return Err(format!(
-            "dropping {} of {} holders leaves fewer than the threshold {}: no round could be decrypted",
-            options.drop_holders, options.holders, options.threshold
-        ));
+    if options.holders.saturating_sub(options.drop_holders) < threshold {
+        return Err(CliError::TooFewHoldersLeft {
+            dropped: options.drop_holders,
+            holders: options.holders,
+            threshold: options.threshold,
+        });
     }
     if options.clients.saturating_sub(options.drop_clients) < policy.min_clients {
-        return Err(format!(
-            "dropping {} of {} clients leaves fewer than the {} submissions a round needs",
-            options.drop_clients, options.clients, policy.min_clients
-        ));
+        return Err(CliError::TooFewClientsLeft {
+            dropped: options.drop_clients,
+            clients: options.clients,
+            min_clients: policy.min_clients,
+        });
     }
     if options.rounds == 0 || options.rounds > MAX_ROUNDS {
-        return Err(format!("--rounds must be between 1 and {MAX_ROUNDS}"));
+        return Err(CliError::OptionOutOfRange {
+            option: "--rounds",
+            min: 1,
+            max: MAX_ROUNDS,
+        });
     }
     Ok(())
 }
@@ -293,18 +316,16 @@ fn members(
     layout: ModelLayout,
     policy: Policy,
     initial: Vec<f32>,
-) -> Result<Members, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+) -> Result<Members> {
     let algorithms = if options.hybrid {
         AlgorithmPolicy::HYBRID
     } else {
         AlgorithmPolicy::POST_QUANTUM
     };
-    let coordinator_id = SigningIdentity::generate(algorithms.signature).map_err(|e| err(&e))?;
+    let coordinator_id = SigningIdentity::generate(algorithms.signature)?;
     let client_ids = (0..options.clients)
         .map(|_| SigningIdentity::generate(algorithms.signature))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(&e))?;
+        .collect::<Result<Vec<_>, _>>()?;
     let holder_keys = (0..options.holders)
         .map(|_| {
             Ok((
@@ -312,48 +333,39 @@ fn members(
                 SealingKey::generate(algorithms.kem)?,
             ))
         })
-        .collect::<Result<Vec<_>, ringsum_pq::PqError>>()
-        .map_err(|e| err(&e))?;
+        .collect::<Result<Vec<_>, ringsum_pq::PqError>>()?;
     let coordinator_public = coordinator_id.public().clone();
-    let federation = Arc::new(
-        Federation::new(FederationSpec {
-            params: params.clone(),
-            layout,
-            policy,
-            threshold: options.threshold,
-            algorithms,
-            coordinator: coordinator_public.clone(),
-            holders: holder_keys
-                .iter()
-                .zip(1u32..)
-                .map(|((id, key), point)| HolderSpec {
-                    point: HolderId(point),
-                    signing: id.public().clone(),
-                    sealing: key.public().clone(),
-                })
-                .collect(),
-            clients: client_ids.iter().map(|c| c.public().clone()).collect(),
-        })
-        .map_err(|e| err(&e))?,
-    );
+    let federation = Arc::new(Federation::new(FederationSpec {
+        params: params.clone(),
+        layout,
+        policy,
+        threshold: options.threshold,
+        algorithms,
+        coordinator: coordinator_public.clone(),
+        holders: holder_keys
+            .iter()
+            .zip(1u32..)
+            .map(|((id, key), point)| HolderSpec {
+                point: HolderId(point),
+                signing: id.public().clone(),
+                sealing: key.public().clone(),
+            })
+            .collect(),
+        clients: client_ids.iter().map(|c| c.public().clone()).collect(),
+    })?);
     let audit = match &options.audit_log {
-        Some(path) => {
-            AuditLog::create(federation.id(), params.id().as_str(), path).map_err(|e| err(&e))?
-        }
+        Some(path) => AuditLog::create(federation.id(), params.id().as_str(), path)?,
         None => AuditLog::in_memory(federation.id(), params.id().as_str()),
     };
-    let coordinator = Coordinator::new(Arc::clone(&federation), coordinator_id, initial, audit)
-        .map_err(|e| err(&e))?;
+    let coordinator = Coordinator::new(Arc::clone(&federation), coordinator_id, initial, audit)?;
     let clients = client_ids
         .into_iter()
         .map(|id| Client::new(Arc::clone(&federation), id))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(&e))?;
+        .collect::<Result<Vec<_>, _>>()?;
     let holders = holder_keys
         .into_iter()
         .map(|(id, key)| Holder::new(Arc::clone(&federation), id, key, MemoryJournal::default()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(&e))?;
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Members {
         federation,
         coordinator,
@@ -383,32 +395,27 @@ fn local_update(
 
 /// Runs the demo.
 #[expect(
-    clippy::too_many_lines,
-    reason = "one round of the demo, step by step, reads best in one place"
-)]
-#[expect(
-    clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
-    reason = "sample counts are far below 2^52; model values are f32 by design"
+    reason = "model values are f32 by design; averages and the clip are computed in f64"
 )]
-pub fn run(options: &Options) -> Result<Report, String> {
+pub fn run(options: &Options) -> Result<Report> {
     let started = Instant::now();
     let params = crate::load_params(&options.params)?;
-    params.round_keys().map_err(|e| {
-        format!(
-            "{e}; the demo runs on per-round keys: use one of the rk128-n* sets (default {})",
-            ringsum_core::DEFAULT_ROUND_KEY_SET
-        )
-    })?;
+    params
+        .round_keys()
+        .map_err(|source| CliError::NotRoundKeySet {
+            command: "the demo",
+            source: Box::new(source),
+        })?;
     let policy = demo_policy(options, &params);
     check(options, &policy)?;
-    let max_clients = usize::try_from(params.encoding().max_clients).unwrap_or(usize::MAX);
-    if options.clients > max_clients {
-        return Err(format!(
-            "--clients {} exceeds the {max_clients} clients parameter set {} is sized for",
-            options.clients,
-            params.id()
-        ));
+    let max_clients = params.encoding().max_clients;
+    if options.clients as u64 > max_clients {
+        return Err(CliError::TooManyClients {
+            clients: options.clients,
+            max_clients,
+            parameter_set: params.id().clone(),
+        });
     }
     let Partition {
         name: dataset_name,
@@ -418,7 +425,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         classes,
     } = partition(options, policy.min_samples)?;
     let model = Model::new(options.model, dim, classes);
-    let layout = ModelLayout::try_new(model.layout()).map_err(|e| e.to_string())?;
+    let layout = ModelLayout::try_new(model.layout())?;
     let clip_value = params.encoding().clip as f32;
     let initial = initial_model(&model, options.seed);
     let setup_started = Instant::now();
@@ -430,8 +437,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         mut holders,
     } = members(options, &params, layout, policy, initial.clone())?;
     let setup = setup_started.elapsed();
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let mut crypto_rng = Csprng::from_os().map_err(|e| e.to_string())?;
+    let mut crypto_rng = Csprng::from_os()?;
 
     let bar = crate::progress_bar(
         options.progress,
@@ -444,11 +450,11 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let live_holders = options.holders - options.drop_holders;
     for round in 1..=options.rounds {
         let mut bytes = 0usize;
-        let announcement = coordinator.open_round().map_err(|e| err(&e))?;
+        let announcement = coordinator.open_round()?;
         bytes += announcement.to_bytes().len() * (clients.len() + holders.len());
         let round_id = RoundId(round);
         for holder in &mut holders {
-            holder.follow(&announcement).map_err(|e| err(&e))?;
+            holder.follow(&announcement)?;
         }
         let global = coordinator.model().to_vec();
         let dropped: Vec<usize> = (0..options.drop_clients)
@@ -473,22 +479,18 @@ pub fn run(options: &Options) -> Result<Report, String> {
             let mut seeded = options
                 .insecure_seed
                 .map(|s| ringsum_net::insecure_test_rng(s, index, round));
-            let submission = client
-                .submit(
-                    round_id,
-                    &delta,
-                    samples,
-                    seeded.as_mut().unwrap_or(&mut crypto_rng),
-                )
-                .map_err(|e| err(&e))?;
+            let submission = client.submit(
+                round_id,
+                &delta,
+                samples,
+                seeded.as_mut().unwrap_or(&mut crypto_rng),
+            )?;
             let wire = submission.to_bytes();
             encrypt += t.elapsed();
             bytes += wire.len();
             let t = Instant::now();
-            let submission = Submission::from_bytes(&federation, &wire).map_err(|e| err(&e))?;
-            coordinator
-                .accept_submission(submission)
-                .map_err(|e| err(&e))?;
+            let submission = Submission::from_bytes(&federation, &wire)?;
+            coordinator.accept_submission(submission)?;
             aggregate += t.elapsed();
             // Plaintext FedAvg: the same client, data and seed, from its own model.
             let plain_delta = local_update(&model, &plain, part, seed, clip_value);
@@ -503,25 +505,26 @@ pub fn run(options: &Options) -> Result<Report, String> {
 
         // The holders: shares forwarded, the set asked, the answers combined.
         let t = Instant::now();
-        for (index, holder) in holders.iter_mut().enumerate().take(live_holders) {
+        for holder in holders.iter_mut().take(live_holders) {
+            let point = holder.point();
             let id = federation
                 .holders()
-                .get(&holder.point())
+                .get(&point)
                 .copied()
-                .ok_or_else(|| format!("holder {} is not in the federation", index + 1))?;
+                .ok_or(CliError::MissingHolder { point: point.0 })?;
             for share in coordinator.shares_for(id) {
                 bytes += share.to_bytes().len();
-                holder.receive_share(share).map_err(|e| err(&e))?;
+                holder.receive_share(share)?;
             }
         }
-        let request = coordinator.close().map_err(|e| err(&e))?;
+        let request = coordinator.close()?;
         bytes += request.to_bytes().len() * holders.len();
         for holder in holders.iter_mut().take(live_holders) {
-            let answer = holder.answer(&request).map_err(|e| err(&e))?;
+            let answer = holder.answer(&request)?;
             bytes += answer.to_bytes().len();
-            coordinator.accept_answer(answer).map_err(|e| err(&e))?;
+            coordinator.accept_answer(answer)?;
         }
-        let outcome = coordinator.finish().map_err(|e| err(&e))?;
+        let outcome = coordinator.finish()?;
         let decrypt = t.elapsed();
         bytes += outcome.envelope.to_bytes().len() * clients.len();
 
@@ -565,12 +568,15 @@ pub fn run(options: &Options) -> Result<Report, String> {
     }
     bar.finish_and_clear();
     if let Some(path) = &options.model_out {
-        let json = serde_json::to_string(coordinator.model()).map_err(|e| e.to_string())?;
-        std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+        let json = serde_json::to_string(coordinator.model()).map_err(|source| CliError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(path, json).map_err(CliError::io(path))?;
     }
     let log = coordinator.audit().lines().join("\n");
     let summary = verify_log(&log, Some(&coordinator_public), Some(federation.id()))
-        .map_err(|e| format!("the demo's own audit log does not verify: {e}"))?;
+        .map_err(|e| CliError::OwnAuditLog(Box::new(e)))?;
     Ok(Report {
         dataset: dataset_name,
         model: match options.model {
@@ -593,8 +599,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The human-readable report.
+#[expect(clippy::print_stdout, reason = "the demo's report")]
 pub fn print_text(report: &Report) {
-    #![allow(clippy::print_stdout, clippy::cast_precision_loss)]
     println!(
         "ringsum demo: {} on {}, {} parameters, parameter set {}",
         report.model, report.dataset, report.parameters, report.params

@@ -11,6 +11,7 @@ use ringsum_pq::{KemAlgorithm, PublicIdentity, SealingKey, SignatureAlgorithm, S
 
 use ringsum_cli::demo;
 use ringsum_cli::model::ModelKind;
+use ringsum_cli::{CliError, Result};
 
 /// Post-quantum secure aggregation for federated learning.
 #[derive(Debug, Parser)]
@@ -144,7 +145,7 @@ struct JoinCli {
 }
 
 impl ConnectCli {
-    fn args(&self) -> Result<ringsum_cli::net::JoinArgs, ringsum_cli::net::NetCliError> {
+    fn args(&self) -> Result<ringsum_cli::net::JoinArgs> {
         Ok(ringsum_cli::net::JoinArgs {
             coordinator: self.coordinator.clone(),
             ca: self.ca.clone(),
@@ -156,12 +157,6 @@ impl ConnectCli {
             insecure_plaintext: self.insecure_plaintext,
         })
     }
-}
-
-/// Runs a networked command; its typed error becomes the one line `main`
-/// prints.
-fn net(run: impl FnOnce() -> Result<(), ringsum_cli::net::NetCliError>) -> Result<(), String> {
-    run().map_err(|e| e.to_string())
 }
 
 fn init_logs() {
@@ -198,7 +193,8 @@ enum AuditCommand {
         /// The coordinator key's algorithm when --coordinator-key is given.
         #[arg(long, default_value = "ML-DSA-65")]
         algorithm: String,
-        /// The federation id (hex) the log must belong to.
+        /// The federation id the log must belong to: its 64 hex digits, or
+        /// a file holding them (the coordinator's `federation.id`).
         #[arg(long)]
         federation: Option<String>,
     },
@@ -291,18 +287,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            #[allow(clippy::print_stderr)]
+        Err(error) => {
+            #[expect(clippy::print_stderr, reason = "the one line a failed command prints")]
             {
-                eprintln!("error: {message}");
+                eprintln!("error: {error}");
             }
             ExitCode::FAILURE
         }
     }
 }
 
-#[allow(clippy::print_stdout)]
-fn run(cli: Cli) -> Result<(), String> {
+#[expect(clippy::print_stdout, reason = "the commands' output")]
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => {
             let options = demo::Options {
@@ -335,34 +331,28 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve { config } => {
             init_logs();
-            net(|| ringsum_cli::net::serve(&config))
+            ringsum_cli::net::serve(&config)
         }
-        Command::FederationId { config } => net(|| ringsum_cli::net::federation_id(&config)),
+        Command::FederationId { config } => ringsum_cli::net::federation_id(&config),
         Command::Join(join) => {
             init_logs();
-            net(|| {
-                let args = join.connect.args()?;
-                match join.role {
-                    RoleArg::Client => {
-                        let Some(data) = join.data.as_deref() else {
-                            return Err(ringsum_cli::net::NetCliError::MissingData);
-                        };
-                        ringsum_cli::net::join_client(
-                            &args,
-                            &join.identity,
-                            data,
-                            join.state,
-                            join.insecure_seed,
-                        )
-                    }
-                    RoleArg::Holder => {
-                        ringsum_cli::net::join_holder(&args, &join.identity, join.state)
-                    }
+            let args = join.connect.args()?;
+            match join.role {
+                RoleArg::Client => {
+                    let data = join.data.as_deref().ok_or(CliError::MissingData)?;
+                    ringsum_cli::net::join_client(
+                        &args,
+                        &join.identity,
+                        data,
+                        join.state,
+                        join.insecure_seed,
+                    )
                 }
-            })
+                RoleArg::Holder => ringsum_cli::net::join_holder(&args, &join.identity, join.state),
+            }
         }
         Command::Status { connect, identity } => {
-            net(|| ringsum_cli::net::status(&connect.args()?, &identity))
+            ringsum_cli::net::status(&connect.args()?, &identity)
         }
         Command::Split {
             clients,
@@ -391,12 +381,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 insecure_seed: None,
                 model_out: None,
             };
-            net(|| {
-                for path in ringsum_cli::net::split(&options, &out)? {
-                    println!("{}", path.display());
-                }
-                Ok(())
-            })
+            for path in ringsum_cli::net::split(&options, &out)? {
+                println!("{}", path.display());
+            }
+            Ok(())
         }
         Command::Bench(args) => {
             let options = ringsum_cli::bench::Options {
@@ -431,7 +419,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 "bytes/param"
             );
             for id in ParameterSet::builtin_ids() {
-                let params = ParameterSet::builtin(id).map_err(|e| e.to_string())?;
+                let params = ParameterSet::builtin(id)?;
                 print_params(&params);
             }
             Ok(())
@@ -439,8 +427,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Params {
             command: ParamsCommand::Check { file },
         } => {
-            let params = ParameterSet::load(&file)
-                .map_err(|e| format!("{}: refused: {e}", file.display()))?;
+            let params = ParameterSet::load(&file).map_err(|source| CliError::ParameterFile {
+                path: file.clone(),
+                source: Box::new(source),
+            })?;
             println!("{}: valid", file.display());
             print_params(&params);
             Ok(())
@@ -454,31 +444,27 @@ fn run(cli: Cli) -> Result<(), String> {
                     federation,
                 },
         } => {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&file).map_err(CliError::io(&file))?;
             let key = match coordinator_key {
                 None => None,
                 Some(path) => {
                     let alg = SignatureAlgorithm::ALL
                         .into_iter()
                         .find(|a| a.name() == algorithm)
-                        .ok_or_else(|| format!("unknown algorithm {algorithm:?}"))?;
-                    Some(
-                        PublicIdentity::read(alg, &path)
-                            .map_err(|e| format!("{}: {e}", path.display()))?,
-                    )
+                        .ok_or(CliError::UnknownAlgorithm { name: algorithm })?;
+                    Some(PublicIdentity::read(alg, &path).map_err(CliError::key(&path))?)
                 }
             };
-            let federation = match federation {
-                None => None,
-                Some(id) => Some(ringsum_pq::FederationId(
-                    ringsum_pq::codec::unhex(&id)
-                        .and_then(|b| b.try_into().ok())
-                        .ok_or("--federation must be 64 hex digits")?,
-                )),
-            };
-            let summary = ringsum_protocol::verify_log(&text, key.as_ref(), federation)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let federation = federation
+                .as_deref()
+                .map(ringsum_cli::net::federation_arg)
+                .transpose()?;
+            let summary = ringsum_protocol::verify_log(&text, key.as_ref(), federation).map_err(
+                |source| CliError::AuditLog {
+                    path: file.clone(),
+                    source: Box::new(source),
+                },
+            )?;
             println!(
                 "{}: {} lines verified (chain and coordinator signatures), rounds up to {}",
                 file.display(),
@@ -509,7 +495,7 @@ fn run(cli: Cli) -> Result<(), String> {
             holder,
             hybrid,
         } => {
-            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            std::fs::create_dir_all(&out).map_err(CliError::io(&out))?;
             let (sig, kem) = if hybrid {
                 (
                     SignatureAlgorithm::MlDsa65Ed25519,
@@ -518,16 +504,17 @@ fn run(cli: Cli) -> Result<(), String> {
             } else {
                 (SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024)
             };
-            let identity = SigningIdentity::generate(sig).map_err(|e| e.to_string())?;
-            let write = |r: ringsum_pq::Result<()>| r.map_err(|e| e.to_string());
-            write(identity.write_secret(&out.join("identity.key")))?;
-            write(identity.write_public(&out.join("identity.pub")))?;
+            // Key files name themselves in their errors (PqError::Io).
+            let identity = SigningIdentity::generate(sig)?;
+            identity.write_secret(&out.join("identity.key"))?;
+            identity.write_public(&out.join("identity.pub"))?;
             println!("identity {} ({})", identity.id(), sig.name());
             if holder {
-                let sealing = SealingKey::generate(kem).map_err(|e| e.to_string())?;
-                write(sealing.write_secret(&out.join("sealing.key")))?;
-                std::fs::write(out.join("sealing.pub"), sealing.public().to_bytes())
-                    .map_err(|e| format!("{}: {e}", out.display()))?;
+                let sealing = SealingKey::generate(kem)?;
+                sealing.write_secret(&out.join("sealing.key"))?;
+                let public = out.join("sealing.pub");
+                std::fs::write(&public, sealing.public().to_bytes())
+                    .map_err(CliError::io(&public))?;
                 println!("sealing key ({})", kem.name());
             }
             Ok(())
@@ -535,7 +522,7 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-#[allow(clippy::print_stdout, clippy::cast_precision_loss)]
+#[expect(clippy::print_stdout, reason = "the command's output")]
 fn print_params(params: &ParameterSet) {
     let packing = Packing::new(params);
     let ring = params.ring();

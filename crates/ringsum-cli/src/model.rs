@@ -7,7 +7,7 @@ use crate::data::{Dataset, SplitMix};
 /// Which model the demo trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelKind {
-    /// Softmax regression: weights [features x classes], bias [classes].
+    /// Softmax regression: weights `[features x classes]`, bias `[classes]`.
     Logistic,
     /// One hidden ReLU layer of `hidden` units.
     Mlp {
@@ -70,7 +70,10 @@ impl Model {
 
     /// Initial parameters: zeros for logistic regression, scaled uniform
     /// (He) weights for the MLP.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "weights are f32; the scale is computed in f64"
+    )]
     pub fn init(&self, rng: &mut SplitMix) -> Vec<f32> {
         let mut params = vec![0f32; self.size()];
         if let ModelKind::Mlp { hidden } = self.kind {
@@ -175,7 +178,6 @@ impl Model {
     }
 
     /// Trains from `params` on `data` and returns the new parameters.
-    #[allow(clippy::cast_precision_loss)]
     pub fn train(
         &self,
         params: &[f32],
@@ -205,7 +207,6 @@ impl Model {
     }
 
     /// The share of rows whose most probable class is the label.
-    #[allow(clippy::cast_precision_loss)]
     pub fn accuracy(&self, params: &[f32], data: &Dataset) -> f64 {
         let correct = data
             .features
@@ -226,7 +227,10 @@ impl Model {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "perturbations of f32 parameters, drawn in f64"
+)]
 mod tests {
     use super::*;
 

@@ -2,8 +2,6 @@
 //! FedAvg on the shipped data, with and without dropouts of clients and
 //! holders.
 
-#![allow(clippy::unwrap_used, clippy::panic)]
-
 use ringsum_cli::demo::{self, Options};
 use ringsum_cli::model::ModelKind;
 

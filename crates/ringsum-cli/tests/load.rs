@@ -7,14 +7,13 @@
 //! ringsum-cli --test load -- --nocapture` for the figures in
 //! BENCHMARKS.md).
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::cast_precision_loss,
+    reason = "test helpers: a fixture that cannot be set up fails the test"
+)]
+#![expect(
     clippy::print_stderr,
-    reason = "tests"
+    reason = "the figures for BENCHMARKS.md, shown with --nocapture"
 )]
 
 use std::io::{BufRead as _, BufReader};

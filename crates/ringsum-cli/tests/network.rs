@@ -5,14 +5,10 @@
 //! holders answer, and a holder is killed after it recorded its answer and
 //! restarted (it answers the same set alike, nothing is counted twice).
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
-    clippy::cast_precision_loss,
-    clippy::cast_possible_truncation,
-    reason = "tests"
+    reason = "test helpers: a fixture that cannot be set up, or an audit line without the expected fields, fails the test"
 )]
 
 use std::path::{Path, PathBuf};

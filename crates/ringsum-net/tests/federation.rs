@@ -3,14 +3,6 @@
 //! client keys. The published model is plaintext FedAvg within the
 //! quantization bound; the coordinator restarted mid-round replays its
 //! store and counts nothing twice; participants refuse another federation.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::cast_precision_loss,
-    clippy::indexing_slicing,
-    missing_docs,
-    reason = "tests"
-)]
 
 mod common;
 

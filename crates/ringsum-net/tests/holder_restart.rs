@@ -1,14 +1,8 @@
 //! A key holder on its redb journal, restarted after it recorded (r, S):
 //! with the shares it held lost, it gives the very same answer for S, and
 //! refuses another set for r, however the coordinator asks.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs,
-    reason = "tests"
-)]
 
+#[expect(dead_code, reason = "this test uses only some of the shared helpers")]
 mod common;
 
 use std::sync::Arc;

@@ -4,13 +4,9 @@
 //! tampered bytes, strangers, wrong roles, rate limits. Each gets a clear
 //! gRPC status; the federation of the honest participants completes as if
 //! nothing happened.
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::cast_precision_loss,
-    clippy::indexing_slicing,
-    missing_docs,
-    reason = "tests"
+    reason = "test helpers: a fixture that cannot be set up fails the test"
 )]
 
 mod common;

@@ -2,15 +2,8 @@
 //! client says why; the next attempt in the same round makes a fresh one,
 //! which is accepted. A client that cannot submit (too few samples) says
 //! so and sends nothing.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::cast_precision_loss,
-    clippy::indexing_slicing,
-    missing_docs,
-    reason = "tests"
-)]
 
+#[expect(dead_code, reason = "this test uses only some of the shared helpers")]
 mod common;
 
 use std::sync::Arc;

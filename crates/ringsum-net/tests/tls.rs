@@ -1,15 +1,8 @@
 //! The service over TLS: the handshake settles on the hybrid
 //! post-quantum key exchange X25519MLKEM768, a federation runs over it,
 //! and a participant that does not trust the certificate gets nowhere.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::cast_precision_loss,
-    clippy::indexing_slicing,
-    missing_docs,
-    reason = "tests"
-)]
 
+#[expect(dead_code, reason = "this test uses only some of the shared helpers")]
 mod common;
 
 use std::sync::Arc;

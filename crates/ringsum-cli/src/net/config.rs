@@ -11,8 +11,9 @@ use ringsum_net::{HolderDescription, SetupDescription, TensorDescription};
 use ringsum_pq::codec::hex;
 use serde::Deserialize;
 
-use super::{NetCliError, Result, io, read_bytes, read_identity};
+use super::{read_bytes, read_identity};
 use crate::demo::{self, TRAINING};
+use crate::error::{CliError, Result};
 use crate::model::{Model, ModelKind};
 
 /// The model section of a federation file.
@@ -151,12 +152,12 @@ impl FederationConfig {
     /// # Errors
     /// An unreadable or invalid file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
-        let mut config: Self = toml::from_str(&text).map_err(|source| NetCliError::Toml {
+        let text = std::fs::read_to_string(path).map_err(CliError::io(path))?;
+        let mut config: Self = toml::from_str(&text).map_err(|source| CliError::Toml {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
-        let setting = |field, requirement| NetCliError::Setting {
+        let setting = |field, requirement| CliError::Setting {
             path: path.to_path_buf(),
             field,
             requirement,
@@ -198,7 +199,7 @@ impl FederationConfig {
             "mlp" => Ok(ModelKind::Mlp {
                 hidden: self.model.hidden,
             }),
-            other => Err(NetCliError::ModelKind(other.to_owned())),
+            other => Err(CliError::ModelKind(other.to_owned())),
         }
     }
 
@@ -206,12 +207,12 @@ impl FederationConfig {
     /// parameter set, 2t > n, the policy), and the model.
     ///
     /// # Errors
-    /// Unreadable keys; [`NetCliError::Federation`] for what the service
+    /// Unreadable keys; [`CliError::Federation`] for what the service
     /// refuses.
     pub fn description(&self, path: &Path) -> Result<(SetupDescription, Model)> {
         let model = Model::new(self.model_kind()?, self.model.features, self.model.classes);
         let identity = read_identity(&self.identity)?;
-        let refused = |source| NetCliError::Federation {
+        let refused = |source| CliError::Federation {
             path: path.to_path_buf(),
             source: Box::new(source),
         };

@@ -19,116 +19,18 @@ mod trainer;
 pub use self::config::{FederationConfig, ModelConfig};
 pub use self::trainer::{CsvTrainer, application_trainer};
 
-use crate::data::{self, DataError, Dataset};
+use crate::data::{self, Dataset};
 use crate::demo;
-
-/// What `ringsum serve`, `join`, `status`, `federation-id` and `split`
-/// refuse, each with what was wrong.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NetCliError {
-    /// A file that cannot be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-    /// A federation file that is not valid TOML of its format.
-    #[error("{}: {source}", path.display())]
-    Toml {
-        /// The file.
-        path: PathBuf,
-        /// Where and why.
-        source: toml::de::Error,
-    },
-    /// A setting of the federation file out of its range.
-    #[error("{}: {field} {requirement}", path.display())]
-    Setting {
-        /// The file.
-        path: PathBuf,
-        /// The setting.
-        field: &'static str,
-        /// What it must be.
-        requirement: &'static str,
-    },
-    /// A model kind this build does not know.
-    #[error("model kind {0:?}: use \"logistic\" or \"mlp\"")]
-    ModelKind(String),
-    /// A key file that cannot be read.
-    #[error("{}: {source}", path.display())]
-    Key {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: ringsum_pq::PqError,
-    },
-    /// A federation file describing a federation that cannot run.
-    #[error("the federation file {} describes a federation that cannot run: {source}", path.display())]
-    Federation {
-        /// The file.
-        path: PathBuf,
-        /// What the service refuses.
-        source: Box<NetError>,
-    },
-    /// The federation description lacks a model setting of the CLI.
-    #[error("the federation's description has no {0} for the model")]
-    Application(&'static str),
-    /// A data file with another number of features than the model.
-    #[error("the data has {found} features; the federation's model takes {expected}")]
-    Features {
-        /// The data's.
-        found: usize,
-        /// The model's.
-        expected: usize,
-    },
-    /// A data file that does not load.
-    #[error(transparent)]
-    Data(#[from] DataError),
-    /// A data file whose labels do not fit the federation's classes.
-    #[error("the data does not fit the federation's model: {0}")]
-    Classes(#[source] DataError),
-    /// A client started without its data.
-    #[error("a client needs --data (its CSV)")]
-    MissingData,
-    /// A `--federation` that is neither an id nor a file holding one.
-    #[error("--federation {0:?} is neither a federation id (64 hex digits) nor a file holding one")]
-    FederationArg(String),
-    /// The demo's split failed.
-    #[error("{0}")]
-    Split(String),
-    /// The service or a participant failed.
-    #[error(transparent)]
-    Net(Box<NetError>),
-    /// The async runtime could not start.
-    #[error("the async runtime: {0}")]
-    Runtime(#[source] std::io::Error),
-}
-
-impl From<NetError> for NetCliError {
-    fn from(e: NetError) -> Self {
-        Self::Net(Box::new(e))
-    }
-}
-
-type Result<T, E = NetCliError> = std::result::Result<T, E>;
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NetCliError + '_ {
-    move |source| NetCliError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::error::{CliError, Result};
 
 /// The signing identity in a `ringsum keygen` directory.
 fn read_identity(dir: &Path) -> Result<SigningIdentity> {
     let path = dir.join("identity.key");
-    SigningIdentity::read_secret(&path).map_err(|source| NetCliError::Key { path, source })
+    SigningIdentity::read_secret(&path).map_err(CliError::key(&path))
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(io(path))
+    std::fs::read(path).map_err(CliError::io(path))
 }
 
 /// How to reach the coordinator, from the command line.
@@ -165,7 +67,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(NetCliError::Runtime)
+        .map_err(CliError::Runtime)
 }
 
 /// Prints the id of the federation a federation file describes, as
@@ -318,10 +220,7 @@ pub fn join_holder(args: &JoinArgs, identity_dir: &Path, state: Option<PathBuf>)
     let connect = args.pinned()?;
     let identity = read_identity(identity_dir)?;
     let key_file = identity_dir.join("sealing.key");
-    let sealing = SealingKey::read_secret(&key_file).map_err(|source| NetCliError::Key {
-        path: key_file.clone(),
-        source,
-    })?;
+    let sealing = SealingKey::read_secret(&key_file).map_err(CliError::key(&key_file))?;
     let options = HolderOptions {
         connect,
         state_dir: state.unwrap_or_else(|| identity_dir.join("holder-state")),
@@ -436,7 +335,7 @@ pub fn status_lines(status: &ringsum_net::proto::StatusReply) -> Vec<String> {
 /// # Errors
 /// An unreadable data set or an unwritable directory.
 pub fn split(options: &demo::Options, out: &Path) -> Result<Vec<PathBuf>> {
-    let partition = demo::partition(options, demo::MIN_SAMPLES).map_err(NetCliError::Split)?;
+    let partition = demo::partition(options, demo::MIN_SAMPLES)?;
     ringsum_net::fs::ensure_dir(out)?;
     let mut written = Vec::new();
     let mut write = |name: String, data: &Dataset| -> Result<()> {
@@ -465,7 +364,7 @@ pub fn split(options: &demo::Options, out: &Path) -> Result<Vec<PathBuf>> {
 /// holding them (the `federation.id` that `ringsum serve` writes).
 ///
 /// # Errors
-/// [`NetCliError::FederationArg`].
+/// [`CliError::FederationArg`].
 pub fn federation_arg(text: &str) -> Result<FederationId> {
     if let Some(id) = parse_federation(text) {
         return Ok(id);
@@ -473,5 +372,5 @@ pub fn federation_arg(text: &str) -> Result<FederationId> {
     std::fs::read_to_string(text)
         .ok()
         .and_then(|contents| parse_federation(&contents))
-        .ok_or_else(|| NetCliError::FederationArg(text.to_owned()))
+        .ok_or_else(|| CliError::FederationArg(text.to_owned()))
 }

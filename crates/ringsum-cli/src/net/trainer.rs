@@ -5,9 +5,9 @@ use ringsum_net::SetupDescription;
 use ringsum_net::participant::{TrainError, Trainer};
 use ringsum_protocol::spec::Federation;
 
-use super::{NetCliError, Result};
 use crate::data::{Dataset, SplitMix};
 use crate::demo;
+use crate::error::{CliError, Result};
 use crate::model::{Model, ModelKind, Training};
 
 /// A client's local training on its CSV, with the federation's model and
@@ -54,7 +54,7 @@ pub fn application_trainer(
         app.get(key)
             .and_then(serde_json::Value::as_f64)
             .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or(NetCliError::Application(key))
+            .ok_or(CliError::Application(key))
     };
     #[expect(
         clippy::cast_possible_truncation,
@@ -71,17 +71,17 @@ pub fn application_trainer(
     let kind = match app.get("model").and_then(serde_json::Value::as_str) {
         Some("logistic") => ModelKind::Logistic,
         Some("mlp") => ModelKind::Mlp { hidden },
-        Some(other) => return Err(NetCliError::ModelKind(other.to_owned())),
-        None => return Err(NetCliError::Application("model kind")),
+        Some(other) => return Err(CliError::ModelKind(other.to_owned())),
+        None => return Err(CliError::Application("model kind")),
     };
     if data.dim() != features {
-        return Err(NetCliError::Features {
+        return Err(CliError::Features {
             found: data.dim(),
             expected: features,
         });
     }
     // The federation's classes: a client may hold only some of them.
-    let data = data.with_classes(classes).map_err(NetCliError::Classes)?;
+    let data = data.with_classes(classes).map_err(CliError::Classes)?;
     #[expect(
         clippy::cast_possible_truncation,
         reason = "a learning rate and a clip are small numbers"

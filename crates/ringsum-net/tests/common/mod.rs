@@ -1,13 +1,11 @@
 //! A federation on loopback for the tests: identities, a description,
 //! synthetic trainers, and the participants as tasks.
-#![allow(
-    dead_code,
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::cast_precision_loss,
-    missing_docs,
-    reason = "test helpers: not every test uses every one"
+    reason = "test helpers: a fixture that cannot be built fails the test"
 )]
+// Not every test uses every helper: those that leave some unused expect
+// `dead_code` where they declare `mod common`.
 
 use std::path::Path;
 use std::time::Duration;
