@@ -95,7 +95,7 @@ fn signatures(c: &mut Criterion) {
                 round: 1,
                 kind: MessageKind::UpdateSubmission,
                 recipient: ParticipantId::BROADCAST,
-                parameter_set: "pq128-n16384".into(),
+                parameter_set: "rk128-n16384".into(),
             };
             group.bench_function(
                 BenchmarkId::new(format!("envelope-sign/{name}"), label),

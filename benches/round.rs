@@ -1,6 +1,6 @@
 //! The per-round-key scheme, per phase, on one core: at the default set
 //! (rk128-n16384) for 10^5, 10^6 and 10^7 parameters, and at every other
-//! per-round-key set for 10^5. Ids are `round/<phase>/<set>/<size>`; the
+//! shipped set for 10^5. Ids are `round/<phase>/<set>/<size>`; the
 //! phases that do not depend on the model size (Shamir sharing, a holder's
 //! work per client, combining) are `round/<phase>/<set>/n<holders>-t<t>`.
 //!
@@ -24,7 +24,7 @@ use ringsum::core::model::ModelLayout;
 use ringsum::core::round::{RoundAggregate, RoundContext, RoundSecret};
 use ringsum::core::scheme::Packing;
 use ringsum::core::update::RoundId;
-use ringsum::core::{DEFAULT_ROUND_KEY_SET, ParameterSet};
+use ringsum::core::{DEFAULT_PARAMETER_SET, ParameterSet};
 use ringsum::math::Csprng;
 use ringsum::threshold::HolderId;
 use ringsum::threshold::shamir::{
@@ -36,9 +36,8 @@ const SIZES: [usize; 3] = [100_000, 1_000_000, 10_000_000];
 fn cases() -> Vec<(&'static str, Vec<usize>)> {
     ParameterSet::builtin_ids()
         .into_iter()
-        .filter(|id| ParameterSet::builtin(id).is_ok_and(|p| p.round_keys().is_ok()))
         .map(|id| {
-            let sizes = if id == DEFAULT_ROUND_KEY_SET {
+            let sizes = if id == DEFAULT_PARAMETER_SET {
                 SIZES.to_vec()
             } else {
                 vec![100_000]
@@ -61,7 +60,7 @@ fn round(c: &mut Criterion) {
     for (set, sizes) in cases() {
         let params = ParameterSet::builtin(set).unwrap();
         let packing = Packing::new(&params);
-        let context = RoundContext::new(&params, [3; 32], RoundId(1)).unwrap();
+        let context = RoundContext::new(&params, [3; 32], RoundId(1));
         let mut rng = Csprng::from_seed([1; 32]);
         for size in sizes {
             let layout = ModelLayout::try_new([("model", vec![size as u64])]).unwrap();
@@ -72,7 +71,7 @@ fn round(c: &mut Criterion) {
             group.throughput(Throughput::Elements(size as u64));
             group.bench_function(BenchmarkId::new("encrypt", &id), |b| {
                 b.iter_batched(
-                    || RoundSecret::generate(&params, &mut Csprng::from_seed([2; 32])).unwrap(),
+                    || RoundSecret::generate(&params, &mut Csprng::from_seed([2; 32])),
                     |secret| {
                         pool.install(|| {
                             secret
@@ -92,7 +91,7 @@ fn round(c: &mut Criterion) {
             });
             group.bench_function(BenchmarkId::new("precompute", &id), |b| {
                 b.iter_batched(
-                    || RoundSecret::generate(&params, &mut Csprng::from_seed([2; 32])).unwrap(),
+                    || RoundSecret::generate(&params, &mut Csprng::from_seed([2; 32])),
                     |secret| {
                         pool.install(|| {
                             secret
@@ -112,7 +111,6 @@ fn round(c: &mut Criterion) {
                 b.iter_batched(
                     || {
                         RoundSecret::generate(&params, &mut Csprng::from_seed([2; 32]))
-                            .unwrap()
                             .precompute(
                                 &packing,
                                 &layout,
@@ -138,7 +136,7 @@ fn round(c: &mut Criterion) {
                 );
             });
             // One update and its secret, for the coordinator's phases.
-            let secret = RoundSecret::generate(&params, &mut rng).unwrap();
+            let secret = RoundSecret::generate(&params, &mut rng);
             let key_sum = secret.coefficients().to_vec();
             let update = secret
                 .encrypt_update(&packing, &layout, &context, &values, 100, &mut rng)
@@ -164,14 +162,14 @@ fn round(c: &mut Criterion) {
         }
 
         // Shamir: sharing, a holder's work per client, combining.
-        let shares = params.round_keys().unwrap();
+        let shares = params.shares();
         let field = ShareField::new(shares.field_prime).unwrap();
         let degree = params.degree();
         for (holders, threshold) in [(5u32, 3u32), (9, 5)] {
             let points: Vec<HolderId> = (1..=holders).map(HolderId).collect();
             let committee =
                 ShareCommittee::new(field, &points, threshold, shares.max_holders).unwrap();
-            let secret = RoundSecret::generate(&params, &mut rng).unwrap();
+            let secret = RoundSecret::generate(&params, &mut rng);
             let id = format!("{set}/n{holders}-t{threshold}");
             group.throughput(Throughput::Elements(degree as u64));
             group.bench_function(BenchmarkId::new("share", &id), |b| {

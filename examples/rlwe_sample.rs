@@ -1,5 +1,6 @@
-//! Builds an RLWE sample b = -a*s + e at every shipped parameter set, checks
-//! that b + a*s gives back the small error, and prints what it measured.
+//! Builds an RLWE sample b = -a*s + e at every shipped parameter set (s and
+//! e from the set's Gaussian, as a round secret and its error), checks that
+//! b + a*s gives back the small error, and prints what it measured.
 //!
 //! `cargo run --release --example rlwe_sample`
 
@@ -8,7 +9,6 @@
 use std::time::Instant;
 
 use ringsum::core::ParameterSet;
-use ringsum::math::sample::sample_ternary;
 use ringsum::math::{CrsDomain, CrsSeed, Csprng, expand_crs};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,8 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let params = ParameterSet::builtin(id)?;
         let ring = params.ring();
         let start = Instant::now();
-        let a = expand_crs(ring, &seed, &CrsDomain::new("public-key", 0, 0)?);
-        let s = sample_ternary(ring, &mut rng).into_ntt();
+        let a = expand_crs(ring, &seed, &CrsDomain::new("example/a", 0, 0)?);
+        let s = params.gaussian().sample_poly(ring, &mut rng).into_ntt();
         let e = params.gaussian().sample_poly(ring, &mut rng);
         let mut b = a.try_mul(s.expose())?.neg();
         b.try_add_assign(&e.expose().to_ntt())?;

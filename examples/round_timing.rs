@@ -17,7 +17,7 @@ use ringsum::core::model::ModelLayout;
 use ringsum::core::round::{RoundAggregate, RoundContext, RoundSecret};
 use ringsum::core::scheme::Packing;
 use ringsum::core::update::RoundId;
-use ringsum::core::{DEFAULT_ROUND_KEY_SET, ParameterSet};
+use ringsum::core::{DEFAULT_PARAMETER_SET, ParameterSet};
 use ringsum::math::Csprng;
 
 fn best<T>(repeats: usize, mut run: impl FnMut() -> T) -> (f64, T) {
@@ -37,9 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size: usize = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let repeats: usize = args.next().map_or(Ok(5), |a| a.parse())?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let params = ParameterSet::builtin(DEFAULT_ROUND_KEY_SET)?;
+    let params = ParameterSet::builtin(DEFAULT_PARAMETER_SET)?;
     let packing = Packing::new(&params);
-    let context = RoundContext::new(&params, [7; 32], RoundId(1))?;
+    let context = RoundContext::new(&params, [7; 32], RoundId(1));
     let mut rng = Csprng::from_seed([1; 32]);
     let layout = ModelLayout::try_new([("model", vec![size as u64])])?;
     let values: Vec<f32> = (0..size)
@@ -85,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
         println!("  quantize one ciphertext's values: {:.3} ms", t * 1e3);
         let (t, update) = best(repeats, || {
-            let secret = RoundSecret::generate(&params, &mut rng)?;
+            let secret = RoundSecret::generate(&params, &mut rng);
             secret.encrypt_update(&packing, &layout, &context, &values, 1000, &mut rng)
         });
         let update = update?;
@@ -95,14 +95,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rate(t)
         );
         let (t, masks) = best(repeats, || {
-            let secret = RoundSecret::generate(&params, &mut rng)?;
+            let secret = RoundSecret::generate(&params, &mut rng);
             secret.precompute(&packing, &layout, &context, &mut rng)
         });
         println!("precompute: {:.2} ms", t * 1e3);
         drop(masks);
         let mut online = f64::INFINITY;
         for _ in 0..repeats {
-            let secret = RoundSecret::generate(&params, &mut rng)?;
+            let secret = RoundSecret::generate(&params, &mut rng);
             let masks = secret.precompute(&packing, &layout, &context, &mut rng)?;
             let start = Instant::now();
             let done = masks.finish(&packing, &layout, &values, 1000, &mut rng)?;

@@ -5,10 +5,12 @@
 //!
 //! - [`math`]: ring arithmetic (Z_q, RNS, NTT through tfhe-ntt, polynomials,
 //!   samplers, CRS expansion);
-//! - [`core`]: validated parameter sets, encryption, packing and
-//!   aggregation (the per-round-key scheme in [`core::round`]);
-//! - [`threshold`]: Shamir-shared key sums ([`threshold::shamir`]) and the
-//!   collective-key threshold decryption being replaced;
+//! - [`core`]: validated parameter sets, quantization, packing, and the
+//!   per-round-key scheme ([`core::round`]): encryption under a fresh
+//!   secret per client and round, aggregation, decoding with a key sum;
+//! - [`threshold`]: Shamir sharing of the round secrets among the key
+//!   holders and the robust reconstruction of key sums
+//!   ([`threshold::shamir`]);
 //! - [`pq`], [`wire`], [`protocol`]: signatures and sealed boxes, the wire
 //!   format, the round protocol.
 //!

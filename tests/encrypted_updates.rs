@@ -1,5 +1,8 @@
-//! Encrypted FedAvg end to end: quantize, pack, encrypt, aggregate, decrypt,
-//! decode; against plaintext arithmetic.
+//! Encrypted FedAvg end to end on per-round keys: quantize, pack, encrypt
+//! under fresh secrets, send, aggregate, decode with the clients' key sum;
+//! against plaintext arithmetic. (How holders reconstruct the key sum from
+//! Shamir shares is tested in tests/round_keys.rs, the protocol around it
+//! in tests/round_protocol.rs.)
 
 #![allow(
     clippy::unwrap_used,
@@ -12,34 +15,75 @@
 
 use proptest::prelude::*;
 use ringsum::core::model::{ModelLayout, quantize};
-use ringsum::core::scheme::{Packing, PublicKey, SecretKey, measure_noise_bits_vartime};
-use ringsum::core::update::{
-    Aggregate, EncryptedUpdate, RoundId, UpdateShape, decrypt_aggregate, encrypt_update,
-};
+use ringsum::core::round::{RoundAggregate, RoundContext, RoundSecret, RoundUpdate};
+use ringsum::core::scheme::Packing;
+use ringsum::core::update::{FedAvgResult, RoundId, UpdateShape};
 use ringsum::core::{CoreError, ParameterSet};
-use ringsum::math::{CrsSeed, Csprng};
+use ringsum::math::Csprng;
+
+const FEDERATION: [u8; 32] = [0x55; 32];
 
 struct Setup {
     params: ParameterSet,
     packing: Packing,
-    sk: SecretKey,
-    pk: PublicKey,
     rng: Csprng,
 }
 
 fn setup(id: &str, seed: u8) -> Setup {
     let params = ParameterSet::builtin(id).unwrap();
-    let packing = Packing::new(&params);
-    let mut rng = Csprng::from_seed([seed; 32]);
-    let sk = SecretKey::generate(&params, &mut rng);
-    let pk =
-        PublicKey::generate(&params, &sk, &CrsSeed::new([seed ^ 0x55; 32]), 0, &mut rng).unwrap();
     Setup {
+        packing: Packing::new(&params),
         params,
-        packing,
-        sk,
-        pk,
-        rng,
+        rng: Csprng::from_seed([seed; 32]),
+    }
+}
+
+/// One round's aggregate and the sum of its clients' secrets (what t key
+/// holders would reconstruct).
+struct Round {
+    context: RoundContext,
+    aggregate: RoundAggregate,
+    key_sum: Vec<i64>,
+}
+
+impl Round {
+    fn new(s: &Setup, layout: &ModelLayout, round: u64) -> Self {
+        let context = RoundContext::new(&s.params, FEDERATION, RoundId(round));
+        Self {
+            aggregate: RoundAggregate::new(&s.params, &s.packing, layout, &context).unwrap(),
+            context,
+            key_sum: vec![0; s.params.degree()],
+        }
+    }
+
+    /// Encrypts under a fresh secret, adding the secret to the key sum.
+    fn encrypt(
+        &mut self,
+        s: &mut Setup,
+        layout: &ModelLayout,
+        values: &[f32],
+        samples: u64,
+    ) -> RoundUpdate {
+        let secret = RoundSecret::generate(&s.params, &mut s.rng);
+        for (sum, k) in self.key_sum.iter_mut().zip(secret.coefficients()) {
+            *sum += k;
+        }
+        secret
+            .encrypt_update(
+                &s.packing,
+                layout,
+                &self.context,
+                values,
+                samples,
+                &mut s.rng,
+            )
+            .unwrap()
+    }
+
+    fn decode(&self, s: &Setup, layout: &ModelLayout) -> FedAvgResult {
+        self.aggregate
+            .decode(&s.packing, layout, &self.key_sum)
+            .unwrap()
     }
 }
 
@@ -49,26 +93,6 @@ fn layout() -> ModelLayout {
         ("dense.bias", vec![20]),
         ("head", vec![5000]),
     ])
-    .unwrap()
-}
-
-fn encrypt(
-    s: &mut Setup,
-    layout: &ModelLayout,
-    values: &[f32],
-    samples: u64,
-    round: u64,
-) -> EncryptedUpdate {
-    encrypt_update(
-        &s.params,
-        &s.packing,
-        &s.pk,
-        layout,
-        values,
-        samples,
-        RoundId(round),
-        &mut s.rng,
-    )
     .unwrap()
 }
 
@@ -97,7 +121,7 @@ proptest! {
         seed in any::<u8>(),
         weights in proptest::collection::vec(100u64..10_000, 24),
     ) {
-        let mut s = setup("pq128-n8192", seed);
+        let mut s = setup("rk128-n8192", seed);
         // 20,000 parameters span slots 0 to 2 of the coefficients (N = 8192);
         // inputs in [-2, 2] exercise the clipping to [-1, 1].
         let layout = ModelLayout::try_new([("dense.weight", vec![100, 150]), ("bias", vec![5000])]).unwrap();
@@ -108,12 +132,12 @@ proptest! {
                 (values, weights[c])
             })
             .collect();
-        let mut aggregate = Aggregate::new(&s.params, &s.packing, &layout, RoundId(1));
+        let mut round = Round::new(&s, &layout, 1);
         for (values, w) in &inputs {
-            let update = encrypt(&mut s, &layout, values, *w, 1);
-            aggregate.try_add(&update).unwrap();
+            let update = round.encrypt(&mut s, &layout, values, *w);
+            round.aggregate.try_add(&update).unwrap();
         }
-        let result = decrypt_aggregate(&s.params, &s.packing, &s.sk, &layout, &aggregate).unwrap();
+        let result = round.decode(&s, &layout);
         let expected = plaintext_fedavg(&inputs, s.params.encoding().clip);
         let flat: Vec<f32> = result.average.concat();
         prop_assert_eq!(flat.len(), n);
@@ -128,18 +152,18 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
-    /// Models of any size, so that the last ciphertext's c0 is truncated to
+    /// Models of any size, so that the last ciphertext is truncated to
     /// anything from 1 coefficient to all N: every update goes through the
     /// wire (the receiver derives the truncation from the layout) and the
     /// decoded sum is exact. Weight 1 and values on the quantization grid,
     /// so nothing is rounded and the average is known exactly.
     #[test]
     fn truncated_updates_travel_and_sum_exactly(
-        parameters in 1usize..70_000,
+        parameters in 1usize..110_000,
         clients in 1usize..4,
         seed in any::<u8>(),
     ) {
-        let mut s = setup("pq128-n8192", seed);
+        let mut s = setup("rk128-n8192", seed);
         let layout = ModelLayout::try_new([("w", vec![parameters as u64])]).unwrap();
         let shape = UpdateShape::new(&s.packing, &layout);
         let max_weight = s.params.encoding().max_weight;
@@ -151,17 +175,18 @@ proptest! {
                     .collect()
             })
             .collect();
-        let mut aggregate = Aggregate::new(&s.params, &s.packing, &layout, RoundId(4));
+        let mut round = Round::new(&s, &layout, 4);
         for values in &inputs {
-            let update = encrypt(&mut s, &layout, values, max_weight, 4);
+            let update = round.encrypt(&mut s, &layout, values, max_weight);
             let last = shape.ciphertexts() - 1;
-            prop_assert_eq!(update.ciphertexts[last].c0_coefficients(), shape.c0_coefficients(last));
-            let bytes = ringsum::wire::encode_update(&update);
-            let received = ringsum::wire::decode_update(&s.params, &bytes, &shape).unwrap();
+            prop_assert_eq!(update.used_coefficients(last), shape.c0_coefficients(last));
+            let bytes = ringsum::wire::encode_round_update(&update);
+            let received =
+                ringsum::wire::decode_round_update(&s.params, &s.packing, &layout, &bytes).unwrap();
             prop_assert_eq!(&received, &update);
-            aggregate.try_add(&received).unwrap();
+            round.aggregate.try_add(&received).unwrap();
         }
-        let result = decrypt_aggregate(&s.params, &s.packing, &s.sk, &layout, &aggregate).unwrap();
+        let result = round.decode(&s, &layout);
         prop_assert_eq!(result.weight_sum, (clients as i64) << s.params.encoding().fraction_bits);
         for (i, got) in result.average.concat().iter().enumerate() {
             let sum: f64 = inputs.iter().map(|v| f64::from(v[i])).sum();
@@ -171,10 +196,10 @@ proptest! {
 }
 
 /// With weight 1 (samples = max_weight) and values on the quantization grid
-/// nothing is rounded, so the decrypted sum is exactly the sum of inputs.
+/// nothing is rounded, so the decoded sum is exactly the sum of inputs.
 #[test]
 fn grid_values_sum_exactly() {
-    let mut s = setup("pq128-n4096", 3);
+    let mut s = setup("rk128-n4096", 3);
     let layout = layout();
     let n = layout.parameter_count();
     let max_weight = s.params.encoding().max_weight;
@@ -186,13 +211,13 @@ fn grid_values_sum_exactly() {
                 .collect()
         })
         .collect();
-    let updates: Vec<EncryptedUpdate> = clients
+    let mut round = Round::new(&s, &layout, 9);
+    let updates: Vec<RoundUpdate> = clients
         .iter()
-        .map(|v| encrypt(&mut s, &layout, v, max_weight, 9))
+        .map(|v| round.encrypt(&mut s, &layout, v, max_weight))
         .collect();
-    let mut aggregate = Aggregate::new(&s.params, &s.packing, &layout, RoundId(9));
-    aggregate.try_add_all(&updates).unwrap();
-    let result = decrypt_aggregate(&s.params, &s.packing, &s.sk, &layout, &aggregate).unwrap();
+    round.aggregate.try_add_all(&updates).unwrap();
+    let result = round.decode(&s, &layout);
     assert_eq!(result.weight_sum, 7 << s.params.encoding().fraction_bits);
     for (i, got) in result.average.concat().iter().enumerate() {
         let sum: f64 = clients.iter().map(|v| f64::from(v[i])).sum();
@@ -201,199 +226,79 @@ fn grid_values_sum_exactly() {
 }
 
 /// max_clients clients all sending +c (then -c) with weight 1, filling every
-/// slot of the ciphertext (all K slots of every coefficient, the top one
-/// included) to n * 2^f: decodes exactly. The plaintext-level tests in
-/// ringsum-core push slots to the validator's n * (2^f + 1) edge.
+/// slot of a ciphertext of the default set (all 13 slots of every
+/// coefficient, the top one included) to n * 2^f: decodes exactly. The
+/// plaintext-level tests in ringsum-core push slots to the validator's
+/// n * (2^f + 1) edge.
 #[test]
-fn max_clients_at_the_clip_decode_without_overflow() {
-    for id in ["pq128-n4096", "pq128-n16384"] {
-        let mut s = setup(id, 4);
-        // One ciphertext, every slot used: the weight plus capacity - 1 values.
-        let count = s.packing.capacity() - 1;
-        let layout = ModelLayout::try_new([("w", vec![count as u64])]).unwrap();
-        let encoding = s.params.encoding().clone();
-        for sign in [1.0f32, -1.0] {
-            let values = vec![sign * 5.0; count]; // clipped to ±c
-            let update = encrypt(&mut s, &layout, &values, encoding.max_weight, 2);
-            let mut aggregate = Aggregate::new(&s.params, &s.packing, &layout, RoundId(2));
-            // Adding one update max_clients times gives the same slot sums
-            // (and a larger worst-case noise) as max_clients distinct ones.
-            for _ in 0..encoding.max_clients {
-                aggregate.try_add(&update).unwrap();
-            }
-            assert!(matches!(
-                aggregate.try_add(&update),
-                Err(CoreError::TooManyClients { .. })
-            ));
-            let result =
-                decrypt_aggregate(&s.params, &s.packing, &s.sk, &layout, &aggregate).unwrap();
-            assert_eq!(
-                result.weight_sum,
-                (encoding.max_clients as i64) << encoding.fraction_bits
-            );
-            assert!(
-                result
-                    .average
-                    .concat()
-                    .iter()
-                    .all(|&v| v == sign * encoding.clip as f32),
-                "{id}"
-            );
+fn max_clients_at_the_clip_decode_without_overflow_at_the_default_set() {
+    let mut s = setup(ringsum::core::DEFAULT_PARAMETER_SET, 4);
+    assert_eq!(s.packing.slots(), 13);
+    // One ciphertext, every slot used: the weight plus capacity - 1 values.
+    let count = s.packing.capacity() - 1;
+    let layout = ModelLayout::try_new([("w", vec![count as u64])]).unwrap();
+    let encoding = s.params.encoding().clone();
+    for sign in [1.0f32, -1.0] {
+        let values = vec![sign * 5.0; count]; // clipped to ±c
+        let mut round = Round::new(&s, &layout, 2);
+        let update = round.encrypt(&mut s, &layout, &values, encoding.max_weight);
+        // Adding one update max_clients times gives the same slot sums (and
+        // the key sum max_clients * s, within the bound of max_clients
+        // secrets) as max_clients distinct ones.
+        for _ in 0..encoding.max_clients {
+            round.aggregate.try_add(&update).unwrap();
         }
+        assert!(matches!(
+            round.aggregate.try_add(&update),
+            Err(CoreError::TooManyClients { .. })
+        ));
+        for k in &mut round.key_sum {
+            *k *= encoding.max_clients as i64;
+        }
+        let result = round.decode(&s, &layout);
+        assert_eq!(
+            result.weight_sum,
+            (encoding.max_clients as i64) << encoding.fraction_bits
+        );
+        assert!(
+            result
+                .average
+                .concat()
+                .iter()
+                .all(|&v| v == sign * encoding.clip as f32)
+        );
     }
 }
 
-/// The noise of a sum of max_clients distinct fresh encryptions, measured,
-/// against the proven bound the validator assumes.
 #[test]
-fn measured_noise_at_max_clients_is_far_below_the_bound() {
-    let s = setup("pq128-n8192", 6);
-    let clients = s.params.encoding().max_clients as usize;
-    let zero = ringsum::core::scheme::Plaintext::try_new(&s.params, vec![0; s.packing.capacity()])
-        .unwrap();
-    let mut rng = Csprng::from_seed([7; 32]);
-    let cts: Vec<_> = (0..clients)
-        .map(|_| {
-            ringsum::core::scheme::encrypt(&s.params, &s.packing, &s.pk, &zero, &mut rng).unwrap()
-        })
-        .collect();
-    let sum = ringsum::core::scheme::sum_ciphertexts(&cts).unwrap();
-    let measured = measure_noise_bits_vartime(&s.params, &s.packing, &s.sk, &sum, &zero).unwrap();
-    // The validator's aggregate bound assumes max_holders key shares; a
-    // single key is bounded by B_e (2N + 1) per client.
-    let single_key_bound = (19.0 * (2.0 * 8192.0 + 1.0) * clients as f64).log2();
-    let validator_bound = s.params.noise_budget().aggregate.bits() as f64;
-    assert!(
-        measured < single_key_bound - 8.0,
-        "measured {measured:.1} bits, single-key bound {single_key_bound:.1}"
-    );
-    assert!(
-        measured < validator_bound - 10.0,
-        "measured {measured:.1}, validator {validator_bound}"
-    );
-}
-
-#[test]
-fn mismatched_updates_are_refused_and_the_aggregate_stays_intact() {
-    let mut s = setup("pq128-n4096", 8);
+fn bad_model_input_is_refused_and_quantizing_is_unbiased() {
+    let mut s = setup("rk128-n4096", 8);
     let layout = layout();
     let values = vec![0.25f32; layout.parameter_count()];
-    let good = encrypt(&mut s, &layout, &values, 500, 3);
-    let mut aggregate = Aggregate::new(&s.params, &s.packing, &layout, RoundId(3));
-    aggregate.try_add(&good).unwrap();
-    let before = aggregate.clone();
-
-    let other_round = encrypt(&mut s, &layout, &values, 500, 4);
-    assert!(matches!(
-        aggregate.try_add(&other_round),
-        Err(CoreError::RoundMismatch {
-            expected: 3,
-            found: 4
-        })
-    ));
-    let other_layout = ModelLayout::try_new([
-        ("dense.weight", vec![20, 30]),
-        ("dense.bias", vec![20]),
-        ("head", vec![5000]),
-    ])
-    .unwrap();
-    let shaped = encrypt(&mut s, &other_layout, &values, 500, 3);
-    assert!(matches!(
-        aggregate.try_add(&shaped),
-        Err(CoreError::LayoutMismatch { .. })
-    ));
-    let mut truncated = good.clone();
-    truncated.ciphertexts.pop();
-    assert!(matches!(
-        aggregate.try_add(&truncated),
-        Err(CoreError::CountMismatch { .. })
-    ));
-    // A last ciphertext whose c0 is not truncated as the layout says (here
-    // a full-width encryption) is refused, so every sum stays truncated.
-    let mut untruncated = good.clone();
-    let zero = ringsum::core::scheme::Plaintext::try_new(&s.params, vec![0; s.packing.capacity()])
-        .unwrap();
-    let full =
-        ringsum::core::scheme::encrypt(&s.params, &s.packing, &s.pk, &zero, &mut s.rng).unwrap();
-    assert_eq!(full.c0_coefficients(), s.params.degree());
-    *untruncated.ciphertexts.last_mut().unwrap() = full;
-    assert!(matches!(
-        aggregate.try_add(&untruncated),
-        Err(CoreError::CountMismatch {
-            what: "coefficients of c0 in a ciphertext of the update",
-            ..
-        })
-    ));
-    let mut foreign = setup("pq128-n8192", 9);
-    let foreign_update = encrypt(&mut foreign, &layout, &values, 500, 3);
-    assert!(matches!(
-        aggregate.try_add(&foreign_update),
-        Err(CoreError::ParameterMismatch { .. })
-    ));
-    // A batch with one bad update adds nothing.
-    assert!(aggregate.try_add_all(&[good.clone(), other_round]).is_err());
-    assert_eq!(aggregate, before);
-
-    // Bad model input.
+    let context = RoundContext::new(&s.params, FEDERATION, RoundId(3));
+    let mut encrypt = |values: &[f32], samples: u64| {
+        RoundSecret::generate(&s.params, &mut s.rng)
+            .encrypt_update(&s.packing, &layout, &context, values, samples, &mut s.rng)
+    };
     let mut nan = values.clone();
     nan[650] = f32::NAN;
-    let err = encrypt_update(
-        &s.params,
-        &s.packing,
-        &s.pk,
-        &layout,
-        &nan,
-        500,
-        RoundId(3),
-        &mut s.rng,
-    )
-    .unwrap_err();
+    let err = encrypt(&nan, 500).unwrap_err();
     assert!(
         matches!(&err, CoreError::NonFiniteValue { tensor, index: 30, .. } if tensor == "head"),
         "{err}"
     );
-    let inf = vec![f32::INFINITY; layout.parameter_count()];
-    assert!(
-        encrypt_update(
-            &s.params,
-            &s.packing,
-            &s.pk,
-            &layout,
-            &inf,
-            500,
-            RoundId(3),
-            &mut s.rng
-        )
-        .is_err()
-    );
+    assert!(encrypt(&vec![f32::INFINITY; values.len()], 500).is_err());
     assert!(matches!(
-        encrypt_update(
-            &s.params,
-            &s.packing,
-            &s.pk,
-            &layout,
-            &values[1..],
-            500,
-            RoundId(3),
-            &mut s.rng
-        ),
+        encrypt(&values[1..], 500),
         Err(CoreError::CountMismatch { .. })
     ));
     for samples in [0, s.params.encoding().max_weight + 1] {
         assert!(matches!(
-            encrypt_update(
-                &s.params,
-                &s.packing,
-                &s.pk,
-                &layout,
-                &values,
-                samples,
-                RoundId(3),
-                &mut s.rng
-            ),
+            encrypt(&values, samples),
             Err(CoreError::InvalidWeight { .. })
         ));
     }
+    assert!(encrypt(&values, 500).is_ok());
     assert!(ModelLayout::try_new(Vec::<(String, Vec<u64>)>::new()).is_err());
     assert!(ModelLayout::try_new([("a", vec![2]), ("a", vec![3])]).is_err());
     assert!(ModelLayout::try_new([("a", vec![0])]).is_err());

@@ -12,12 +12,12 @@ use proptest::prelude::*;
 use ringsum::pq::{
     AlgorithmPolicy, Envelope, FederationId, Inbox, KemAlgorithm, MessageKind, ParticipantId,
     PqError, Registry, RevocationReason, Role, Routing, SealContext, SealedBox, SealingKey,
-    SignatureAlgorithm, SigningIdentity, open_round_share, open_share, revocation_payload,
-    rotation_envelope, seal_round_share, seal_share,
+    SignatureAlgorithm, SigningIdentity, open_round_share, revocation_payload, rotation_envelope,
+    seal_round_share,
 };
 
 const FEDERATION: FederationId = FederationId([0x42; 32]);
-const SET: &str = "pq128-n16384";
+const SET: &str = "rk128-n16384";
 const MAX: usize = 1 << 20;
 
 fn identity(algorithm: SignatureAlgorithm, seed: u8) -> SigningIdentity {
@@ -148,7 +148,7 @@ fn each_header_field_is_bound_by_the_signature() {
         ("federation", 14, &[0x43; 32]),
         ("sender", 46, holder.as_bytes()),
         ("recipient", 78, coordinator.as_bytes()),
-        ("parameter set", 111, b"pq128-n16385"),
+        ("parameter set", 111, b"rk128-n16385"),
         ("payload", 111 + SET.len() + 4, b"PAYLOAD"),
     ];
     for (field, offset, value) in rewrites {
@@ -313,7 +313,7 @@ fn wrong_round_kind_set_federation_and_recipient_are_refused() {
         })
     ));
     let mut r = routing(5, MessageKind::UpdateSubmission);
-    r.parameter_set = "pq128-n8192".into();
+    r.parameter_set = "rk128-n8192".into();
     let other_set = Envelope::sign(&f.client, r, b"u".to_vec()).unwrap();
     assert!(matches!(
         inbox.accept(&f.registry, &other_set, MessageKind::UpdateSubmission),
@@ -539,127 +539,6 @@ fn every_flipped_sealed_box_byte_fails_to_open() {
 }
 
 #[test]
-fn sealed_shares_travel_signed_and_open_once() {
-    for (sig, kem) in [
-        (SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024),
-        (
-            SignatureAlgorithm::MlDsa65Ed25519,
-            KemAlgorithm::MlKem1024X25519,
-        ),
-    ] {
-        let mut f = federation(sig, kem);
-        // Shares in the ceremony go holder to holder: a second key holder.
-        let dealer = identity(sig, 20);
-        let dealer_key = sealing(kem, 20);
-        f.registry
-            .register(
-                Role::KeyHolder,
-                dealer.public().clone(),
-                Some(dealer_key.public().clone()),
-            )
-            .unwrap();
-        let me = f.holder.id();
-        let context = SealContext {
-            sender: dealer.id(),
-            ..share_context(&f, 4, 1)
-        };
-        let share = vec![0xab; 5000];
-        let envelope = seal_share(&dealer, &f.registry, context, SET, &share).unwrap();
-        let wire = envelope.to_bytes();
-        let mut inbox = Inbox::new(FEDERATION, 1, SET, Some(me));
-
-        // Wrong epoch: refused, and the inbox still takes the message after.
-        let received = Envelope::from_bytes(&wire, MAX).unwrap();
-        let err = open_share(
-            &mut inbox,
-            &f.registry,
-            &f.holder_key,
-            me,
-            5,
-            &received,
-            MAX,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                PqError::WrongEpoch {
-                    expected: 5,
-                    found: 4
-                }
-            ),
-            "{err}"
-        );
-        assert!(inbox.is_empty());
-        // Flipped bytes across the signed envelope (a sample: every byte
-        // is covered by every_flipped_envelope_byte_is_refused) are refused.
-        for i in (0..wire.len()).step_by(97) {
-            let mut bytes = wire.clone();
-            bytes[i] ^= 1;
-            let refused = Envelope::from_bytes(&bytes, MAX).map_or(true, |t| {
-                open_share(&mut inbox, &f.registry, &f.holder_key, me, 4, &t, MAX).is_err()
-            });
-            assert!(refused, "byte {i}");
-        }
-        assert!(inbox.is_empty());
-
-        let (accepted, opened) = open_share(
-            &mut inbox,
-            &f.registry,
-            &f.holder_key,
-            me,
-            4,
-            &received,
-            MAX,
-        )
-        .unwrap();
-        assert_eq!(accepted.sender, dealer.id());
-        assert_eq!(opened.as_slice(), share.as_slice());
-        assert!(matches!(
-            open_share(
-                &mut inbox,
-                &f.registry,
-                &f.holder_key,
-                me,
-                4,
-                &received,
-                MAX
-            ),
-            Err(PqError::Replay(_))
-        ));
-        // A client may not send key shares.
-        let from_client = seal_share(
-            &f.client,
-            &f.registry,
-            SealContext {
-                sender: f.client.id(),
-                ..context
-            },
-            SET,
-            &share,
-        )
-        .unwrap();
-        assert!(matches!(
-            open_share(
-                &mut inbox,
-                &f.registry,
-                &f.holder_key,
-                me,
-                4,
-                &from_client,
-                MAX
-            ),
-            Err(PqError::Unauthorized { .. })
-        ));
-        // A share claiming another sender inside the box does not match.
-        assert!(matches!(
-            seal_share(&f.client, &f.registry, context, SET, &share),
-            Err(PqError::SealMismatch("sender"))
-        ));
-    }
-}
-
-#[test]
 fn decoders_bound_their_allocations() {
     let f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
     let envelope = update(&f, 1, &vec![0; 4096]);
@@ -808,11 +687,11 @@ fn one_submission_per_participant_whatever_the_addressing() {
         inbox.accept(&f.registry, &second, MessageKind::UpdateSubmission),
         Err(PqError::DuplicateSubmission { .. })
     ));
-    // Secret shares are the one kind sent to each recipient, and must be
-    // addressed.
-    let share = Envelope::sign(&f.holder, routing(1, MessageKind::SecretShare), vec![1]).unwrap();
+    // Round key shares are the one kind sent to each recipient, and must
+    // be addressed.
+    let share = Envelope::sign(&f.client, routing(1, MessageKind::RoundKeyShare), vec![1]).unwrap();
     assert!(matches!(
-        inbox.accept(&f.registry, &share, MessageKind::SecretShare),
+        inbox.accept(&f.registry, &share, MessageKind::RoundKeyShare),
         Err(PqError::UnaddressedShare)
     ));
     assert_eq!(inbox.len(), 1);
@@ -1031,25 +910,72 @@ fn shares_are_sealed_to_registered_key_holders_only() {
     let f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
     let to = |recipient: ParticipantId| SealContext {
         federation: FEDERATION,
-        sender: f.holder.id(),
+        sender: f.client.id(),
         recipient,
         epoch: 0,
         round: 1,
     };
+    let binding = [7; 64];
+    let seal = |registry: &Registry, context| {
+        seal_round_share(&f.client, registry, context, SET, &binding, b"share")
+    };
     for recipient in [
         f.client.id(),
+        f.coordinator.id(),
         ParticipantId([9; 32]),
         ParticipantId::BROADCAST,
     ] {
         assert!(matches!(
-            seal_share(&f.holder, &f.registry, to(recipient), SET, b"share"),
+            seal(&f.registry, to(recipient)),
             Err(PqError::NotASealingRecipient(id)) if id == recipient
         ));
     }
     let mut revoked = f.registry.clone();
     revoked.revoke(f.holder.id(), RevocationReason::Removed);
-    assert!(seal_share(&f.holder, &revoked, to(f.holder.id()), SET, b"share").is_err());
-    seal_share(&f.holder, &f.registry, to(f.holder.id()), SET, b"share").unwrap();
+    assert!(seal(&revoked, to(f.holder.id())).is_err());
+    // Another federation than the registry's.
+    assert!(matches!(
+        seal(
+            &f.registry,
+            SealContext {
+                federation: FederationId([1; 32]),
+                ..to(f.holder.id())
+            }
+        ),
+        Err(PqError::WrongFederation)
+    ));
+    seal(&f.registry, to(f.holder.id())).unwrap();
+}
+
+/// The kinds of the removed collective-key scheme (key commitment 2,
+/// public-key share 3, sealed secret share 4, collective key 11) keep their
+/// numbers reserved: no kind takes them, and an envelope that names one
+/// does not decode.
+#[test]
+fn the_ids_of_removed_kinds_stay_reserved_and_are_refused() {
+    let ids: Vec<u16> = MessageKind::ALL.iter().map(|k| k.id()).collect();
+    assert_eq!(ids, [1, 5, 6, 7, 8, 9, 10, 12]);
+    for kind in MessageKind::ALL {
+        assert_eq!(MessageKind::from_id(kind.id()).unwrap(), kind);
+    }
+    assert_eq!(MessageKind::RESERVED_IDS, [2, 3, 4, 11]);
+    let f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    let wire = update(&f, 1, b"payload").to_bytes();
+    for id in MessageKind::RESERVED_IDS
+        .into_iter()
+        .chain([0, 13, u16::MAX])
+    {
+        assert!(!ids.contains(&id));
+        assert!(
+            matches!(MessageKind::from_id(id), Err(PqError::UnknownKind(found)) if found == id)
+        );
+        let mut bytes = wire.clone();
+        bytes[4..6].copy_from_slice(&id.to_be_bytes());
+        assert!(
+            matches!(Envelope::from_bytes(&bytes, MAX), Err(PqError::UnknownKind(found)) if found == id),
+            "{id}"
+        );
+    }
 }
 
 #[test]
@@ -1080,7 +1006,19 @@ fn key_files_that_are_not_small_regular_files_are_refused() {
 /// is refused, and the inbox stays as it was.
 #[test]
 fn round_key_shares_are_bound_signed_and_opened_once() {
-    let f = federation(SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024);
+    for (sig, kem) in [
+        (SignatureAlgorithm::MlDsa65, KemAlgorithm::MlKem1024),
+        (
+            SignatureAlgorithm::MlDsa65Ed25519,
+            KemAlgorithm::MlKem1024X25519,
+        ),
+    ] {
+        round_key_shares_under(sig, kem);
+    }
+}
+
+fn round_key_shares_under(sig: SignatureAlgorithm, kem: KemAlgorithm) {
+    let f = federation(sig, kem);
     let me = f.holder.id();
     let context = SealContext {
         sender: f.client.id(),
@@ -1148,4 +1086,37 @@ fn round_key_shares_are_bound_signed_and_opened_once() {
         Err(PqError::Unauthorized { .. })
     ));
     assert!(fresh.is_empty());
+    // A box sealed for another key epoch than 0: refused, nothing recorded.
+    let other_epoch = seal_round_share(
+        &f.client,
+        &f.registry,
+        SealContext {
+            epoch: 4,
+            ..context
+        },
+        SET,
+        &digest,
+        &share,
+    )
+    .unwrap();
+    assert!(matches!(
+        open_round_share(
+            &mut fresh,
+            &f.registry,
+            &f.holder_key,
+            me,
+            &other_epoch,
+            MAX
+        ),
+        Err(PqError::WrongEpoch {
+            expected: 0,
+            found: 4
+        })
+    ));
+    assert!(fresh.is_empty());
+    // A box claiming another sender than the signer is not sealed.
+    assert!(matches!(
+        seal_round_share(&f.holder, &f.registry, context, SET, &digest, &share),
+        Err(PqError::SealMismatch("sender"))
+    ));
 }

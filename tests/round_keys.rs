@@ -36,7 +36,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let params = ParameterSet::builtin(SET).unwrap();
     let packing = Packing::new(&params);
-    let field = ShareField::new(params.round_keys().unwrap().field_prime).unwrap();
+    let field = ShareField::new(params.shares().field_prime).unwrap();
     Fixture {
         params,
         packing,
@@ -58,7 +58,7 @@ fn client_round(
     quanta: &[i64],
     rng: &mut Csprng,
 ) -> ClientRound {
-    let secret = RoundSecret::generate(&f.params, rng).unwrap();
+    let secret = RoundSecret::generate(&f.params, rng);
     let key = AnswerKey::random(rng);
     let shares = share_secret(committee, secret.coefficients(), rng)
         .unwrap()
@@ -141,7 +141,7 @@ proptest! {
         let points: Vec<HolderId> = (1..=n).map(HolderId).collect();
         let committee = ShareCommittee::new(f.field, &points, t, 64).unwrap();
         let layout = ModelLayout::try_new([("w", vec![size])]).unwrap();
-        let context = RoundContext::new(&f.params, [9; 32], RoundId(choice % 1000)).unwrap();
+        let context = RoundContext::new(&f.params, [9; 32], RoundId(choice % 1000));
         let mut rng = Csprng::from_seed([(choice % 251) as u8; 32]);
         let quanta: Vec<Vec<i64>> = (0..clients)
             .map(|_| {
@@ -197,7 +197,7 @@ fn honest_round(
     let points: Vec<HolderId> = (1..=n).map(HolderId).collect();
     let committee = ShareCommittee::new(f.field, &points, t, 64).unwrap();
     let layout = ModelLayout::try_new([("w", vec![500])]).unwrap();
-    let context = RoundContext::new(&f.params, [4; 32], RoundId(2)).unwrap();
+    let context = RoundContext::new(&f.params, [4; 32], RoundId(2));
     let mut rng = Csprng::from_seed([8; 32]);
     let quanta: Vec<Vec<i64>> = (0..3).map(|c| vec![100 * (c + 1); 500]).collect();
     let rounds: Vec<ClientRound> = quanta

@@ -687,12 +687,12 @@ fn malicious_submission(
 ) -> (Submission, Vec<Envelope>) {
     let federation = Arc::clone(&w.federation);
     let me = identity(100 + i as u8);
-    let context = federation.round_context(round).unwrap();
-    let secret = RoundSecret::generate(federation.params(), &mut w.rng).unwrap();
+    let context = federation.round_context(round);
+    let secret = RoundSecret::generate(federation.params(), &mut w.rng);
     let honest = share_secret(federation.committee(), secret.coefficients(), &mut w.rng).unwrap();
     let mut sent = honest.clone();
     if let Some(h) = malice.inconsistent_share {
-        let other = RoundSecret::generate(federation.params(), &mut w.rng).unwrap();
+        let other = RoundSecret::generate(federation.params(), &mut w.rng);
         let other = share_secret(federation.committee(), other.coefficients(), &mut w.rng).unwrap();
         sent[h] = other[h].clone();
     }

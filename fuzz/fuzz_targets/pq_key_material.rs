@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use ringsum_pq::{
-    AlgorithmPolicy,
-    Envelope, FederationId, KemAlgorithm, MessageKind, ParticipantId, PublicIdentity, Registry,
-    Role, Routing, SealingKey, SealingPublicKey, SignatureAlgorithm, SigningIdentity,
+    AlgorithmPolicy, Envelope, FederationId, KemAlgorithm, MessageKind, ParticipantId,
+    PublicIdentity, Registry, Role, Routing, SealingKey, SealingPublicKey, SignatureAlgorithm,
+    SigningIdentity,
 };
 
 const FEDERATION: FederationId = FederationId([7; 32]);
@@ -20,7 +20,9 @@ fn setup() -> &'static (SigningIdentity, Registry) {
         let me = SigningIdentity::from_seeds(SignatureAlgorithm::MlDsa65, &[3; 32], None)
             .expect("fixed seed");
         let mut registry = Registry::new(FEDERATION, AlgorithmPolicy::POST_QUANTUM);
-        registry.register(Role::Coordinator, me.public().clone(), None).expect("fresh registry");
+        registry
+            .register(Role::Coordinator, me.public().clone(), None)
+            .expect("fresh registry");
         (me, registry)
     })
 }
@@ -46,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
                 round: 1,
                 kind,
                 recipient: ParticipantId::BROADCAST,
-                parameter_set: "pq128-n4096".into(),
+                parameter_set: "rk128-n4096".into(),
             };
             let envelope = Envelope::sign(me, routing, data.to_vec()).expect("signing");
             let mut registry = registry.clone();

@@ -1,10 +1,12 @@
 //! ringsum against fhe.rs (BFV) and tfhe-rs (GLWE) in one run, one thread
 //! each: encryption and ciphertext addition per model parameter, and bytes
-//! per parameter on the wire. ringsum and fhe.rs at equal ring size and
-//! modulus (N = 16384, eight 50-bit primes, log2 Q = 400, public-key
-//! encryption); tfhe-rs at its native modulus 2^64 with its standard GLWE
-//! parameters (k = 1, N = 2048), secret-key encryption, which is all its
-//! core_crypto layer offers for GLWE.
+//! per parameter on the wire. ringsum (per-round keys, rk128-n16384:
+//! N = 16384, eight 48-bit primes, log2 Q = 384) and fhe.rs (public-key
+//! encryption, eight 50-bit primes, log2 Q = 400) at the same ring size;
+//! tfhe-rs at its native modulus 2^64 with its standard GLWE parameters
+//! (k = 1, N = 2048), secret-key encryption, which is all its core_crypto
+//! layer offers for GLWE. (The row of ringsum's collective-key scheme,
+//! removed in December 2026, is gone; BENCHMARKS.md keeps its numbers.)
 //!
 //! `cd benches/peers && cargo run --release` (add `-- --json` for JSON).
 
@@ -15,10 +17,10 @@ use fhe::bfv::{BfvParametersBuilder, Ciphertext, Encoding, Plaintext, PublicKey,
 use fhe_traits::{FheEncoder, FheEncrypter, Serialize};
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
-use ringsum_core::scheme::{Packing, PublicKey as RingsumKey, SecretKey as RingsumSecret};
 use ringsum_core::round::{RoundAggregate, RoundContext, RoundSecret};
-use ringsum_core::update::{Aggregate, RoundId, encrypt_update};
-use ringsum_math::{CrsSeed, Csprng};
+use ringsum_core::scheme::Packing;
+use ringsum_core::update::RoundId;
+use ringsum_math::Csprng;
 
 const REPEATS: usize = 15;
 
@@ -41,70 +43,19 @@ struct Row {
     bytes: f64,
 }
 
-fn ringsum_row() -> Row {
-    let params = ParameterSet::builtin("pq128-n16384").expect("shipped set");
-    let packing = Packing::new(&params);
-    let mut rng = Csprng::from_seed([1; 32]);
-    let secret = RingsumSecret::generate(&params, &mut rng);
-    let key =
-        RingsumKey::generate(&params, &secret, &CrsSeed::new([2; 32]), 0, &mut rng).expect("key");
-    // Exactly one ciphertext's worth: the capacity minus the weight slot.
-    let n = packing.capacity() - 1;
-    let layout = ModelLayout::try_new([("w", vec![n as u64])]).expect("layout");
-    let values: Vec<f32> = (0..n).map(|i| ((i % 1000) as f32 / 1000.0) - 0.5).collect();
-    let encrypt = median(|| {
-        black_box(
-            encrypt_update(
-                &params,
-                &packing,
-                &key,
-                &layout,
-                &values,
-                100,
-                RoundId(1),
-                &mut rng,
-            )
-            .expect("encrypt"),
-        );
-    });
-    let update = encrypt_update(
-        &params,
-        &packing,
-        &key,
-        &layout,
-        &values,
-        100,
-        RoundId(1),
-        &mut rng,
-    )
-    .expect("encrypt");
-    let bytes = ringsum_wire::encode_update(&update).len();
-    let mut aggregate = Aggregate::new(&params, &packing, &layout, RoundId(1));
-    aggregate.try_add(&update).expect("add");
-    let add = median(|| aggregate.try_add(&update).expect("add"));
-    Row {
-        name: "ringsum collective key (pq128-n16384, 11 per coefficient)",
-        encrypt: n as f64 / encrypt.as_secs_f64(),
-        add: n as f64 / add.as_secs_f64(),
-        bytes: bytes as f64 / n as f64,
-    }
-}
-
 /// The per-round-key scheme: a fresh secret and one full ciphertext of
 /// 13 values per coefficient (rk128-n16384), c only on the wire.
 fn ringsum_round_row() -> Row {
     let params = ParameterSet::builtin("rk128-n16384").expect("shipped set");
     let packing = Packing::new(&params);
-    let context = RoundContext::new(&params, [3; 32], RoundId(1)).expect("context");
+    let context = RoundContext::new(&params, [3; 32], RoundId(1));
     let mut rng = Csprng::from_seed([1; 32]);
     let n = packing.capacity() - 1;
     let layout = ModelLayout::try_new([("w", vec![n as u64])]).expect("layout");
     let values: Vec<f32> = (0..n).map(|i| ((i % 1000) as f32 / 1000.0) - 0.5).collect();
     let mut encrypt_once = || {
         RoundSecret::generate(&params, &mut rng)
-            .and_then(|secret| {
-                secret.encrypt_update(&packing, &layout, &context, &values, 100, &mut rng)
-            })
+            .encrypt_update(&packing, &layout, &context, &values, 100, &mut rng)
             .expect("encrypt")
     };
     let encrypt = median(|| {
@@ -200,13 +151,12 @@ fn tfhe_row() -> Row {
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
-    // One thread for both: ringsum's encrypt_update would otherwise use
-    // every core.
+    // One thread for both: ringsum's encryption would otherwise use every
+    // core.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .expect("pool");
-    let collective = pool.install(ringsum_row);
     let ours = pool.install(ringsum_round_row);
     let theirs = fhe_row();
     let tfhe = tfhe_row();
@@ -216,7 +166,6 @@ fn main() {
             "{}",
             serde_json::json!({
                 "ringsum": row(&ours),
-                "ringsum_collective_key": row(&collective),
                 "fhe_rs": row(&theirs),
                 "tfhe_rs": row(&tfhe),
                 "encrypt_ratio": ours.encrypt / theirs.encrypt,
@@ -231,7 +180,7 @@ fn main() {
         "{:<58} {:>16} {:>16} {:>12}",
         "", "encrypt M/s", "add M/s", "bytes/param"
     );
-    for r in [&ours, &collective, &theirs, &tfhe] {
+    for r in [&ours, &theirs, &tfhe] {
         println!(
             "{:<58} {:>16.2} {:>16.1} {:>12.2}",
             r.name,

@@ -14,7 +14,7 @@ fn measure(params_count: usize, clients: usize) -> Report {
         clients,
         holders: 5,
         threshold: 3,
-        params: "pq128-n16384".into(),
+        params: "rk128-n16384".into(),
         repeats: 3,
         progress: false,
     };
@@ -23,16 +23,17 @@ fn measure(params_count: usize, clients: usize) -> Report {
     report
 }
 
-/// Throughput in M parameters per second of plaintext, encrypt, aggregate
-/// and decrypt.
+/// Throughput in M parameters per second of plaintext, encrypt, aggregate,
+/// and opening the sum (every holder's answer, then combining and
+/// decoding).
 fn rates(report: &Report) -> [f64; 4] {
     let rate = |p: &ringsum_cli::bench::Phase| p.parameters / p.median.as_secs_f64() / 1e6;
-    let phases: Vec<f64> = report.phases.iter().map(rate).collect();
+    let open = report.holders.median + report.decode.median;
     [
         rate(&report.plaintext),
-        phases.first().copied().unwrap_or(0.0),
-        phases.get(1).copied().unwrap_or(0.0),
-        phases.get(2).copied().unwrap_or(0.0),
+        rate(&report.encrypt),
+        rate(&report.aggregate),
+        report.decode.parameters / open.as_secs_f64() / 1e6,
     ]
 }
 
@@ -60,7 +61,7 @@ fn plot(path: &str, title: &str, x_label: &str, points: &[(f64, [f64; 4])]) {
         "plaintext FedAvg",
         "encode + encrypt",
         "aggregate",
-        "threshold decryption",
+        "holders' answers + decode",
     ];
     let colours = [BLACK, RED, BLUE, GREEN];
     for (i, (name, colour)) in names.iter().zip(colours).enumerate() {
@@ -93,7 +94,7 @@ fn main() {
         .collect();
     plot(
         "../../docs/scaling-model-size.svg",
-        "Throughput per phase, 10 clients (pq128-n16384, 2 cores)",
+        "Throughput per phase, 10 clients (rk128-n16384, 2 cores)",
         "parameters per update (log)",
         &sizes,
     );
@@ -103,7 +104,7 @@ fn main() {
         .collect();
     plot(
         "../../docs/scaling-clients.svg",
-        "Throughput per phase, 10^5 parameters (pq128-n16384, 2 cores)",
+        "Throughput per phase, 10^5 parameters (rk128-n16384, 2 cores)",
         "clients (log)",
         &clients,
     );

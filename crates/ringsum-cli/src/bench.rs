@@ -201,7 +201,7 @@ impl Federation {
                 Ok((identity, sealing))
             })
             .collect::<Result<Vec<_>, ringsum_pq::PqError>>()?;
-        let shares = params.round_keys()?;
+        let shares = params.shares();
         let field = ShareField::new(shares.field_prime)?;
         let points: Vec<HolderId> = (1..=options.holders).map(HolderId).collect();
         let committee = ShareCommittee::new(field, &points, options.threshold, shares.max_holders)?;
@@ -234,12 +234,6 @@ struct Submission {
 /// Runs the benchmark.
 pub fn run(options: &Options) -> Result<Report> {
     let params = crate::load_params(&options.params)?;
-    params
-        .round_keys()
-        .map_err(|source| CliError::NotRoundKeySet {
-            command: "the benchmark",
-            source: Box::new(source),
-        })?;
     check(options, &params)?;
     let packing = Packing::new(&params);
     let n = options.params_count;
@@ -280,7 +274,7 @@ pub fn run(options: &Options) -> Result<Report> {
     bar.set_message("identities");
     let federation = Federation::new(&params, options)?;
     let round = RoundId(1);
-    let context = RoundContext::new(&params, federation.id.0, round)?;
+    let context = RoundContext::new(&params, federation.id.0, round);
     bar.inc(1);
 
     // Clients: a fresh secret, its shares kept for the next phase, and the
@@ -298,7 +292,7 @@ pub fn run(options: &Options) -> Result<Report> {
             let mut sharing = Duration::ZERO;
             for (values, s) in updates.iter().zip(&samples) {
                 let start = Instant::now();
-                let secret = RoundSecret::generate(&params, &mut rng)?;
+                let secret = RoundSecret::generate(&params, &mut rng);
                 let generated = start.elapsed();
                 let shares_start = Instant::now();
                 let key = AnswerKey::random(&mut rng);

@@ -401,12 +401,6 @@ fn local_update(
 pub fn run(options: &Options) -> Result<Report> {
     let started = Instant::now();
     let params = crate::load_params(&options.params)?;
-    params
-        .round_keys()
-        .map_err(|source| CliError::NotRoundKeySet {
-            command: "the demo",
-            source: Box::new(source),
-        })?;
     let policy = demo_policy(options, &params);
     check(options, &policy)?;
     let max_clients = params.encoding().max_clients;

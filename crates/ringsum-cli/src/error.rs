@@ -133,17 +133,15 @@ pub enum CliError {
         /// What is wrong with it.
         source: Box<CoreError>,
     },
-    /// A collective-key parameter set given to a command that runs on
-    /// per-round keys.
+    /// A parameter set of the collective-key scheme, removed in December
+    /// 2026.
     #[error(
-        "{source}; {command} runs on per-round keys: use one of the rk128-n* sets (default {})",
-        ringsum_core::DEFAULT_ROUND_KEY_SET
+        "parameter set {name} belonged to the collective-key scheme, which was removed in December 2026; use one of the rk128-n* sets (default {})",
+        ringsum_core::DEFAULT_PARAMETER_SET
     )]
-    NotRoundKeySet {
-        /// The command, e.g. "the demo".
-        command: &'static str,
-        /// The scheme mismatch.
-        source: Box<CoreError>,
+    RemovedParameterSet {
+        /// The set named.
+        name: String,
     },
 
     // Data sets.

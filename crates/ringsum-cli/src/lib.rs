@@ -25,6 +25,11 @@ pub(crate) fn load_params(name: &str) -> Result<ParameterSet> {
             source: Box::new(source),
         });
     }
+    if name.starts_with("pq128-") {
+        return Err(CliError::RemovedParameterSet {
+            name: name.to_owned(),
+        });
+    }
     if !ParameterSet::builtin_ids().contains(&name) {
         return Err(CliError::UnknownParameterSet {
             name: name.to_owned(),

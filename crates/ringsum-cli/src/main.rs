@@ -538,7 +538,7 @@ fn print_params(params: &ParameterSet) {
             format!("{level} {model}")
         },
         params.encoding().max_clients,
-        params.threshold().max_holders,
+        params.shares().max_holders,
         params.encoding().slots,
         ciphertext as f64 / packing.capacity() as f64,
     );

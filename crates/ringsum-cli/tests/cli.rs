@@ -113,10 +113,10 @@ fn params_list_and_check() {
     let out = ringsum(&["params", "list"], &dir);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for id in ["pq128-n4096", "pq128-n8192", "pq128-n16384", "pq128-n32768"] {
+    for id in ["rk128-n4096", "rk128-n8192", "rk128-n16384", "rk128-n32768"] {
         assert!(text.contains(id), "{text}");
     }
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../params/pq128-n8192.toml");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../params/rk128-n8192.toml");
     assert!(
         ringsum(&["params", "check", shipped.to_str().unwrap()], &dir)
             .status
@@ -208,7 +208,7 @@ fn bench_refuses_bad_sizes_and_reports_json() {
     refused(
         &["bench", "--params", "pq128-n4096"],
         &dir,
-        "collective-key set",
+        "collective-key scheme, which was removed",
     );
     refused(
         &[
@@ -306,7 +306,7 @@ fn serve_and_join_refuse_what_the_federation_cannot_run() {
         refused(
             &[command, "--config", "old.toml"],
             &dir,
-            "parameter set pq128-n4096 is a collective-key set",
+            "parameter set pq128-n4096 belonged to the collective-key scheme",
         );
         refused(&[command, "--config", "old.toml"], &dir, "old.toml");
         refused(

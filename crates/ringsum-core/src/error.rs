@@ -94,11 +94,12 @@ pub enum CoreError {
         file: String,
     },
 
-    /// Both `[threshold]` and `[shares]` were given, or neither.
+    /// A file of the collective-key scheme (a `[threshold]` section), which
+    /// was removed in December 2026.
     #[error(
-        "{file}: a parameter set needs exactly one of the sections `threshold` (collective key) and `shares` (per-round keys)"
+        "{file}: section `threshold` belongs to the collective-key scheme, which was removed in December 2026; use a per-round-key set (a `shares` section), such as rk128-n16384 (see params/README.md)"
     )]
-    AmbiguousScheme {
+    CollectiveKeyRemoved {
         /// The file.
         file: String,
     },
@@ -159,17 +160,6 @@ pub enum CoreError {
         clients: u64,
     },
 
-    /// A parameter set of one scheme given to the code of the other.
-    #[error("parameter set {id} is a {found} set; this operation needs a {expected} set")]
-    WrongScheme {
-        /// The set's id.
-        id: String,
-        /// The scheme the operation needs.
-        expected: &'static str,
-        /// The set's scheme.
-        found: &'static str,
-    },
-
     /// The `id` inside a file differs from its file name.
     #[error("{file}: field `id` is {id:?} but the file is named after {expected:?}")]
     IdMismatch {
@@ -216,9 +206,9 @@ pub enum CoreError {
         slot_bits: u32,
     },
 
-    /// The modulus is too small for the message, the noise and the flooding.
+    /// The modulus is too small for the message and the noise.
     #[error(
-        "{file}: the encoding needs {required_bits} bits of modulus ({message_bits} message bits, scale 2^{scale_bits} above the proven noise bound, 3 bits of margin) but Q offers {available_bits}; use fewer slots, fewer clients or holders, or a larger ring"
+        "{file}: the encoding needs {required_bits} bits of modulus ({message_bits} message bits, scale 2^{scale_bits} above the proven noise bound, 3 bits of margin) but Q offers {available_bits}; use fewer slots or fewer clients, or a larger ring"
     )]
     NoiseBudgetExceeded {
         /// The file.
@@ -346,7 +336,8 @@ pub enum CoreError {
 
     /// A slot past the end of the model decoded to a value other than zero.
     /// Honest clients leave those slots at zero, so the aggregate holds a
-    /// contribution that was not produced by `encrypt_update`.
+    /// contribution that was not produced by
+    /// [`crate::round::RoundSecret::encrypt_update`].
     #[error(
         "padding slot {slot} decoded to {value}, not 0: the aggregate holds an ill-formed contribution"
     )]
@@ -357,24 +348,16 @@ pub enum CoreError {
         value: i64,
     },
 
-    /// A truncated ciphertext whose c0 is not zero past the coefficients
-    /// it carries (a truncated c0 travels without them, so they must be 0).
+    /// A truncated ciphertext that is not zero past the coefficients it
+    /// carries (it travels without them, so they must be 0).
     #[error(
-        "c0 carries {coefficients} coefficients but coefficient {coefficient} past them is not zero"
+        "a ciphertext carries {coefficients} coefficients but coefficient {coefficient} past them is not zero"
     )]
     NonZeroTruncation {
-        /// The coefficients c0 carries.
+        /// The coefficients the ciphertext carries.
         coefficients: usize,
         /// The first non-zero coefficient past them.
         coefficient: usize,
-    },
-
-    /// An aggregate was re-randomised more often than its noise budget
-    /// allows.
-    #[error("the aggregate has been re-randomised {done} times, the most the noise budget allows")]
-    TooManyRerandomizations {
-        /// Re-randomisations done so far.
-        done: u32,
     },
 
     /// An error of the ring arithmetic.

@@ -2,15 +2,22 @@
 //!
 //! A [`ParameterSet`] can only be obtained through the loader, so holding one
 //! means its ring exists (degree a power of two, distinct NTT-friendly
-//! primes), its error distribution is the one the security estimate assumes,
-//! and its modulus respects the HomomorphicEncryption.org bound for the
-//! claimed security. The file format is described in `params/README.md`.
+//! primes), its secrets and errors come from a Gaussian wide enough for the
+//! security argument of the per-round-key scheme, its modulus respects the
+//! HomomorphicEncryption.org bound for the claimed security, and its noise
+//! budget, slots and Shamir field hold the sum of `max_clients` updates and
+//! secrets. The file format is described in `params/README.md`.
+//!
+//! Files of the collective-key scheme (a `[threshold]` section, the
+//! `pq128-*` sets), removed in December 2026, are refused with
+//! [`CoreError::CollectiveKeyRemoved`].
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use ringsum_math::prime::generate_ntt_primes;
 use ringsum_math::{DiscreteGaussian, MathError, RingContext};
@@ -18,29 +25,17 @@ use ringsum_math::{DiscreteGaussian, MathError, RingContext};
 use crate::error::{CoreError, Result};
 use crate::noise::NoiseBudget;
 
+/// The parameter set used when none is named: N = 16384, 13 values per
+/// coefficient, about 3.7 bytes per parameter on the wire.
+pub const DEFAULT_PARAMETER_SET: &str = "rk128-n16384";
+
+/// [`DEFAULT_PARAMETER_SET`] under the name it had while two schemes
+/// coexisted; the same set.
+pub const DEFAULT_ROUND_KEY_SET: &str = DEFAULT_PARAMETER_SET;
+
 /// The parameter sets shipped in `params/`, compiled in so that the library
 /// works without the files.
-/// The parameter set used when none is named: N = 16384 packs 11 values per
-/// coefficient, about 9 bytes per parameter on the wire.
-pub const DEFAULT_PARAMETER_SET: &str = "pq128-n16384";
-
-const BUILTIN: [(&str, &str); 8] = [
-    (
-        "pq128-n4096",
-        include_str!("../../../params/pq128-n4096.toml"),
-    ),
-    (
-        "pq128-n8192",
-        include_str!("../../../params/pq128-n8192.toml"),
-    ),
-    (
-        "pq128-n16384",
-        include_str!("../../../params/pq128-n16384.toml"),
-    ),
-    (
-        "pq128-n32768",
-        include_str!("../../../params/pq128-n32768.toml"),
-    ),
+const BUILTIN: [(&str, &str); 4] = [
     (
         "rk128-n4096",
         include_str!("../../../params/rk128-n4096.toml"),
@@ -59,18 +54,13 @@ const BUILTIN: [(&str, &str); 8] = [
     ),
 ];
 
-/// The default parameter set of the per-round-key scheme
-/// ([`crate::round`]): N = 16384, 13 values per coefficient, about 3.7
-/// bytes per parameter on the wire.
-pub const DEFAULT_ROUND_KEY_SET: &str = "rk128-n16384";
-
 /// Largest log2 Q for 128-bit security with a ternary secret and sigma about
 /// 3.2, from the HomomorphicEncryption.org security standard (2018, Table 1):
 /// (N, classical, quantum). The standard's bounds for a secret drawn from
 /// the error distribution (a Gaussian of width about 3.2) are at least as
-/// large at every N, so these, the smallest, also bound sets with a
-/// Gaussian secret of width 3.2 or more (a wider secret only makes the
-/// lattice problem harder).
+/// large at every N, so these, the smallest, also bound the shipped sets,
+/// whose Gaussian secrets are wider (a wider secret only makes the lattice
+/// problem harder).
 const SECURITY_BOUNDS_128: [(usize, u64, u64); 6] = [
     (1024, 27, 25),
     (2048, 54, 51),
@@ -102,33 +92,22 @@ impl fmt::Display for SecurityModel {
     }
 }
 
-/// The distribution of secret-key coefficients.
+/// The distribution of secret-key coefficients (`noise.secret`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SecretDistribution {
-    /// Uniform on {-1, 0, 1}: the distribution the security table assumes
-    /// (collective-key sets).
+    /// Uniform on {-1, 0, 1}. The loader refuses it: the coordinator learns
+    /// the sum of a set's secrets, and ternary coefficients summing to +-2
+    /// reveal both.
     Ternary,
     /// The tail-cut discrete Gaussian of the `[noise]` section, for secrets
-    /// and errors alike (per-round-key sets: the coordinator learns the sum
-    /// of a set's secrets, and a Gaussian keeps each honest secret's
-    /// conditional width, docs/security.md).
+    /// and errors alike: it keeps each honest secret's conditional width
+    /// once the sum of a set's secrets is known (docs/security.md).
     Gaussian,
 }
 
-/// Which scheme a parameter set is for, with that scheme's own settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SchemeParams {
-    /// One collective public key, threshold decryption with flooding (the
-    /// `[threshold]` section).
-    CollectiveKey(ThresholdParams),
-    /// A fresh secret per client and round, Shamir-shared; only key sums
-    /// are reconstructed (the `[shares]` section).
-    RoundKeys(ShareParams),
-}
-
-/// The Shamir sharing of per-round secrets.
+/// The Shamir sharing of per-round secrets (the `[shares]` section).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShareParams {
     /// The prime p of the share field Z_p: it must exceed twice the largest
@@ -150,7 +129,7 @@ pub fn max_log2_q_128(degree: usize, model: SecurityModel) -> Option<u64> {
         })
 }
 
-/// The identifier of a parameter set, such as `pq128-n8192`.
+/// The identifier of a parameter set, such as `rk128-n8192`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParamSetId(String);
 
@@ -186,7 +165,9 @@ struct ParameterFile {
     noise: NoiseSection,
     security: SecuritySection,
     encoding: EncodingSection,
-    threshold: Option<ThresholdSection>,
+    /// The section of the removed collective-key scheme: read only to be
+    /// refused with a clear message.
+    threshold: Option<IgnoredAny>,
     shares: Option<SharesSection>,
 }
 
@@ -208,13 +189,6 @@ struct EncodingSection {
     max_weight: u64,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ThresholdSection {
-    max_holders: u32,
-    flooding_bits: u32,
-}
-
 /// How model updates are quantized and packed, validated against the slot
 /// width and the noise budget.
 #[derive(Clone, Debug, PartialEq)]
@@ -234,15 +208,6 @@ pub struct EncodingParams {
     /// The largest magnitude one quantized value can take:
     /// ceil(max(clip, 1) * 2^fraction_bits) (weights are at most 1).
     pub max_quantized: u64,
-}
-
-/// Bounds for threshold decryption.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ThresholdParams {
-    /// The most key holders (shares of the secret key).
-    pub max_holders: u32,
-    /// Statistical security lambda of the flooding noise, in bits.
-    pub flooding_bits: u32,
 }
 
 #[derive(Deserialize)]
@@ -282,7 +247,7 @@ pub struct ParameterSet {
     ring: Arc<RingContext>,
     log2_q: u64,
     encoding: EncodingParams,
-    scheme: SchemeParams,
+    shares: ShareParams,
     budget: NoiseBudget,
 }
 
@@ -291,15 +256,34 @@ impl ParameterSet {
     /// errors; when it ends in `.toml`, the file stem must equal the `id`.
     ///
     /// # Errors
+    /// [`CoreError::CollectiveKeyRemoved`] for a file of the removed
+    /// collective-key scheme (a `[threshold]` section);
     /// [`CoreError::MalformedParameters`] for invalid TOML, a missing,
-    /// mistyped or unknown field; [`CoreError::InvalidParameter`],
+    /// mistyped or unknown field or section; [`CoreError::InvalidParameter`],
     /// [`CoreError::AmbiguousPrimes`], [`CoreError::NoiseTooNarrow`],
-    /// [`CoreError::InvalidId`] or [`CoreError::IdMismatch`] for a refused
-    /// value; [`CoreError::SecurityBoundExceeded`] or
-    /// [`CoreError::UnknownSecurityBound`] when the security claim does not
-    /// hold.
+    /// [`CoreError::SecretNotCovered`], [`CoreError::OutOfRange`],
+    /// [`CoreError::ShareFieldTooSmall`], [`CoreError::InvalidId`] or
+    /// [`CoreError::IdMismatch`] for a refused value;
+    /// [`CoreError::SlotOverflow`] or [`CoreError::NoiseBudgetExceeded`]
+    /// when the encoding does not fit; [`CoreError::SecurityBoundExceeded`]
+    /// or [`CoreError::UnknownSecurityBound`] when the security claim does
+    /// not hold.
     pub fn from_toml_str(text: &str, source: &str) -> Result<Self> {
         let file = parse_file(text, source)?;
+        if file.threshold.is_some() {
+            return Err(CoreError::CollectiveKeyRemoved {
+                file: source.to_owned(),
+            });
+        }
+        let Some(shares) = file.shares else {
+            return Err(CoreError::MalformedParameters {
+                file: source.to_owned(),
+                field: "shares".to_owned(),
+                line: None,
+                message: "missing section `shares` (the Shamir sharing of per-round secrets)"
+                    .to_owned(),
+            });
+        };
         let id = ParamSetId::parse(&file.id).ok_or_else(|| CoreError::InvalidId {
             file: source.to_owned(),
             id: file.id.clone(),
@@ -387,49 +371,9 @@ impl ParameterSet {
 
         let error_bound = gaussian.bound().unsigned_abs();
         let encoding = check_encoding(source, &file.encoding)?;
-        let scheme = match (file.threshold, file.shares) {
-            (Some(threshold), None) => {
-                if noise.secret != SecretDistribution::Ternary {
-                    return Err(CoreError::SecretNotCovered {
-                        file: source.to_owned(),
-                        secret: noise.secret,
-                        reason: "the collective-key scheme is implemented for ternary secrets only",
-                    });
-                }
-                let threshold = ThresholdParams {
-                    max_holders: threshold.max_holders,
-                    flooding_bits: threshold.flooding_bits,
-                };
-                check_threshold(source, &threshold)?;
-                SchemeParams::CollectiveKey(threshold)
-            }
-            (None, Some(shares)) => {
-                check_round_key_noise(source, noise.secret, noise.sigma)?;
-                SchemeParams::RoundKeys(check_shares(
-                    source,
-                    &shares,
-                    encoding.max_clients,
-                    error_bound,
-                )?)
-            }
-            _ => {
-                return Err(CoreError::AmbiguousScheme {
-                    file: source.to_owned(),
-                });
-            }
-        };
-        let budget = match scheme {
-            SchemeParams::CollectiveKey(threshold) => NoiseBudget::new(
-                degree,
-                error_bound,
-                threshold.max_holders,
-                encoding.max_clients,
-                threshold.flooding_bits,
-            ),
-            SchemeParams::RoundKeys(_) => {
-                NoiseBudget::round_keys(error_bound, encoding.max_clients)
-            }
-        };
+        check_round_key_noise(source, noise.secret, noise.sigma)?;
+        let shares = check_shares(source, &shares, encoding.max_clients, error_bound)?;
+        let budget = NoiseBudget::new(error_bound, encoding.max_clients);
         let required = budget.required_modulus_bits(encoding.slots * encoding.slot_bits);
         // Q >= 2^(log2_q - 1): the budget must fit below that.
         if required > log2_q - 1 {
@@ -444,7 +388,7 @@ impl ParameterSet {
 
         Ok(Self {
             encoding,
-            scheme,
+            shares,
             budget,
             id,
             description: file.description,
@@ -551,7 +495,8 @@ impl ParameterSet {
         &self.gaussian
     }
 
-    /// The secret-key distribution.
+    /// The secret-key distribution (always [`SecretDistribution::Gaussian`]
+    /// in a set that loads).
     pub fn secret_distribution(&self) -> SecretDistribution {
         self.secret
     }
@@ -561,52 +506,10 @@ impl ParameterSet {
         &self.encoding
     }
 
-    /// The threshold-decryption bounds of a collective-key set. For a
-    /// per-round-key set this is its `max_holders` with no flooding: the
-    /// collective-key code refuses such sets ([`Self::collective_key`]).
-    pub fn threshold(&self) -> ThresholdParams {
-        match self.scheme {
-            SchemeParams::CollectiveKey(threshold) => threshold,
-            SchemeParams::RoundKeys(shares) => ThresholdParams {
-                max_holders: shares.max_holders,
-                flooding_bits: 0,
-            },
-        }
-    }
-
-    /// The scheme the set is for, with its settings.
-    pub fn scheme(&self) -> SchemeParams {
-        self.scheme
-    }
-
-    /// The threshold settings of a collective-key set.
-    ///
-    /// # Errors
-    /// [`CoreError::WrongScheme`] for a per-round-key set.
-    pub fn collective_key(&self) -> Result<ThresholdParams> {
-        match self.scheme {
-            SchemeParams::CollectiveKey(threshold) => Ok(threshold),
-            SchemeParams::RoundKeys(_) => Err(CoreError::WrongScheme {
-                id: self.id.to_string(),
-                expected: "collective-key",
-                found: "per-round-key",
-            }),
-        }
-    }
-
-    /// The Shamir settings of a per-round-key set.
-    ///
-    /// # Errors
-    /// [`CoreError::WrongScheme`] for a collective-key set.
-    pub fn round_keys(&self) -> Result<ShareParams> {
-        match self.scheme {
-            SchemeParams::RoundKeys(shares) => Ok(shares),
-            SchemeParams::CollectiveKey(_) => Err(CoreError::WrongScheme {
-                id: self.id.to_string(),
-                expected: "per-round-key",
-                found: "collective-key",
-            }),
-        }
+    /// The Shamir sharing of per-round secrets: the share field and the
+    /// most key holders.
+    pub fn shares(&self) -> ShareParams {
+        self.shares
     }
 
     /// The proven noise bounds of this set.
@@ -629,7 +532,7 @@ impl fmt::Debug for ParameterSet {
             .field("log2_q", &self.log2_q)
             .field("sigma", &self.gaussian.sigma())
             .field("security", &(self.security_level, self.security_model))
-            .field("scheme", &self.scheme)
+            .field("shares", &self.shares)
             .finish_non_exhaustive()
     }
 }
@@ -697,26 +600,14 @@ fn out_of_range(source: &str, field: &'static str, allowed: &'static str) -> Cor
     }
 }
 
-/// Checks the `[threshold]` section of a collective-key set.
-fn check_threshold(source: &str, threshold: &ThresholdParams) -> Result<()> {
-    let out_of_range = |field, allowed| out_of_range(source, field, allowed);
-    if !(1..=1024).contains(&threshold.max_holders) {
-        return Err(out_of_range("threshold.max_holders", "1 to 1024"));
-    }
-    if !(20..=128).contains(&threshold.flooding_bits) {
-        return Err(out_of_range("threshold.flooding_bits", "20 to 128"));
-    }
-    Ok(())
-}
-
-/// The narrowest Gaussian of a per-round-key set: 3.2 * sqrt(2). The
+/// The narrowest Gaussian a set may use: 3.2 * sqrt(2). The
 /// coordinator learns the sum of a set's secrets (and errors); with two
 /// honest clients in the set each one's conditional distribution then has
 /// width sigma / sqrt(2), which must stay at the standard's 3.2.
 pub const MIN_ROUND_KEY_SIGMA: f64 = 3.2 * std::f64::consts::SQRT_2;
 
-/// Checks that a per-round-key set draws secrets and errors from a
-/// Gaussian wide enough for the conditional-width argument.
+/// Checks that the set draws secrets and errors from a Gaussian wide enough
+/// for the conditional-width argument.
 fn check_round_key_noise(source: &str, secret: SecretDistribution, sigma: f64) -> Result<()> {
     if secret != SecretDistribution::Gaussian {
         return Err(CoreError::SecretNotCovered {

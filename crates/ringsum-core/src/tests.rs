@@ -10,9 +10,9 @@ degree = 4096
 prime_bits = [50, 50]
 
 [noise]
-sigma = 3.2
+sigma = 4.53
 tail_cut = 6.0
-secret = "ternary"
+secret = "gaussian"
 
 [security]
 level = 128
@@ -26,9 +26,9 @@ slots = 1
 max_clients = 100
 max_weight = 1000
 
-[threshold]
+[shares]
+field_prime = 65521
 max_holders = 8
-flooding_bits = 40
 "#;
 
 fn with(from: &str, to: &str) -> String {
@@ -51,10 +51,7 @@ fn every_builtin_set_validates_and_claims_quantum_security() {
         .iter()
         .map(|id| ParameterSet::builtin(id).unwrap().degree())
         .collect();
-    assert_eq!(
-        degrees,
-        [4096, 8192, 16384, 32768, 4096, 8192, 16384, 32768]
-    );
+    assert_eq!(degrees, [4096, 8192, 16384, 32768]);
 }
 
 /// The per-round-key sets: the modulus holds the slots, the scale and the
@@ -72,9 +69,8 @@ fn round_key_sets_fit_their_budget_tightly() {
         assert_eq!(params.log2_q(), log2_q, "{id}");
         assert_eq!(params.secret_distribution(), SecretDistribution::Gaussian);
         assert!(params.gaussian().sigma() >= crate::params::MIN_ROUND_KEY_SIGMA);
-        let shares = params.round_keys().unwrap();
+        let shares = params.shares();
         assert_eq!(shares.field_prime, 65521);
-        assert!(params.collective_key().is_err());
         let budget = params.noise_budget();
         assert_eq!(budget.scale_bits, 16);
         let required = budget.required_modulus_bits(slots * 28);
@@ -85,8 +81,79 @@ fn round_key_sets_fit_their_budget_tightly() {
         let largest = params.encoding().max_clients * params.gaussian().bound().unsigned_abs();
         assert!(2 * largest < shares.field_prime);
     }
-    let default = ParameterSet::builtin(crate::DEFAULT_ROUND_KEY_SET).unwrap();
+    let default = ParameterSet::builtin(crate::DEFAULT_PARAMETER_SET).unwrap();
     assert_eq!(default.degree(), 16384);
+    assert_eq!(default.encoding().slots, 13);
+    assert_eq!(crate::DEFAULT_ROUND_KEY_SET, crate::DEFAULT_PARAMETER_SET);
+}
+
+/// A file of the collective-key scheme, as the removed `pq128-*` sets were
+/// written, is refused with a message that says so, whatever else it holds.
+#[test]
+fn collective_key_files_are_refused_with_a_clear_message() {
+    let old = r#"
+id = "pq128-n4096"
+description = "N = 4096, 2 primes of 50 bits (log2 Q <= 100), 128-bit post-quantum"
+
+[ring]
+degree = 4096
+prime_bits = [50, 50]
+
+[noise]
+sigma = 3.2
+tail_cut = 6.0
+secret = "ternary"
+
+[security]
+level = 128
+model = "quantum"
+
+[encoding]
+clip = 1.0
+fraction_bits = 16
+slot_bits = 24
+slots = 1
+max_clients = 100
+max_weight = 10000
+
+[threshold]
+max_holders = 8
+flooding_bits = 40
+"#;
+    let err = ParameterSet::from_toml_str(old, "params/pq128-n4096.toml").unwrap_err();
+    assert!(
+        matches!(&err, CoreError::CollectiveKeyRemoved { file } if file == "params/pq128-n4096.toml"),
+        "{err}"
+    );
+    let message = err.to_string();
+    for words in [
+        "pq128-n4096.toml",
+        "`threshold`",
+        "collective-key scheme",
+        "removed",
+        "`shares`",
+        "rk128-n16384",
+    ] {
+        assert!(message.contains(words), "{words}: {message}");
+    }
+    // Beside a `[shares]` section, or with any content, still refused.
+    let both = GOOD.replace("[shares]", "[threshold]\nmax_holders = 4\n[shares]");
+    assert!(matches!(
+        ParameterSet::from_toml_str(&both, "test-set.toml").unwrap_err(),
+        CoreError::CollectiveKeyRemoved { .. }
+    ));
+    assert!(matches!(
+        ParameterSet::from_toml_str(&format!("{GOOD}\n[threshold]\n"), "test-set.toml")
+            .unwrap_err(),
+        CoreError::CollectiveKeyRemoved { .. }
+    ));
+    // The shipped sets are the per-round-key ones only.
+    for id in ["pq128-n4096", "pq128-n8192", "pq128-n16384", "pq128-n32768"] {
+        assert!(matches!(
+            ParameterSet::builtin(id),
+            Err(CoreError::UnknownParameterSet { .. })
+        ));
+    }
 }
 
 #[test]
@@ -136,26 +203,15 @@ fn round_key_files_are_refused_when_the_scheme_is_not_covered() {
             ..
         }
     ));
-    // One scheme section, exactly.
-    assert!(matches!(
-        load(
-            "[shares]",
-            "[threshold]\nmax_holders = 4\nflooding_bits = 40\n[shares]"
-        )
-        .unwrap_err(),
-        CoreError::AmbiguousScheme { .. }
-    ));
-    let no_scheme = good[..good.find("[shares]").unwrap()].to_owned();
-    assert!(matches!(
-        ParameterSet::from_toml_str(&no_scheme, "rk128-n4096.toml").unwrap_err(),
-        CoreError::AmbiguousScheme { .. }
-    ));
-    // The collective-key scheme keeps ternary secrets only.
-    let gaussian_old = GOOD.replace("secret = \"ternary\"", "secret = \"gaussian\"");
-    assert!(matches!(
-        ParameterSet::from_toml_str(&gaussian_old, "test-set.toml").unwrap_err(),
-        CoreError::SecretNotCovered { .. }
-    ));
+    // The `[shares]` section is required.
+    let no_shares = good[..good.find("[shares]").unwrap()].to_owned();
+    match ParameterSet::from_toml_str(&no_shares, "rk128-n4096.toml").unwrap_err() {
+        CoreError::MalformedParameters { field, message, .. } => {
+            assert_eq!(field, "shares");
+            assert!(message.contains("missing section `shares`"), "{message}");
+        }
+        other => panic!("expected a missing-section error, got {other}"),
+    }
     // A 14th slot does not fit N = 16384.
     let big = include_str!("../../../params/rk128-n16384.toml").replace("slots = 13", "slots = 14");
     assert!(matches!(
@@ -169,7 +225,8 @@ fn a_good_file_loads() {
     let params = ParameterSet::from_toml_str(GOOD, "test-set.toml").unwrap();
     assert_eq!(params.degree(), 4096);
     assert_eq!(params.primes().len(), 2);
-    assert_eq!(params.gaussian().bound(), 19);
+    assert_eq!(params.gaussian().bound(), 27);
+    assert_eq!(params.shares().max_holders, 8);
     let explicit = with(
         "prime_bits = [50, 50]",
         &format!("primes = [{}, {}]", params.primes()[0], params.primes()[1]),
@@ -225,13 +282,13 @@ fn an_oversized_modulus_is_refused_with_n_log_q_and_the_bound() {
 fn malformed_files_name_the_file_and_the_field() {
     let cases = [
         (with("degree = 4096", "degree = \"big\""), "ring.degree"),
-        (with("sigma = 3.2\n", ""), "noise"),
+        (with("sigma = 4.53\n", ""), "noise"),
         (
             with("tail_cut = 6.0", "tail_cut = 6.0\nsigmma = 3"),
             "noise.sigmma",
         ),
         (
-            with("secret = \"ternary\"", "secret = \"binary\""),
+            with("secret = \"gaussian\"", "secret = \"binary\""),
             "noise.secret",
         ),
         (
@@ -312,7 +369,7 @@ fn refused_values_name_the_field() {
         }
     }
     assert!(matches!(
-        ParameterSet::from_toml_str(&with("sigma = 3.2", "sigma = 1.0"), "x").unwrap_err(),
+        ParameterSet::from_toml_str(&with("sigma = 4.53", "sigma = 1.0"), "x").unwrap_err(),
         CoreError::NoiseTooNarrow { .. }
     ));
     assert!(matches!(
@@ -344,7 +401,7 @@ fn refused_values_name_the_field() {
         CoreError::InvalidId { .. }
     ));
     assert!(matches!(
-        ParameterSet::builtin("pq128-n1"),
+        ParameterSet::builtin("rk128-n1"),
         Err(CoreError::UnknownParameterSet { .. })
     ));
 }
@@ -416,29 +473,22 @@ fn encodings_that_could_overflow_are_refused() {
             ..
         }
     ));
-    // Two slots of 24 bits plus the scale do not fit in 100 bits of Q.
+    // Four slots of 24 bits plus the scale (2^13 above 100 clients'
+    // errors of up to 27) and the margin do not fit in the 99 bits of Q.
     let err =
-        ParameterSet::from_toml_str(&with("slots = 1", "slots = 2"), "test-set.toml").unwrap_err();
+        ParameterSet::from_toml_str(&with("slots = 1", "slots = 4"), "test-set.toml").unwrap_err();
     match err {
         CoreError::NoiseBudgetExceeded {
-            required_bits,
-            available_bits,
-            message_bits: 48,
+            required_bits: 112,
+            available_bits: 99,
+            scale_bits: 13,
+            message_bits: 96,
             ..
-        } => {
-            assert!(required_bits > available_bits);
-        }
+        } => {}
         other => panic!("expected a noise-budget refusal, got {other}"),
     }
-    // More holders or more flooding also cost modulus bits.
-    assert!(matches!(
-        ParameterSet::from_toml_str(
-            &with("flooding_bits = 40", "flooding_bits = 80"),
-            "test-set.toml"
-        )
-        .unwrap_err(),
-        CoreError::NoiseBudgetExceeded { .. }
-    ));
+    // Three slots fit: 13 + 72 + 3 = 88 bits.
+    assert!(ParameterSet::from_toml_str(&with("slots = 1", "slots = 3"), "test-set.toml").is_ok());
     for (from, to, field) in [
         ("clip = 1.0", "clip = -1.0", "encoding.clip"),
         ("clip = 1.0", "clip = nan", "encoding.clip"),
@@ -450,15 +500,16 @@ fn encodings_that_could_overflow_are_refused() {
             "encoding.max_clients",
         ),
         ("max_weight = 1000", "max_weight = 0", "encoding.max_weight"),
+        ("max_holders = 8", "max_holders = 0", "shares.max_holders"),
         (
             "max_holders = 8",
-            "max_holders = 0",
-            "threshold.max_holders",
+            "max_holders = 2000",
+            "shares.max_holders",
         ),
         (
-            "flooding_bits = 40",
-            "flooding_bits = 10",
-            "threshold.flooding_bits",
+            "field_prime = 65521",
+            "field_prime = 65522",
+            "shares.field_prime",
         ),
     ] {
         match ParameterSet::from_toml_str(&with(from, to), "test-set.toml").unwrap_err() {
@@ -468,21 +519,12 @@ fn encodings_that_could_overflow_are_refused() {
     }
 }
 
-#[test]
-fn the_default_set_packs_eleven_values_per_coefficient() {
-    let params = ParameterSet::builtin(crate::DEFAULT_PARAMETER_SET).unwrap();
-    assert_eq!(params.degree(), 16384);
-    assert_eq!(params.encoding().slots, 11);
-    let budget = params.noise_budget();
-    assert!(budget.required_modulus_bits(11 * 28) < params.log2_q());
-}
-
 proptest::proptest! {
     /// The shape of an update: every ciphertext but the last is full, the
     /// last uses ceil(n / K) coefficients for its n values, and the values
     /// add up to the parameters plus the weight.
     #[test]
-    fn update_shapes_cover_every_value_once(parameters in 0usize..2_000_000, set in 0usize..8) {
+    fn update_shapes_cover_every_value_once(parameters in 0usize..2_000_000, set in 0usize..4) {
         use crate::scheme::Packing;
         use crate::update::UpdateShape;
         let params = ParameterSet::builtin(ParameterSet::builtin_ids()[set]).unwrap();

@@ -1,54 +1,34 @@
-//! Encrypted model updates, their aggregation by the server, and the
-//! decoding of the aggregate into a weighted average (FedAvg).
+//! How a model update is laid out in ciphertexts, and the decoding of an
+//! aggregate's slots into a weighted average (FedAvg). The encryption and
+//! the aggregation themselves are in [`crate::round`].
 //!
 //! Slot 0 of the first ciphertext carries the client's quantized weight;
 //! the model's parameters follow in model order from slot 1, filling one
 //! ciphertext (N*K slots) after another. Within a ciphertext that carries
 //! n values, the first ceil(n / K) = U coefficients are used: value t sits
 //! in slot t / U of coefficient t mod U (so a full ciphertext, U = N, is
-//! the slot-major layout of [`crate::scheme::Plaintext`]), and c0 is
-//! truncated to those U coefficients ([`UpdateShape`]).
+//! the slot-major layout of [`crate::scheme::Plaintext`]), and the
+//! ciphertext is truncated to those U coefficients ([`UpdateShape`]).
 
 use rayon::prelude::*;
-use ringsum_math::{Coeff, Csprng, RingContext, SecretPoly};
+use ringsum_math::{Coeff, Csprng, SecretPoly};
 use std::cell::RefCell;
-use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{CoreError, Result};
 use crate::model::{ModelLayout, check_values, quantize_into, quantize_weight};
-use crate::params::{ParamSetId, ParameterSet};
-use crate::scheme::{Ciphertext, Packing, PublicKey, SecretKey, decode_columns, encrypt_columns};
-use sha3::{Digest, Sha3_256};
+use crate::params::ParameterSet;
+use crate::scheme::{Packing, decode_columns};
 
 /// The identifier of a training round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoundId(pub u64);
 
-/// One client's encrypted update: its ciphertexts and what they belong to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EncryptedUpdate {
-    /// The parameter set the ciphertexts use.
-    pub param_set: ParamSetId,
-    /// SHA3-256 of the model layout.
-    pub layout_hash: [u8; 32],
-    /// The round the update is for.
-    pub round: RoundId,
-    /// The ciphertexts, in slot order.
-    pub ciphertexts: Vec<Ciphertext>,
-}
-
-/// How many ciphertexts a model needs: one slot for the weight plus one per
-/// parameter.
-pub fn ciphertexts_for(packing: &Packing, layout: &ModelLayout) -> usize {
-    UpdateShape::new(packing, layout).ciphertexts()
-}
-
 /// How the update of a model layout is laid out in ciphertexts: how many,
-/// how many values each carries, and how many coefficients of its c0 each
-/// carries. Every ciphertext but the last is full (N*K values, N
-/// coefficients); the last carries n values in its first ceil(n / K)
-/// coefficients and its c0 is truncated to them.
+/// how many values each carries, and how many coefficients each carries.
+/// Every ciphertext but the last is full (N*K values, N coefficients); the
+/// last carries n values in its first ceil(n / K) coefficients and is
+/// truncated to them.
 ///
 /// Senders and receivers derive the shape from the layout alone: the wire
 /// format has no length field for it.
@@ -92,8 +72,10 @@ impl UpdateShape {
             .min(self.capacity())
     }
 
-    /// The coefficients ciphertext `index` uses, which its c0 carries: N for
-    /// a full ciphertext, ceil(n / K) for one of n values, 0 past the last.
+    /// The coefficients ciphertext `index` uses, which it carries: N for a
+    /// full ciphertext, ceil(n / K) for one of n values, 0 past the last.
+    /// (The name is that of the first, two-part ciphertexts, whose c0 alone
+    /// was truncated.)
     pub fn c0_coefficients(&self, index: usize) -> usize {
         self.values_in(index).div_ceil(self.slots.max(1))
     }
@@ -214,350 +196,8 @@ impl<'a> UpdateSlots<'a> {
     }
 }
 
-/// Quantizes, packs and encrypts one client's update (ciphertexts in
-/// parallel, each with its own generator forked from `rng`).
-///
-/// # Errors
-/// [`CoreError::CountMismatch`] or [`CoreError::NonFiniteValue`] for values
-/// that do not match the layout, [`CoreError::InvalidWeight`] for a sample
-/// count of 0 or above the set's `max_weight`, and the errors of
-/// [`encrypt`].
-#[allow(clippy::too_many_arguments)]
-pub fn encrypt_update(
-    params: &ParameterSet,
-    packing: &Packing,
-    key: &PublicKey,
-    layout: &ModelLayout,
-    values: &[f32],
-    samples: u64,
-    round: RoundId,
-    rng: &mut Csprng,
-) -> Result<EncryptedUpdate> {
-    let shape = UpdateShape::new(packing, layout);
-    let slots = UpdateSlots::prepare(
-        params.encoding(),
-        packing,
-        layout,
-        &shape,
-        values,
-        samples,
-        rng,
-    )?;
-    // Each ciphertext is quantized, packed and encrypted in one task.
-    let ciphertexts = slots.map_ciphertexts(
-        vec![(); shape.ciphertexts()],
-        rng,
-        |_, (), slots, used, rng| encrypt_columns(params, packing, key, slots, used, rng),
-    )?;
-    Ok(EncryptedUpdate {
-        param_set: params.id().clone(),
-        layout_hash: *layout.hash(),
-        round,
-        ciphertexts,
-    })
-}
-
-/// The server's running sum of the updates of one round.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Aggregate {
-    param_set: ParamSetId,
-    ring: Arc<RingContext>,
-    layout_hash: [u8; 32],
-    round: RoundId,
-    shape: UpdateShape,
-    max_clients: u64,
-    clients: u64,
-    max_rerandomizations: u32,
-    rerandomizations: u32,
-    sum: Vec<Ciphertext>,
-}
-
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-impl Aggregate {
-    /// An empty aggregate for updates of `layout` in `round`.
-    pub fn new(
-        params: &ParameterSet,
-        packing: &Packing,
-        layout: &ModelLayout,
-        round: RoundId,
-    ) -> Self {
-        Self {
-            param_set: params.id().clone(),
-            ring: Arc::clone(params.ring()),
-            layout_hash: *layout.hash(),
-            round,
-            shape: UpdateShape::new(packing, layout),
-            max_clients: params.encoding().max_clients,
-            clients: 0,
-            max_rerandomizations: params.threshold().max_holders,
-            rerandomizations: 0,
-            sum: Vec::new(),
-        }
-    }
-
-    /// Checks that an update can join this aggregate.
-    fn check(&self, update: &EncryptedUpdate) -> Result<()> {
-        if update.param_set != self.param_set {
-            return Err(CoreError::ParameterMismatch {
-                expected: self.param_set.to_string(),
-                found: update.param_set.to_string(),
-            });
-        }
-        if update.layout_hash != self.layout_hash {
-            return Err(CoreError::LayoutMismatch {
-                expected: hex(&self.layout_hash),
-                found: hex(&update.layout_hash),
-            });
-        }
-        if update.round != self.round {
-            return Err(CoreError::RoundMismatch {
-                expected: self.round.0,
-                found: update.round.0,
-            });
-        }
-        if update.ciphertexts.len() != self.shape.ciphertexts() {
-            return Err(CoreError::CountMismatch {
-                what: "ciphertexts in the update",
-                expected: self.shape.ciphertexts(),
-                found: update.ciphertexts.len(),
-            });
-        }
-        // Every ciphertext's c0 must be truncated as the layout says, so
-        // that the sum is too (and travels in the same shape).
-        let truncation = update
-            .ciphertexts
-            .iter()
-            .enumerate()
-            .find(|(i, ct)| ct.c0_coefficients() != self.shape.c0_coefficients(*i));
-        if let Some((i, ct)) = truncation {
-            return Err(CoreError::CountMismatch {
-                what: "coefficients of c0 in a ciphertext of the update",
-                expected: self.shape.c0_coefficients(i),
-                found: ct.c0_coefficients(),
-            });
-        }
-        // Every ciphertext must be of this set and this very ring, so that
-        // the additions after the checks cannot fail half-way.
-        let foreign = update.ciphertexts.iter().find(|ct| {
-            ct.param_set() != &self.param_set
-                || !self.ring.same_ring(ct.c0().context())
-                || !self.ring.same_ring(ct.c1().context())
-        });
-        if let Some(ct) = foreign {
-            return Err(CoreError::ParameterMismatch {
-                expected: self.param_set.to_string(),
-                found: format!("{} (or another ring)", ct.param_set()),
-            });
-        }
-        Ok(())
-    }
-
-    /// Adds one update. Every check runs before anything changes, so a
-    /// refused update leaves the aggregate as it was.
-    ///
-    /// # Errors
-    /// [`CoreError::ParameterMismatch`], [`CoreError::LayoutMismatch`],
-    /// [`CoreError::RoundMismatch`], [`CoreError::CountMismatch`] naming what
-    /// differs, or [`CoreError::TooManyClients`] when the slots are full.
-    pub fn try_add(&mut self, update: &EncryptedUpdate) -> Result<()> {
-        self.try_add_all(std::slice::from_ref(update))
-    }
-
-    /// Adds many updates, in parallel over ciphertexts; all are checked
-    /// first, so on error nothing is added.
-    ///
-    /// # Errors
-    /// As [`Self::try_add`], for the first update that fails.
-    pub fn try_add_all(&mut self, updates: &[EncryptedUpdate]) -> Result<()> {
-        for update in updates {
-            self.check(update)?;
-        }
-        let total = self.clients.saturating_add(updates.len() as u64);
-        if total > self.max_clients {
-            return Err(CoreError::TooManyClients {
-                max_clients: self.max_clients,
-            });
-        }
-        for update in updates {
-            if self.sum.is_empty() {
-                self.sum = update.ciphertexts.clone();
-            } else {
-                // Same set, ring and count were checked: these cannot fail.
-                self.sum
-                    .par_iter_mut()
-                    .zip(&update.ciphertexts)
-                    .try_for_each(|(acc, ct)| acc.try_add_assign(ct))?;
-            }
-        }
-        self.clients = total;
-        Ok(())
-    }
-
-    /// An aggregate received from the coordinator (a key holder's copy of
-    /// what it is asked to decrypt): `sum` must be `packing`'s ciphertext
-    /// count for `layout`, every ciphertext of `params`' ring, and the
-    /// counts within the set's limits.
-    ///
-    /// # Errors
-    /// [`CoreError::CountMismatch`], [`CoreError::ParameterMismatch`],
-    /// [`CoreError::TooManyClients`] or [`CoreError::TooManyRerandomizations`].
-    pub fn from_parts(
-        params: &ParameterSet,
-        packing: &Packing,
-        layout: &ModelLayout,
-        update: EncryptedUpdate,
-        clients: u64,
-        rerandomizations: u32,
-    ) -> Result<Self> {
-        let mut aggregate = Self::new(params, packing, layout, update.round);
-        aggregate.check(&update)?;
-        if clients == 0 {
-            return Err(CoreError::CountMismatch {
-                what: "updates in a received aggregate",
-                expected: 1,
-                found: 0,
-            });
-        }
-        if clients > aggregate.max_clients {
-            return Err(CoreError::TooManyClients {
-                max_clients: aggregate.max_clients,
-            });
-        }
-        if rerandomizations > aggregate.max_rerandomizations {
-            return Err(CoreError::TooManyRerandomizations {
-                done: rerandomizations,
-            });
-        }
-        aggregate.clients = clients;
-        aggregate.rerandomizations = rerandomizations;
-        aggregate.sum = update.ciphertexts;
-        Ok(aggregate)
-    }
-
-    /// The aggregate as an update message (its ciphertexts with the set,
-    /// layout and round), to send to key holders with [`Self::clients`]
-    /// and [`Self::rerandomizations`].
-    pub fn to_update(&self) -> EncryptedUpdate {
-        EncryptedUpdate {
-            param_set: self.param_set.clone(),
-            layout_hash: self.layout_hash,
-            round: self.round,
-            ciphertexts: self.sum.clone(),
-        }
-    }
-
-    /// How many updates the aggregate holds.
-    pub fn clients(&self) -> u64 {
-        self.clients
-    }
-
-    /// Adds a fresh encryption of zero to every ciphertext. The plaintext
-    /// is unchanged, but c1 and therefore [`Self::digest`] are new, so key
-    /// holders who already issued a decryption share for the old aggregate
-    /// can answer a request with another active set without leaking their
-    /// key shares (the retry path of threshold decryption). The noise budget
-    /// allows `max_holders` re-randomisations.
-    ///
-    /// # Errors
-    /// [`CoreError::CountMismatch`] for an empty aggregate,
-    /// [`CoreError::TooManyRerandomizations`] past the budget, and
-    /// [`CoreError::ParameterMismatch`] for a key or packing of another
-    /// set; the aggregate is unchanged on error.
-    pub fn rerandomize(
-        &mut self,
-        params: &ParameterSet,
-        packing: &Packing,
-        key: &PublicKey,
-        rng: &mut Csprng,
-    ) -> Result<()> {
-        crate::scheme::check_set(params, &self.param_set)?;
-        if self.sum.is_empty() {
-            return Err(CoreError::CountMismatch {
-                what: "updates in the aggregate to re-randomise",
-                expected: 1,
-                found: 0,
-            });
-        }
-        if self.rerandomizations >= self.max_rerandomizations {
-            return Err(CoreError::TooManyRerandomizations {
-                done: self.rerandomizations,
-            });
-        }
-        let mut rngs: Vec<Csprng> = (0..self.sum.len()).map(|_| rng.fork()).collect();
-        // Encryptions of zero truncated like the aggregate's ciphertexts.
-        let zeros = rngs
-            .par_iter_mut()
-            .zip(&self.sum)
-            .map(|(rng, ct)| {
-                let used = ct.c0_coefficients();
-                let zero = vec![0; packing.slots() * used];
-                encrypt_columns(params, packing, key, &zero, used, rng)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for (acc, z) in self.sum.iter_mut().zip(&zeros) {
-            acc.try_add_assign(z)?;
-        }
-        self.rerandomizations += 1;
-        Ok(())
-    }
-
-    /// How many times the aggregate was re-randomised.
-    pub fn rerandomizations(&self) -> u32 {
-        self.rerandomizations
-    }
-
-    /// The aggregate's identity: SHA3-256 over "ringsum/aggregate/v1", the
-    /// parameter-set id (length-prefixed), the layout hash, the round, the
-    /// client count, the re-randomisation count and the SHA3-256 of each
-    /// ciphertext ([`ciphertext_digest`]), all integers u64 little-endian:
-    /// the aggregate's identity for logs and audit. (Key holders do not key
-    /// their one-share rule on it but on each c1, which is all a decryption
-    /// share depends on.)
-    pub fn digest(&self) -> [u8; 32] {
-        let per_ciphertext: Vec<[u8; 32]> = self.sum.par_iter().map(ciphertext_digest).collect();
-        let mut h = Sha3_256::new();
-        h.update(b"ringsum/aggregate/v1");
-        h.update((self.param_set.as_str().len() as u64).to_le_bytes());
-        h.update(self.param_set.as_str().as_bytes());
-        h.update(self.layout_hash);
-        h.update(self.round.0.to_le_bytes());
-        h.update(self.clients.to_le_bytes());
-        h.update(u64::from(self.rerandomizations).to_le_bytes());
-        h.update((per_ciphertext.len() as u64).to_le_bytes());
-        for d in &per_ciphertext {
-            h.update(d);
-        }
-        h.finalize().into()
-    }
-
-    /// The summed ciphertexts (empty before the first update).
-    pub fn ciphertexts(&self) -> &[Ciphertext] {
-        &self.sum
-    }
-
-    /// The round.
-    pub fn round(&self) -> RoundId {
-        self.round
-    }
-
-    /// The layout hash.
-    pub fn layout_hash(&self) -> &[u8; 32] {
-        &self.layout_hash
-    }
-}
-
-/// SHA3-256 over "ringsum/ciphertext/v1" and the residues of c0 then c1
-/// (prime by prime, coefficient by coefficient, u64 little-endian).
-pub fn ciphertext_digest(ct: &Ciphertext) -> [u8; 32] {
-    let mut h = Sha3_256::new();
-    h.update(b"ringsum/ciphertext/v1");
-    for poly in [ct.c0(), ct.c1()] {
-        h.update(bytemuck::cast_slice::<u64, u8>(poly.residues()));
-    }
-    h.finalize().into()
 }
 
 /// The decoded result of a round.
@@ -589,32 +229,11 @@ pub fn fedavg_error_bound(clients: u64, weight_sum: i64, clip: f64) -> f64 {
     }
 }
 
-/// Decodes the phases c0 + c1*s of an aggregate's ciphertexts (from a single
-/// key or from combined threshold shares) into the weighted average. The
-/// phases are secret-grade (with c0 and c1 they determine the key), hence
-/// [`SecretPoly`].
-///
-/// # Errors
-/// [`CoreError::CountMismatch`] for the wrong number of phases,
-/// [`CoreError::DecodeOverflow`] for a coefficient that does not split into
-/// slots, [`CoreError::NoWeight`] when the weight sum is not positive.
-pub fn decode_aggregate(
-    params: &ParameterSet,
-    packing: &Packing,
-    layout: &ModelLayout,
-    clients: u64,
-    phases: &[SecretPoly<Coeff>],
-) -> Result<FedAvgResult> {
-    crate::scheme::check_set(params, packing.param_set())?;
-    let slots = decode_update_slots(packing, layout, phases)?;
-    fedavg_from_slots(params, layout, clients, &slots)
-}
-
 /// Splits the phases of an update's (or an aggregate's) ciphertexts into
 /// its slot values, in update order: the weight, then every parameter,
 /// then the padding of the last ciphertext. Only the coefficients each
-/// ciphertext uses are decoded: past a truncated c0 a phase holds no
-/// message.
+/// ciphertext uses are decoded: past a truncated ciphertext a phase holds
+/// no message.
 ///
 /// # Errors
 /// [`CoreError::CountMismatch`] for the wrong number of phases,
@@ -701,32 +320,4 @@ pub fn fedavg_from_slots(
         clients,
         error_bound: fedavg_error_bound(clients, weight_sum, params.encoding().clip),
     })
-}
-
-/// Decrypts an aggregate with a single secret key and decodes the weighted
-/// average (single-party use and tests; threshold decryption combines
-/// shares into the same phases).
-///
-/// # Errors
-/// [`CoreError::CountMismatch`] for an empty aggregate or one of another
-/// layout, the errors of [`decode_aggregate`], and parameter mismatches.
-pub fn decrypt_aggregate(
-    params: &ParameterSet,
-    packing: &Packing,
-    key: &SecretKey,
-    layout: &ModelLayout,
-    aggregate: &Aggregate,
-) -> Result<FedAvgResult> {
-    if aggregate.layout_hash != *layout.hash() {
-        return Err(CoreError::LayoutMismatch {
-            expected: hex(layout.hash()),
-            found: hex(&aggregate.layout_hash),
-        });
-    }
-    let phases = aggregate
-        .sum
-        .par_iter()
-        .map(|ct| crate::scheme::phase(params, key, ct))
-        .collect::<Result<Vec<_>>>()?;
-    decode_aggregate(params, packing, layout, aggregate.clients, &phases)
 }

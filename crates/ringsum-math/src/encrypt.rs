@@ -1,134 +1,32 @@
-//! The fused kernel of RLWE public-key encryption.
+//! The fused kernels of RLWE encryption in the per-round-key scheme.
 //!
-//! Public-key encryption computes c0 = p0*u + e0 + m and c1 = p1*u + e1 for
-//! a key (p0, p1) in NTT form, a ternary u and small errors e0, e1. Written
-//! with whole-polynomial operations it makes a pass over k*N residues for
-//! every step (spread u into the primes, forward NTT, two products, two
-//! inverse NTTs, two normalisations, noise, message), allocates a
-//! polynomial for each intermediate result and leaves several copies of
-//! secret material to wipe. [`public_key_encrypt`] instead runs prime by
-//! prime, so the rows it works on (one row of u, c0 and c1: 3 * 8N bytes)
-//! stay in the cache, and folds the 1/N of the inverse transforms into the
-//! pointwise products.
+//! A client encrypts under a fresh secret s and a public uniform a:
+//! c = a*s + e + m. Written with whole-polynomial operations it would make
+//! a pass over k*N residues for every step (expand a, product, inverse
+//! NTT, normalisation, noise, message), allocate a polynomial for each
+//! intermediate result and leave copies of secret material to wipe.
+//! [`seeded_encrypt`] instead runs prime by prime, so the row it works on
+//! stays in the cache, and folds the 1/N of the inverse transform into the
+//! pointwise product; [`seeded_decrypt`] computes the phase c - a*s the
+//! same way.
 //!
-//! c0 may be *truncated*: only its first `e0.len()` coefficients are
-//! computed into the result, the others are set to zero. Decryption of
-//! coefficient i needs c0_i and all of c1, so a ciphertext whose message
-//! occupies the first coefficients only can drop the rest of c0; dropping
-//! part of a ciphertext is public post-processing and cannot weaken it.
+//! c may be *truncated*: only its first `e.len()` coefficients are
+//! computed, the others are set to zero. The phase of coefficient i needs
+//! c_i alone, so a ciphertext whose message occupies the first
+//! coefficients only can drop the rest; dropping part of a ciphertext is
+//! public post-processing and cannot weaken it.
 
 use crate::error::{MathError, Result};
-use crate::poly::{Coeff, Ntt, Poly, SecretPoly, with_row_scratch};
+use crate::poly::{Coeff, Ntt, Poly, SecretPoly};
 use crate::prg::UniformRows;
 use crate::sample::small_to_residue;
 use crate::zq::Modulus;
-
-/// The small random polynomials of one encryption, as signed coefficients.
-/// They are secret: the caller keeps them in wiped buffers.
-#[derive(Clone, Copy)]
-pub struct EncryptionRandomness<'a> {
-    /// The ternary u, N coefficients in {-1, 0, 1}.
-    pub u: &'a [i64],
-    /// e0 for the first `e0.len()` coefficients of c0 (at most N); the
-    /// length sets how many coefficients of c0 are computed.
-    pub e0: &'a [i64],
-    /// e1, N coefficients.
-    pub e1: &'a [i64],
-    /// A public bound on |e0| and |e1| (the tail cut of their sampler).
-    pub error_bound: u64,
-}
-
-impl std::fmt::Debug for EncryptionRandomness<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EncryptionRandomness")
-            .field("degree", &self.u.len())
-            .field("c0_coefficients", &self.e0.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// c0 = p0*u + e0 + m on the first `e0.len()` coefficients (zero on the
-/// others) and c1 = p1*u + e1, in coefficient form.
-///
-/// `add_message(residues)` adds the message to the first `e0.len()`
-/// coefficients of c0, given as its k*N residues (prime-major). It runs
-/// once, after p0*u + e0 is in place for every prime, so that it can read
-/// its own input once for all primes.
-///
-/// No intermediate value is left in memory: the scratch row holding the
-/// transform of u is wiped, and c0 holds p0*u + e0 (which would reveal the
-/// message) only until the message is added, with no fallible step in
-/// between.
-///
-/// # Errors
-/// [`MathError::ContextMismatch`] for keys of different rings,
-/// [`MathError::LengthMismatch`] unless u and e1 have N coefficients and e0
-/// at most N.
-pub fn public_key_encrypt(
-    p0: &Poly<Ntt>,
-    p1: &Poly<Ntt>,
-    randomness: &EncryptionRandomness<'_>,
-    add_message: impl FnOnce(&mut [u64]),
-) -> Result<(Poly<Coeff>, Poly<Coeff>)> {
-    let ctx = p0.context();
-    ctx.check_same(p1.context())?;
-    let degree = ctx.degree();
-    let check = |what: &'static str, found: usize, ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(MathError::LengthMismatch {
-                what,
-                expected: degree,
-                found,
-            })
-        }
-    };
-    let EncryptionRandomness {
-        u,
-        e0,
-        e1,
-        error_bound,
-    } = *randomness;
-    check("encryption randomness u", u.len(), u.len() == degree)?;
-    check("encryption error e1", e1.len(), e1.len() == degree)?;
-    check("encryption error e0", e0.len(), e0.len() <= degree)?;
-    let used = e0.len();
-    // The outputs start as copies of the key rows: the products are
-    // computed in place, so nothing else needs clearing or allocating.
-    let mut c0 = p0.residues().to_vec();
-    let mut c1 = p1.residues().to_vec();
-    with_row_scratch(degree, |u_row| {
-        for (((plan, m), c0_row), c1_row) in ctx
-            .plans()
-            .iter()
-            .zip(ctx.moduli())
-            .zip(c0.chunks_exact_mut(degree))
-            .zip(c1.chunks_exact_mut(degree))
-        {
-            spread_small(m, u, u_row, 1);
-            plan.fwd(u_row);
-            // p1 * u * N^-1 in the NTT domain, so that the unnormalised
-            // inverse transform yields p1 * u.
-            plan.mul_assign_normalize(c1_row, u_row);
-            plan.inv(c1_row);
-            add_small(m, c1_row, e1, error_bound);
-            plan.mul_assign_normalize(c0_row, u_row);
-            plan.inv(c0_row);
-            let (head, tail) = c0_row.split_at_mut(used.min(degree));
-            tail.fill(0);
-            add_small(m, head, e0, error_bound);
-        }
-    });
-    add_message(&mut c0);
-    Ok((Poly::from_raw(ctx, c0), Poly::from_raw(ctx, c1)))
-}
 
 /// c = a*s + e + m for a fresh secret s (in NTT form) and a public uniform
 /// a expanded row by row from `a_rows`: the encryption of the per-round-key
 /// scheme, where a client sends c alone and everyone can expand a.
 ///
-/// Like [`public_key_encrypt`] it runs prime by prime: a's row is written
+/// It runs prime by prime: a's row is written
 /// straight into c's row, multiplied by s's row with the 1/N of the inverse
 /// transform folded in, transformed back, and the error added, so one row
 /// of c is all the working memory. c is *truncated* to the first
@@ -251,24 +149,6 @@ fn check_fresh_rows(ctx: &crate::RingContext, a_rows: &UniformRows) -> Result<()
     Ok(())
 }
 
-/// out[i] = x[i] mod m for signed |x[i]| <= bound, in constant time.
-fn spread_small(m: &Modulus, x: &[i64], out: &mut [u64], bound: u64) {
-    if bound < m.value() {
-        crate::simd::vectorize(
-            #[inline(always)]
-            || {
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = small_to_residue(m, v);
-                }
-            },
-        );
-    } else {
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = m.reduce_i64(v);
-        }
-    }
-}
-
 /// row[i] += x[i] mod m for signed |x[i]| <= bound, in constant time.
 fn add_small(m: &Modulus, row: &mut [u64], x: &[i64], bound: u64) {
     if bound < m.value() {
@@ -290,9 +170,9 @@ fn add_small(m: &Modulus, row: &mut [u64], x: &[i64], bound: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RingContext;
     use crate::prime::generate_ntt_primes;
-    use crate::sample::{Csprng, DiscreteGaussian, fill_ternary, sample_uniform};
+    use crate::sample::{Csprng, DiscreteGaussian, sample_uniform};
+    use crate::{CrsDomain, CrsSeed, RingContext};
     use proptest::prelude::*;
     use std::sync::Arc;
 
@@ -300,41 +180,47 @@ mod tests {
         RingContext::new(degree, &generate_ntt_primes(degree, bits).unwrap()).unwrap()
     }
 
-    /// The same encryption with whole-polynomial operations.
+    fn rows(ctx: &RingContext) -> UniformRows {
+        UniformRows::new(
+            ctx,
+            &CrsSeed::new([3; 32]),
+            &CrsDomain::new("test/a", 1, 0).unwrap(),
+        )
+    }
+
+    /// The same encryption with whole-polynomial operations: a*s + e + m,
+    /// zero past `e.len()`.
     fn reference(
-        p0: &Poly<Ntt>,
-        p1: &Poly<Ntt>,
-        u: &[i64],
-        e0: &[i64],
-        e1: &[i64],
+        ctx: &Arc<RingContext>,
+        s: &SecretPoly<Ntt>,
+        e: &[i64],
         message: &Poly<Coeff>,
-    ) -> (Poly<Coeff>, Poly<Coeff>) {
-        let ctx = p0.context();
+    ) -> Poly<Coeff> {
         let n = ctx.degree();
-        let u = Poly::try_from_i64(ctx, u).unwrap().into_ntt();
-        let mut e0_full = e0.to_vec();
-        e0_full.resize(n, 0);
-        let mut c0 = p0.try_mul(&u).unwrap().into_coeff();
-        c0.try_add_assign(&Poly::try_from_i64(ctx, &e0_full).unwrap())
+        let a = crate::prg::expand_uniform_ntt(
+            ctx,
+            &CrsSeed::new([3; 32]),
+            &CrsDomain::new("test/a", 1, 0).unwrap(),
+        );
+        let mut e_full = e.to_vec();
+        e_full.resize(n, 0);
+        let mut c = a.try_mul(s.expose()).unwrap().into_coeff();
+        c.try_add_assign(&Poly::try_from_i64(ctx, &e_full).unwrap())
             .unwrap();
-        c0.try_add_assign(message).unwrap();
-        // Truncation: zero past e0.len().
-        let mut data = c0.into_residues();
+        c.try_add_assign(message).unwrap();
+        let mut data = c.into_residues();
         for row in data.chunks_exact_mut(n) {
-            row[e0.len()..].fill(0);
+            row[e.len()..].fill(0);
         }
-        let c0 = Poly::try_from_residues(ctx, data).unwrap();
-        let mut c1 = p1.try_mul(&u).unwrap().into_coeff();
-        c1.try_add_assign(&Poly::try_from_i64(ctx, e1).unwrap())
-            .unwrap();
-        (c0, c1)
+        Poly::try_from_residues(ctx, data).unwrap()
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// The fused kernel computes exactly p0*u + e0 + m (truncated) and
-        /// p1*u + e1, for every truncation length, at 50-bit (IFMA) and
+        /// The fused kernel computes exactly a*s + e + m (truncated), and
+        /// the phase c - a*s gives back e + m on the coefficients c
+        /// carries, for every truncation length, at 50-bit (IFMA) and
         /// 61-bit primes.
         #[test]
         fn fused_encryption_matches_the_polynomial_operations(
@@ -347,24 +233,14 @@ mod tests {
             let n = ctx.degree();
             let used = n * used_fraction / 64;
             let mut rng = Csprng::from_seed([seed; 32]);
-            let p0: Poly<Ntt> = sample_uniform(&ctx, &mut rng);
-            let p1: Poly<Ntt> = sample_uniform(&ctx, &mut rng);
+            let gaussian = DiscreteGaussian::new(4.53, 6.0).unwrap();
+            let s = SecretPoly::new(gaussian.sample_poly(&ctx, &mut rng).expose().to_ntt());
             let message: Poly<Coeff> = sample_uniform(&ctx, &mut rng);
-            let gaussian = DiscreteGaussian::new(3.2, 6.0).unwrap();
-            let mut u = vec![0i64; n];
-            let mut e0 = vec![0i64; used];
-            let mut e1 = vec![0i64; n];
-            fill_ternary(&mut rng, &mut u);
-            gaussian.fill(&mut rng, &mut e0);
-            gaussian.fill(&mut rng, &mut e1);
-            let randomness = EncryptionRandomness {
-                u: &u,
-                e0: &e0,
-                e1: &e1,
-                error_bound: gaussian.bound().unsigned_abs(),
-            };
-            let (c0, c1) = public_key_encrypt(&p0, &p1, &randomness, |c0| {
-                for ((row, m), prime) in c0.chunks_exact_mut(n).zip(ctx.moduli()).zip(0..) {
+            let mut e = vec![0i64; used];
+            gaussian.fill(&mut rng, &mut e);
+            let bound = gaussian.bound().unsigned_abs();
+            let c = seeded_encrypt(&s, &mut rows(&ctx), &e, bound, |c| {
+                for ((row, m), prime) in c.chunks_exact_mut(n).zip(ctx.moduli()).zip(0..) {
                     let source = message.row(prime).unwrap();
                     for (o, &x) in row.iter_mut().zip(source).take(used) {
                         *o = m.add(*o, x);
@@ -372,9 +248,18 @@ mod tests {
                 }
             })
             .unwrap();
-            let (r0, r1) = reference(&p0, &p1, &u, &e0, &e1, &message);
-            prop_assert_eq!(c0, r0);
-            prop_assert_eq!(c1, r1);
+            prop_assert_eq!(&c, &reference(&ctx, &s, &e, &message));
+            let phase = seeded_decrypt(&c, used, &s, &mut rows(&ctx)).unwrap();
+            let mut e_full = e.clone();
+            e_full.resize(n, 0);
+            let mut expected = Poly::try_from_i64(&ctx, &e_full).unwrap();
+            expected.try_add_assign(&message).unwrap();
+            for (prime, m) in ctx.moduli().iter().enumerate() {
+                let got = phase.expose().row(prime).unwrap();
+                let want = expected.row(prime).unwrap();
+                prop_assert_eq!(&got[..used], &want[..used]);
+                prop_assert!(got[used..].iter().all(|&x| x == 0), "prime {}", m.value());
+            }
         }
     }
 
@@ -383,29 +268,27 @@ mod tests {
         let ctx = ring(64, &[50, 50]);
         let other = ring(32, &[50, 50]);
         let mut rng = Csprng::from_seed([1; 32]);
-        let p: Poly<Ntt> = sample_uniform(&ctx, &mut rng);
-        let q: Poly<Ntt> = sample_uniform(&other, &mut rng);
-        let (u, e) = (vec![0i64; 64], vec![0i64; 64]);
+        let s = SecretPoly::new(sample_uniform::<Ntt>(&ctx, &mut rng));
         let long = vec![0i64; 65];
-        let ok = EncryptionRandomness {
-            u: &u,
-            e0: &e,
-            e1: &e,
-            error_bound: 19,
-        };
         assert!(matches!(
-            public_key_encrypt(&p, &q, &ok, |_| {}),
+            seeded_encrypt(&s, &mut rows(&ctx), &long, 19, |_| {}),
+            Err(MathError::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            seeded_encrypt(&s, &mut rows(&other), &[0; 64], 19, |_| {}),
             Err(MathError::ContextMismatch { .. })
         ));
-        for bad in [
-            EncryptionRandomness { u: &long, ..ok },
-            EncryptionRandomness { e0: &long, ..ok },
-            EncryptionRandomness { e1: &u[..63], ..ok },
-        ] {
-            assert!(matches!(
-                public_key_encrypt(&p, &p, &bad, |_| {}),
-                Err(MathError::LengthMismatch { .. })
-            ));
-        }
+        // Rows already advanced past their first prime.
+        let mut advanced = rows(&ctx);
+        advanced.fill_next_row(&mut [0; 64]);
+        assert!(matches!(
+            seeded_encrypt(&s, &mut advanced, &[0; 64], 19, |_| {}),
+            Err(MathError::ContextMismatch { .. })
+        ));
+        let c = seeded_encrypt(&s, &mut rows(&ctx), &[0; 64], 19, |_| {}).unwrap();
+        assert!(matches!(
+            seeded_decrypt(&c, 65, &s, &mut rows(&ctx)),
+            Err(MathError::LengthMismatch { .. })
+        ));
     }
 }

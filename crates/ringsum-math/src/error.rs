@@ -170,17 +170,6 @@ pub enum MathError {
         max_tail: f64,
     },
 
-    /// A flooding bound B for which [-B, B] does not fit in Z_Q.
-    #[error(
-        "flooding bound of {bound_bits} bits is too wide: 2B + 1 must not exceed Q ({modulus_bits} bits)"
-    )]
-    FloodingBoundTooWide {
-        /// Bit length of B.
-        bound_bits: u64,
-        /// Bit length of Q.
-        modulus_bits: u64,
-    },
-
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Entropy(#[from] getrandom::Error),

@@ -14,7 +14,7 @@
 //! - [`prg`]: public uniform polynomials expanded fast from a seed (a_j of
 //!   the per-round-key scheme);
 //! - [`encrypt`]: the fused, prime-by-prime kernels of RLWE encryption
-//!   (public-key, and seeded with a fresh secret).
+//!   under a fresh secret and a public, seeded a (and its decryption).
 //!
 //! ```
 //! use ringsum_math::{prime::generate_ntt_primes, Poly, RingContext};

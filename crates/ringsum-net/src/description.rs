@@ -90,24 +90,14 @@ fn bytes(field: &str, text: &str) -> Result<Vec<u8>> {
 /// # Errors
 /// [`NetError::CollectiveKeySet`]; the core layer's for an unknown id.
 pub fn round_key_set(id: &str) -> Result<ParameterSet> {
-    let params = ParameterSet::builtin(id).map_err(ringsum_protocol::ProtocolError::from)?;
-    if params.round_keys().is_err() {
-        let available = ParameterSet::builtin_ids()
-            .into_iter()
-            .filter(|id| {
-                ParameterSet::builtin(id)
-                    .map(|p| p.round_keys().is_ok())
-                    .unwrap_or(false)
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+    if id.starts_with("pq128-") {
         return Err(NetError::CollectiveKeySet {
             id: id.to_owned(),
-            available,
+            available: ParameterSet::builtin_ids().join(", "),
             default: DEFAULT_ROUND_KEY_SET,
         });
     }
-    Ok(params)
+    Ok(ParameterSet::builtin(id).map_err(ringsum_protocol::ProtocolError::from)?)
 }
 
 impl SetupDescription {

@@ -43,7 +43,7 @@ pub enum NetError {
     /// A parameter set of the collective-key design, which this service no
     /// longer runs.
     #[error(
-        "parameter set {id} is a collective-key set, which the service no longer runs (a malicious coordinator could learn the collective key and every update); use a per-round-key set: {available} (default {default})"
+        "parameter set {id} belonged to the collective-key scheme, which was removed in December 2026 (a malicious coordinator could learn the collective key and every update); use a per-round-key set: {available} (default {default})"
     )]
     CollectiveKeySet {
         /// The set named.

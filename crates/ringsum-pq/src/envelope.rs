@@ -20,84 +20,84 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const MAX_PARAMETER_SET_LEN: usize = 64;
 
 /// What a message is, as named on the wire (big-endian u16).
+///
+/// The identifiers never change. 2, 3, 4 and 11 are reserved: they named
+/// the key ceremony's commitment, public-key share and sealed secret share
+/// and the collective public key of the collective-key scheme, removed in
+/// December 2026; [`MessageKind::from_id`] refuses them as unknown, and no
+/// new kind may take them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum MessageKind {
-    /// A client's encrypted model update.
+    /// A client's encrypted model update (id 1).
     UpdateSubmission,
-    /// A key holder's commitment to its public-key share.
-    KeyCommitment,
-    /// A key holder's public-key share.
-    PublicKeyShare,
-    /// A Shamir share of a key holder's secret, in a sealed box.
-    SecretShare,
-    /// The coordinator's request for decryption shares.
+    /// The coordinator's request to the key holders: the signed set of
+    /// clients whose key sum they are asked for (id 5; the name is that of
+    /// the first scheme's decryption request).
     DecryptionRequest,
-    /// A key holder's flooded decryption share.
+    /// A key holder's answer: the sum of its shares of the set's round
+    /// secrets (id 6; the name is that of the first scheme's decryption
+    /// share).
     DecryptionShare,
-    /// The coordinator's published result of a round.
+    /// The coordinator's published result of a round (id 7).
     RoundResult,
-    /// A new identity key, announced under the old one.
+    /// A new identity key, announced under the old one (id 8).
     KeyRotation,
-    /// A revocation notice.
+    /// A revocation notice (id 9).
     Revocation,
-    /// The coordinator's signature on one line of the audit log.
+    /// The coordinator's signature on one line of the audit log (id 10).
     AuditRecord,
-    /// The coordinator's announcement of the collective public key.
-    CollectiveKey,
     /// A client's Shamir share of its per-round secret, sealed to one key
-    /// holder and bound to the digest of the client's update.
+    /// holder and bound to the digest of the client's update (id 12).
     RoundKeyShare,
 }
 
 impl MessageKind {
     /// Every kind this build knows.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 8] = [
         Self::UpdateSubmission,
-        Self::KeyCommitment,
-        Self::PublicKeyShare,
-        Self::SecretShare,
         Self::DecryptionRequest,
         Self::DecryptionShare,
         Self::RoundResult,
         Self::KeyRotation,
         Self::Revocation,
         Self::AuditRecord,
-        Self::CollectiveKey,
         Self::RoundKeyShare,
     ];
+
+    /// Identifiers of removed kinds, never to be reused: 2, 3, 4 (the key
+    /// ceremony's commitment, public-key share and secret share) and 11
+    /// (the collective public key).
+    pub const RESERVED_IDS: [u16; 4] = [2, 3, 4, 11];
 
     /// The identifier on the wire.
     #[must_use]
     pub const fn id(self) -> u16 {
         match self {
             Self::UpdateSubmission => 1,
-            Self::KeyCommitment => 2,
-            Self::PublicKeyShare => 3,
-            Self::SecretShare => 4,
             Self::DecryptionRequest => 5,
             Self::DecryptionShare => 6,
             Self::RoundResult => 7,
             Self::KeyRotation => 8,
             Self::Revocation => 9,
             Self::AuditRecord => 10,
-            Self::CollectiveKey => 11,
             Self::RoundKeyShare => 12,
         }
     }
 
-    /// Whether the sender sends one such message to each recipient (secret
-    /// shares: one per key holder). Every other kind is one message per
+    /// Whether the sender sends one such message to each recipient (round
+    /// key shares: one per key holder). Every other kind is one message per
     /// sender and round, whoever it is addressed to.
     #[must_use]
     pub const fn is_per_recipient(self) -> bool {
-        matches!(self, Self::SecretShare | Self::RoundKeyShare)
+        matches!(self, Self::RoundKeyShare)
     }
 
     /// The kind with this identifier.
     ///
     /// # Errors
-    /// [`PqError::UnknownKind`].
+    /// [`PqError::UnknownKind`], also for the reserved identifiers of
+    /// removed kinds ([`Self::RESERVED_IDS`]).
     pub fn from_id(id: u16) -> Result<Self> {
         Self::ALL
             .into_iter()

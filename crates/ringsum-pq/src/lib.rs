@@ -16,8 +16,9 @@
 //!   (one receiver's round: wrong round, wrong kind, replay and second
 //!   submission are refused without changing state).
 //! - [`SealingKey`] / [`SealedBox`]: ML-KEM-1024 (FIPS 203), alone or with
-//!   X25519, then HKDF-SHA3-256 and ChaCha20-Poly1305; [`seal_share`] and
-//!   [`open_share`] sign and check the box as an envelope.
+//!   X25519, then HKDF-SHA3-256 and ChaCha20-Poly1305;
+//!   [`seal_round_share`] and [`open_round_share`] sign and check a
+//!   client's round key share, bound to its update, as an envelope.
 //!
 //! ```
 //! use ringsum_pq::{
@@ -35,12 +36,12 @@
 //!     round: 1,
 //!     kind: MessageKind::UpdateSubmission,
 //!     recipient: ParticipantId::BROADCAST,
-//!     parameter_set: "pq128-n16384".into(),
+//!     parameter_set: "rk128-n16384".into(),
 //! };
 //! let envelope = Envelope::sign(&client, routing, b"encrypted update".to_vec())?;
 //! let wire = envelope.to_bytes();
 //!
-//! let mut inbox = Inbox::new(federation, 1, "pq128-n16384", None);
+//! let mut inbox = Inbox::new(federation, 1, "rk128-n16384", None);
 //! let received = Envelope::from_bytes(&wire, 1 << 20)?;
 //! inbox.accept(&registry, &received, MessageKind::UpdateSubmission)?;
 //! // The same message again is a replay.
@@ -73,6 +74,5 @@ pub use registry::{
     Role, revocation_payload, rotation_envelope,
 };
 pub use seal::{
-    ROUND_SHARE_BINDING_BYTES, SealContext, SealedBox, open_round_share, open_share,
-    seal_round_share, seal_share,
+    ROUND_SHARE_BINDING_BYTES, SealContext, SealedBox, open_round_share, seal_round_share,
 };

@@ -43,14 +43,10 @@ impl Role {
             MessageKind::UpdateSubmission | MessageKind::RoundKeyShare => {
                 matches!(self, Self::Client)
             }
-            MessageKind::KeyCommitment
-            | MessageKind::PublicKeyShare
-            | MessageKind::SecretShare
-            | MessageKind::DecryptionShare => matches!(self, Self::KeyHolder),
+            MessageKind::DecryptionShare => matches!(self, Self::KeyHolder),
             MessageKind::DecryptionRequest
             | MessageKind::RoundResult
-            | MessageKind::AuditRecord
-            | MessageKind::CollectiveKey => matches!(self, Self::Coordinator),
+            | MessageKind::AuditRecord => matches!(self, Self::Coordinator),
             // Every participant rotates and may revoke its own key; only a
             // coordinator revokes others' (checked in apply_revocation).
             MessageKind::KeyRotation | MessageKind::Revocation => true,

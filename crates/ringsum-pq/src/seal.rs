@@ -2,8 +2,9 @@
 //! it. ML-KEM-1024 (plus X25519 in hybrid mode) to the recipient's sealing
 //! key, HKDF-SHA3-256 over the shared secret and the transcript, and
 //! ChaCha20-Poly1305 with the header (sender, recipient, federation, epoch,
-//! round, encapsulation) as associated data. [`seal_share`] then signs the
-//! box in an envelope; [`open_share`] checks both before reading.
+//! round, encapsulation) as associated data. [`seal_round_share`] then
+//! signs a client's box, bound to its update, in an envelope;
+//! [`open_round_share`] checks both before reading.
 
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
@@ -33,7 +34,9 @@ pub struct SealContext {
     pub sender: ParticipantId,
     /// The recipient.
     pub recipient: ParticipantId,
-    /// The key epoch (the committee's).
+    /// The key epoch, a field of the box's header: 0 for round key shares
+    /// ([`seal_round_share`]). (The removed collective-key scheme numbered
+    /// its committees here.)
     pub epoch: u64,
     /// The round.
     pub round: u64,
@@ -236,33 +239,6 @@ fn aead(
     ChaCha20Poly1305::new(&(*key).into())
 }
 
-/// Seals `share` to `context.recipient` under the sealing key the registry
-/// holds for it, and signs the box: an envelope of kind
-/// [`MessageKind::SecretShare`] addressed to the recipient.
-///
-/// # Errors
-/// [`PqError::SealMismatch`] if `context.sender` is not `sender`,
-/// [`PqError::NotASealingRecipient`] unless the recipient is an active,
-/// unrevoked key holder with a sealing key, and those of
-/// [`SealedBox::seal`] and [`Envelope::sign`].
-pub fn seal_share(
-    sender: &SigningIdentity,
-    registry: &Registry,
-    context: SealContext,
-    parameter_set: &str,
-    share: &[u8],
-) -> Result<Envelope> {
-    seal_to_holder(
-        MessageKind::SecretShare,
-        sender,
-        registry,
-        context,
-        parameter_set,
-        &[],
-        share,
-    )
-}
-
 /// How many bytes bind a round key share to its submission: the 32-byte
 /// digest of the client's signed update, then the 32-byte commitment to
 /// the answer key sealed with the share.
@@ -277,34 +253,17 @@ pub const ROUND_SHARE_BINDING_BYTES: usize = 64;
 /// the client's signature binds the two.
 ///
 /// # Errors
-/// As [`seal_share`].
+/// [`PqError::SealMismatch`] if `context.sender` is not `sender`,
+/// [`PqError::WrongFederation`] for another federation than the
+/// registry's, [`PqError::NotASealingRecipient`] unless the recipient is an
+/// active, unrevoked key holder with a sealing key, and those of
+/// [`SealedBox::seal`] and [`Envelope::sign`].
 pub fn seal_round_share(
     sender: &SigningIdentity,
     registry: &Registry,
     context: SealContext,
     parameter_set: &str,
     binding: &[u8; ROUND_SHARE_BINDING_BYTES],
-    share: &[u8],
-) -> Result<Envelope> {
-    seal_to_holder(
-        MessageKind::RoundKeyShare,
-        sender,
-        registry,
-        context,
-        parameter_set,
-        binding,
-        share,
-    )
-}
-
-/// Seals `share` to a key holder and signs `prefix || box` as `kind`.
-fn seal_to_holder(
-    kind: MessageKind,
-    sender: &SigningIdentity,
-    registry: &Registry,
-    context: SealContext,
-    parameter_set: &str,
-    prefix: &[u8],
     share: &[u8],
 ) -> Result<Envelope> {
     if context.sender != sender.id() {
@@ -324,48 +283,19 @@ fn seal_to_holder(
         .and_then(|p| p.sealing.as_ref())
         .ok_or(PqError::NotASealingRecipient(recipient))?;
     let sealed = SealedBox::seal(recipient_key, context, share)?;
-    let mut payload = prefix.to_vec();
+    let mut payload = binding.to_vec();
     payload.extend_from_slice(&sealed.to_bytes());
     Envelope::sign(
         sender,
         Routing {
             federation: context.federation,
             round: context.round,
-            kind,
+            kind: MessageKind::RoundKeyShare,
             recipient,
             parameter_set: parameter_set.to_owned(),
         },
         payload,
     )
-}
-
-/// Checks a sealed-share envelope in `inbox` (signature, sender, round,
-/// replay, duplicate), opens the box with `key`, and only then records the
-/// message. A box that fails to open leaves the inbox unchanged.
-///
-/// # Errors
-/// Those of [`Inbox::check`], [`SealedBox::from_bytes`] and
-/// [`SealedBox::open`].
-pub fn open_share(
-    inbox: &mut Inbox,
-    registry: &Registry,
-    key: &SealingKey,
-    me: ParticipantId,
-    epoch: u64,
-    envelope: &Envelope,
-    max_share: usize,
-) -> Result<(Accepted, Zeroizing<Vec<u8>>)> {
-    let (accepted, _, plaintext) = open_from_client(
-        MessageKind::SecretShare,
-        inbox,
-        registry,
-        key,
-        me,
-        epoch,
-        envelope,
-        max_share,
-    )?;
-    Ok((accepted, plaintext))
 }
 
 /// A key holder's side of [`seal_round_share`]: checks the envelope in
@@ -375,8 +305,12 @@ pub fn open_share(
 /// ([`seal_round_share`]), and the share.
 ///
 /// # Errors
-/// As [`open_share`], and [`PqError::Malformed`] for a payload too short
-/// to hold the binding.
+/// Those of [`Inbox::check`] (signature, sender, round, replay, a second
+/// share of the same client), [`PqError::WrongRecipient`] for a share
+/// addressed to another holder, [`PqError::Malformed`] for a payload too
+/// short to hold the binding, and those of [`SealedBox::from_bytes`] and
+/// [`SealedBox::open`]. A box that fails to open leaves the inbox
+/// unchanged.
 pub fn open_round_share(
     inbox: &mut Inbox,
     registry: &Registry,
@@ -389,65 +323,25 @@ pub fn open_round_share(
     [u8; ROUND_SHARE_BINDING_BYTES],
     Zeroizing<Vec<u8>>,
 )> {
-    open_from_client(
-        MessageKind::RoundKeyShare,
-        inbox,
-        registry,
-        key,
-        me,
-        0,
-        envelope,
-        max_share,
-    )
-}
-
-/// Checks, opens and records a sealed `kind` envelope whose payload is a
-/// 64-byte binding (for [`MessageKind::RoundKeyShare`]; none otherwise)
-/// followed by the box.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "private: the two public wrappers fix the kind and the epoch"
-)]
-fn open_from_client(
-    kind: MessageKind,
-    inbox: &mut Inbox,
-    registry: &Registry,
-    key: &SealingKey,
-    me: ParticipantId,
-    epoch: u64,
-    envelope: &Envelope,
-    max_share: usize,
-) -> Result<(
-    Accepted,
-    [u8; ROUND_SHARE_BINDING_BYTES],
-    Zeroizing<Vec<u8>>,
-)> {
-    let pending = inbox.check(registry, envelope, kind)?;
+    let pending = inbox.check(registry, envelope, MessageKind::RoundKeyShare)?;
     let routing = envelope.routing();
     if routing.recipient != me {
         return Err(PqError::WrongRecipient {
             found: routing.recipient,
         });
     }
+    let (head, boxed) = envelope
+        .payload()
+        .split_at_checked(ROUND_SHARE_BINDING_BYTES)
+        .ok_or_else(|| PqError::malformed("round key share", "payload shorter than its binding"))?;
     let mut digest = [0u8; ROUND_SHARE_BINDING_BYTES];
-    let boxed = if kind == MessageKind::RoundKeyShare {
-        let (head, rest) = envelope
-            .payload()
-            .split_at_checked(ROUND_SHARE_BINDING_BYTES)
-            .ok_or_else(|| {
-                PqError::malformed("round key share", "payload shorter than its binding")
-            })?;
-        digest.copy_from_slice(head);
-        rest
-    } else {
-        envelope.payload()
-    };
+    digest.copy_from_slice(head);
     let sealed = SealedBox::from_bytes(boxed, max_share)?;
     let expected = SealContext {
         federation: routing.federation,
         sender: envelope.sender(),
         recipient: me,
-        epoch,
+        epoch: 0,
         round: routing.round,
     };
     let plaintext = sealed.open(key, &expected)?;

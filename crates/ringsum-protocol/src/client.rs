@@ -73,8 +73,8 @@ impl Client {
         let federation = &*self.federation;
         federation.check_round(round)?;
         check_samples(federation, samples)?;
-        let context = federation.round_context(round)?;
-        let secret = RoundSecret::generate(federation.params(), rng)?;
+        let context = federation.round_context(round);
+        let secret = RoundSecret::generate(federation.params(), rng);
         let shares = share_secret(federation.committee(), secret.coefficients(), rng)?;
         let key = AnswerKey::random(rng);
         let update = secret.encrypt_update(

@@ -1,5 +1,5 @@
 //! The coordinator's round on per-round keys, as one typed phase:
-//! [`Phase::Idle`] -> [`Coordinator::open_round`] -> collecting
+//! `Phase::Idle` -> [`Coordinator::open_round`] -> collecting
 //! ([`Coordinator::accept`] adds each client's update and keeps its sealed
 //! shares for [`Coordinator::shares_for`]) -> [`Coordinator::close`] signs
 //! the set S and asks every holder -> answering
@@ -26,7 +26,7 @@ use crate::message::{
     AnswerPayload, ClientSet, KeyCommitment, SetDigest, SetEntry, SubmissionDigest, UpdateHead,
     Verified, binding_of,
 };
-use crate::payload::RoundResult;
+use crate::result::RoundResult;
 use crate::spec::Federation;
 
 /// A submission whose signatures, shapes, round, policy and share bindings
@@ -282,7 +282,7 @@ impl Coordinator {
         let round = RoundId(self.last.0 + 1);
         self.federation.check_round(round)?;
         let federation = Arc::clone(&self.federation);
-        let context = federation.round_context(round)?;
+        let context = federation.round_context(round);
         let aggregate = RoundAggregate::new(
             federation.params(),
             federation.packing(),

@@ -3,7 +3,7 @@
 use ringsum_core::CoreError;
 use ringsum_math::MathError;
 use ringsum_pq::{ParticipantId, PqError};
-use ringsum_threshold::{HolderId, ThresholdError};
+use ringsum_threshold::ThresholdError;
 use ringsum_wire::WireError;
 use thiserror::Error;
 
@@ -23,11 +23,11 @@ pub enum ProtocolError {
     #[error(transparent)]
     Core(#[from] CoreError),
 
-    /// A key-ceremony or decryption problem.
+    /// A Shamir sharing or key-sum problem.
     #[error(transparent)]
     Threshold(#[from] ThresholdError),
 
-    /// A polynomial or ciphertext that does not decode.
+    /// An update that does not decode.
     #[error(transparent)]
     Wire(#[from] WireError),
 
@@ -80,14 +80,6 @@ pub enum ProtocolError {
         /// The decrypted weight sum (units of 2^-f).
         found: i64,
     },
-
-    /// A message from a holder that is not in the current active set.
-    #[error("holder {0:?} is not in the active set of this request")]
-    NotInActiveSet(HolderId),
-
-    /// A decryption share that answers another request.
-    #[error("decryption share of holder {0:?} answers another request")]
-    StaleShare(HolderId),
 
     /// A participant named in the setup that the registry does not know.
     #[error("{0}")]

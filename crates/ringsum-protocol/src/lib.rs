@@ -1,38 +1,54 @@
 //! # ringsum-protocol
 //!
-//! The round protocol of a ringsum federation, independent of how messages
-//! travel: participants ([`ClientNode`], [`HolderNode`], [`Coordinator`])
-//! take and return signed envelopes (`ringsum-pq`) whose payloads are
-//! defined in [`payload`] and docs/formats.md.
+//! The round protocol of a ringsum federation on per-round client keys,
+//! independent of how messages travel: participants take and return signed
+//! envelopes (`ringsum-pq`) whose payloads are defined in [`message`],
+//! [`result`] and docs/formats.md. There is no long-term decryption key
+//! and no key ceremony.
 //!
-//! - Setup: the parameter set, model layout, committee and threshold, CRS
-//!   seed, [`RoundPolicy`] and the registry of everyone's keys ([`Setup`]).
-//! - Key ceremony (round 0): signed commitments, then public-key shares,
-//!   then Shamir shares sealed with ML-KEM to each holder; the coordinator
-//!   publishes the collective key, signed.
-//! - Each round: the signed global model; signed, encrypted submissions,
-//!   checked (sender, round, replay, one per client, minimum samples) and
-//!   added; a signed request to an active set of at least t holders;
-//!   flooded decryption shares, checked and combined; the new global model,
-//!   signed. A holder that does not answer is replaced after the aggregate
-//!   is re-randomised; below t, the round waits with its submissions kept.
+//! - **Setup** ([`spec`]): everyone agrees on a [`Federation`], built from a
+//!   [`FederationSpec`]: the parameter set, the model layout, the [`Policy`]
+//!   (min_clients, min_samples, max_weight, rounds), the clients, the key
+//!   holders ([`HolderSpec`]: Shamir point, signing and sealing keys) and
+//!   the threshold t with 2t > n ([`SetupError::ThresholdNotMajority`]
+//!   otherwise). Its hash is the federation id, which participants pin.
+//! - **Client** ([`client`]): one message per round, a [`Submission`]: its
+//!   update encrypted under a fresh secret, signed, and for every holder a
+//!   sealed Shamir share of that secret, signed and bound to the update
+//!   ([`Client::submit`] consumes the secret).
+//! - **Coordinator** ([`coordinator`]): checks each submission
+//!   ([`Coordinator::check`], giving a [`CheckedSubmission`]) and adds it
+//!   ([`Coordinator::accept`]), forwards each sealed share to its holder,
+//!   closes collection with a signed set S of at least min_clients clients
+//!   and asks every holder ([`Coordinator::close`]), combines the answers,
+//!   correcting and naming lying holders, and publishes the new model
+//!   ([`Coordinator::finish`], a [`RoundOutcome`] with its [`RoundResult`]);
+//!   a round that cannot be decoded ends with a typed error and the next
+//!   one opens. [`RoundStatus`] says where it is.
+//! - **Holder** ([`holder`]): checks the request (coordinator's signature,
+//!   round, |S| >= min_clients, only federation clients, a valid share from
+//!   each), records (round, S) in its [`AnswerJournal`] before answering
+//!   ([`AnsweredSet`]; [`MemoryJournal`] in memory), answers one S per
+//!   round and the same S again with the same answer ([`Holder`]).
 //! - Every step goes to the [`AuditLog`]: JSON lines chained with SHA3-256
 //!   and signed by the coordinator; [`verify_log`] names the first bad line.
+//!
+//! tests/round_protocol.rs runs whole rounds, and attacks by clients,
+//! holders and the coordinator.
 
 pub mod audit;
 pub mod client;
 pub mod coordinator;
 pub mod error;
-pub mod federation;
 pub mod holder;
 pub mod message;
-pub mod payload;
+pub mod result;
 pub mod spec;
 
 pub use audit::{AuditLog, AuditSummary, verify_log};
+pub use client::{Client, Submission};
+pub use coordinator::{CheckedSubmission, Coordinator, RoundOutcome, RoundStatus};
 pub use error::{ProtocolError, Result, SetupError};
-pub use federation::{
-    CEREMONY_ROUND, ClientNode, Coordinator, DecodedSubmission, HolderNode, RoundOutcome,
-    RoundPolicy, Setup, federation_id,
-};
-pub use payload::RoundResult;
+pub use holder::{AnswerJournal, AnsweredSet, Holder, MemoryJournal};
+pub use result::RoundResult;
+pub use spec::{Federation, FederationSpec, HolderSpec, Policy};

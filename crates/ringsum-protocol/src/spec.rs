@@ -89,10 +89,10 @@ impl Federation {
     /// Checks `spec` and builds the federation.
     ///
     /// # Errors
-    /// [`ProtocolError::Setup`] naming what is inconsistent: a collective-key
-    /// parameter set, t with 2t <= n (naming both), a policy outside its
-    /// bounds, a participant twice, keys of another algorithm than the
-    /// policy's; the core layer's errors for the packing.
+    /// [`ProtocolError::Setup`] naming what is inconsistent: t with 2t <= n
+    /// (naming both), a policy outside its bounds, a participant twice, keys
+    /// of another algorithm than the policy's; the core layer's errors for
+    /// the packing.
     pub fn new(spec: FederationSpec) -> Result<Self> {
         let FederationSpec {
             params,
@@ -104,7 +104,7 @@ impl Federation {
             holders,
             clients,
         } = spec;
-        let shares = params.round_keys()?;
+        let shares = params.shares();
         let n = holders.len();
         if n == 0 || threshold == 0 || 2 * u64::from(threshold) <= n as u64 {
             return Err(SetupError::ThresholdNotMajority {
@@ -259,11 +259,8 @@ impl Federation {
     }
 
     /// The public context of `round` (its a_j).
-    ///
-    /// # Errors
-    /// The core layer's, for a collective-key set.
-    pub fn round_context(&self, round: RoundId) -> Result<RoundContext> {
-        Ok(RoundContext::new(&self.params, self.id.0, round)?)
+    pub fn round_context(&self, round: RoundId) -> RoundContext {
+        RoundContext::new(&self.params, self.id.0, round)
     }
 
     pub(crate) fn routing(

@@ -2,40 +2,51 @@
 //!
 //! The wire format of ringsum: a versioned protobuf schema
 //! (`proto/ringsum.proto`, package `ringsum.v1`) compiled with prost, and
-//! encoders and decoders for public keys, ciphertexts and encrypted updates.
+//! the encoder and decoder of a client's update in the per-round-key scheme
+//! ([`RoundUpdate`]: the ciphertexts c_j = a_j*s + e_j + Δ*M_j alone, a_j
+//! being expanded from the federation id, the round and j).
 //!
 //! Polynomial residues are bit-packed to ceil(log2 q_i) bits each, so a
-//! ciphertext of the default set costs 2 * 400 bits per coefficient, about
-//! 9.1 bytes per model parameter with 11 slots per coefficient. The last
-//! ciphertext of an update carries only the coefficients of c0 that its
-//! values use ([`UpdateShape`]): 12.7 bytes per parameter for a model of
-//! 10^5 parameters instead of 16.4.
+//! ciphertext of the default set (`rk128-n16384`) costs 384 bits per
+//! coefficient, about 3.7 bytes per model parameter with 13 slots per
+//! coefficient. The last ciphertext of an update carries only the
+//! coefficients that its values use ([`UpdateShape`]).
 //!
-//! Decoders treat their input as hostile: the message size is bounded
+//! The decoder treats its input as hostile: the message size is bounded
 //! before parsing, and the repeated ciphertext field is counted and its
 //! entries' lengths checked by a scan of the framing *before* prost builds
-//! anything (an empty submessage costs 2 bytes on the wire but a few dozen
-//! in memory, so counting after decoding would let a message of valid size
-//! force an allocation many times its size). Then the version and
-//! parameter-set id must match, every polynomial must have exactly the
-//! packed length of the set (for a truncated c0, of the coefficients the
-//! receiver's [`UpdateShape`] says it carries: the length is derived from
-//! the model layout, never read from the message), every residue must be
-//! below its prime, and no bits may be left over. Each failure is a [`WireError`] that names the
-//! field; nothing panics.
+//! anything (an empty entry costs 2 bytes on the wire but a few dozen in
+//! memory, so counting after decoding would let a message of valid size
+//! force an allocation many times its size). Then the encoding must be the
+//! canonical one, the version, parameter-set id and layout hash must match,
+//! every entry must have exactly the packed length the receiver's
+//! [`UpdateShape`] gives (derived from the model layout, never read from the
+//! message), every residue must be below its prime, and no bits may be
+//! left over. Each failure is a [`WireError`] that names the field; nothing
+//! panics.
+//!
+//! The messages of the collective-key scheme (`PublicKey`, `Ciphertext`,
+//! `EncryptedUpdate`), removed in December 2026, are gone from the schema
+//! and from this crate.
 //!
 //! ```
 //! use ringsum_core::ParameterSet;
-//! use ringsum_core::scheme::{Packing, PublicKey, SecretKey};
-//! use ringsum_math::{CrsSeed, Csprng};
+//! use ringsum_core::model::ModelLayout;
+//! use ringsum_core::round::{RoundContext, RoundSecret};
+//! use ringsum_core::scheme::Packing;
+//! use ringsum_core::update::RoundId;
+//! use ringsum_math::Csprng;
 //!
-//! let params = ParameterSet::builtin("pq128-n4096")?;
+//! let params = ParameterSet::builtin("rk128-n4096")?;
+//! let packing = Packing::new(&params);
+//! let layout = ModelLayout::try_new([("w", vec![3])])?;
+//! let context = RoundContext::new(&params, [2; 32], RoundId(7));
 //! let mut rng = Csprng::from_seed([1; 32]);
-//! let sk = SecretKey::generate(&params, &mut rng);
-//! let pk = PublicKey::generate(&params, &sk, &CrsSeed::new([2; 32]), 7, &mut rng)?;
-//! let bytes = ringsum_wire::encode_public_key(&pk, 7);
-//! let (decoded, epoch) = ringsum_wire::decode_public_key(&params, &bytes)?;
-//! assert_eq!((decoded, epoch), (pk, 7));
+//! let update = RoundSecret::generate(&params, &mut rng)
+//!     .encrypt_update(&packing, &layout, &context, &[0.5, -0.25, 1.0], 10, &mut rng)?;
+//! let bytes = ringsum_wire::encode_round_update(&update);
+//! let decoded = ringsum_wire::decode_round_update(&params, &packing, &layout, &bytes)?;
+//! assert_eq!(decoded, update);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -45,8 +56,7 @@ use prost::Message;
 use ringsum_core::model::ModelLayout;
 use ringsum_core::round::RoundUpdate;
 use ringsum_core::scheme::Packing;
-use ringsum_core::scheme::{Ciphertext, PublicKey};
-use ringsum_core::update::{EncryptedUpdate, RoundId, UpdateShape};
+use ringsum_core::update::{RoundId, UpdateShape};
 use ringsum_core::{CoreError, ParameterSet};
 use ringsum_math::{Poly, Representation, RingContext};
 
@@ -56,8 +66,8 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/ringsum.v1.rs"));
 }
 
-/// The wire version this build writes and reads. Version 2 truncates the
-/// c0 of an update's last ciphertext to the coefficients it uses.
+/// The wire version this build writes and reads. Version 2 truncates an
+/// update's last ciphertext to the coefficients it uses.
 pub const WIRE_VERSION: u32 = 2;
 
 /// Room for the fields around the polynomials of one message.
@@ -158,13 +168,6 @@ pub enum WireError {
         found: usize,
     },
 
-    /// A field required by the message is absent.
-    #[error("field `{field}` is missing")]
-    Missing {
-        /// The field.
-        field: &'static str,
-    },
-
     /// The decoded parts were refused by the scheme layer.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -179,7 +182,7 @@ pub fn packed_poly_len(ring: &RingContext) -> usize {
 }
 
 /// The exact byte length of the first `coefficients` coefficients of a
-/// polynomial of `ring`, bit-packed (a truncated c0).
+/// polynomial of `ring`, bit-packed (a truncated ciphertext).
 pub fn packed_prefix_len(ring: &RingContext, coefficients: usize) -> usize {
     let bits: usize = ring.moduli().iter().map(|m| m.bits() as usize).sum();
     coefficients
@@ -347,86 +350,8 @@ fn check_size(size: usize, limit: usize) -> Result<()> {
     }
 }
 
-/// Encodes a public key of key epoch `epoch`.
-pub fn encode_public_key(key: &PublicKey, epoch: u64) -> Vec<u8> {
-    proto::PublicKey {
-        version: WIRE_VERSION,
-        param_set: key.param_set().to_string(),
-        epoch,
-        p0: pack_poly(key.p0()),
-        p1: pack_poly(key.p1()),
-    }
-    .encode_to_vec()
-}
-
-/// Decodes a public key of `params`, returning it with its key epoch.
-///
-/// # Errors
-/// Any [`WireError`]: size, protobuf, version, parameter set, lengths,
-/// residues, padding.
-pub fn decode_public_key(params: &ParameterSet, bytes: &[u8]) -> Result<(PublicKey, u64)> {
-    let ring = params.ring();
-    check_size(bytes.len(), 2 * packed_poly_len(ring) + ENVELOPE_BYTES)?;
-    let message = proto::PublicKey::decode(bytes)?;
-    check_version(message.version)?;
-    check_param_set(params, &message.param_set)?;
-    let p0 = unpack_poly(ring, &message.p0, "p0")?;
-    let p1 = unpack_poly(ring, &message.p1, "p1")?;
-    Ok((PublicKey::from_parts(params, p0, p1)?, message.epoch))
-}
-
-fn ciphertext_to_proto(ct: &Ciphertext) -> proto::Ciphertext {
-    proto::Ciphertext {
-        c0: pack_poly_prefix(ct.c0(), ct.c0_coefficients()),
-        c1: pack_poly(ct.c1()),
-    }
-}
-
-/// A ciphertext whose c0 must carry exactly `c0_coefficients` coefficients.
-fn ciphertext_from_proto(
-    params: &ParameterSet,
-    message: &proto::Ciphertext,
-    c0_coefficients: usize,
-) -> Result<Ciphertext> {
-    let ring = params.ring();
-    let c0 = unpack_poly_prefix(ring, &message.c0, c0_coefficients, "c0")?;
-    let c1 = unpack_poly(ring, &message.c1, "c1")?;
-    Ok(Ciphertext::from_parts_truncated(
-        params,
-        c0,
-        c1,
-        c0_coefficients,
-    )?)
-}
-
-/// Encodes one ciphertext (its parameter set travels with the message that
-/// carries it); a truncated c0 travels truncated.
-pub fn encode_ciphertext(ct: &Ciphertext) -> Vec<u8> {
-    ciphertext_to_proto(ct).encode_to_vec()
-}
-
-/// Decodes one full (not truncated) ciphertext of `params`.
-///
-/// # Errors
-/// Any [`WireError`] about size, protobuf, lengths, residues or padding.
-pub fn decode_ciphertext(params: &ParameterSet, bytes: &[u8]) -> Result<Ciphertext> {
-    check_size(bytes.len(), max_ciphertext_len(params))?;
-    ciphertext_from_proto(params, &proto::Ciphertext::decode(bytes)?, params.degree())
-}
-
-/// The exact encoded length of a valid `Ciphertext` submessage whose c0
-/// carries `c0_coefficients` coefficients: two bytes fields (tags 1 and 2).
-fn ciphertext_message_len(params: &ParameterSet, c0_coefficients: usize) -> usize {
-    let field = |len: usize| 1 + prost::encoding::encoded_len_varint(len as u64) + len;
-    let ring = params.ring();
-    let c0 = packed_prefix_len(ring, c0_coefficients);
-    // proto3 leaves an empty bytes field out.
-    let c0_field = if c0 == 0 { 0 } else { field(c0) };
-    c0_field + field(packed_poly_len(ring))
-}
-
-/// Scans the top-level fields of an `EncryptedUpdate` without decoding
-/// them: every `ciphertexts` entry (field 5) must be length-delimited with
+/// Scans the top-level fields of a `RoundUpdate` without decoding them:
+/// every `ciphertexts` entry (field 5) must be length-delimited with
 /// exactly the length of a valid ciphertext at its position
 /// (`entry_len(index)`), and there must be exactly `expected` of them.
 /// Other fields are skipped (prost decodes them next).
@@ -473,91 +398,6 @@ fn check_update_framing(
         });
     }
     Ok(())
-}
-
-/// The largest valid encoding of one ciphertext: every full one has
-/// exactly this length.
-fn max_ciphertext_len(params: &ParameterSet) -> usize {
-    ciphertext_message_len(params, params.degree())
-}
-
-/// The largest valid encoding of an update with `ciphertexts` ciphertexts.
-pub fn max_update_len(params: &ParameterSet, ciphertexts: usize) -> usize {
-    ciphertexts
-        .saturating_mul(max_ciphertext_len(params) + 8)
-        .saturating_add(ENVELOPE_BYTES)
-}
-
-/// The largest valid encoding of an update of `shape`.
-pub fn max_update_len_for(params: &ParameterSet, shape: &UpdateShape) -> usize {
-    (0..shape.ciphertexts())
-        .map(|i| ciphertext_message_len(params, shape.c0_coefficients(i)) + 8)
-        .fold(0usize, usize::saturating_add)
-        .saturating_add(ENVELOPE_BYTES)
-}
-
-/// Encodes an encrypted update.
-pub fn encode_update(update: &EncryptedUpdate) -> Vec<u8> {
-    proto::EncryptedUpdate {
-        version: WIRE_VERSION,
-        param_set: update.param_set.to_string(),
-        layout_hash: update.layout_hash.to_vec(),
-        round: update.round.0,
-        ciphertexts: update.ciphertexts.iter().map(ciphertext_to_proto).collect(),
-    }
-    .encode_to_vec()
-}
-
-/// Decodes an encrypted update of `params` that must have exactly the shape
-/// `shape` (from the model layout: [`UpdateShape::new`]): that many
-/// ciphertexts, each c0 with that many coefficients. The input size is
-/// checked against the shape before parsing, so a hostile message cannot
-/// make the decoder allocate more than a valid one.
-///
-/// # Errors
-/// Any [`WireError`]: size, protobuf, version, parameter set, layout-hash
-/// length, ciphertext count, polynomial lengths, residues, padding.
-pub fn decode_update(
-    params: &ParameterSet,
-    bytes: &[u8],
-    shape: &UpdateShape,
-) -> Result<EncryptedUpdate> {
-    let expected_ciphertexts = shape.ciphertexts();
-    check_size(bytes.len(), max_update_len_for(params, shape))?;
-    check_update_framing(bytes, expected_ciphertexts, |i| {
-        ciphertext_message_len(params, shape.c0_coefficients(i))
-    })?;
-    let message = proto::EncryptedUpdate::decode(bytes)?;
-    check_version(message.version)?;
-    check_param_set(params, &message.param_set)?;
-    let layout_hash: [u8; 32] =
-        message
-            .layout_hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| WireError::Length {
-                field: "layout_hash",
-                expected: 32,
-                found: message.layout_hash.len(),
-            })?;
-    if message.ciphertexts.len() != expected_ciphertexts {
-        return Err(WireError::CiphertextCount {
-            expected: expected_ciphertexts,
-            found: message.ciphertexts.len(),
-        });
-    }
-    let ciphertexts = message
-        .ciphertexts
-        .iter()
-        .enumerate()
-        .map(|(i, ct)| ciphertext_from_proto(params, ct, shape.c0_coefficients(i)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(EncryptedUpdate {
-        param_set: params.id().clone(),
-        layout_hash,
-        round: RoundId(message.round),
-        ciphertexts,
-    })
 }
 
 /// Lower-case hex of at most the first 64 bytes (for error messages).

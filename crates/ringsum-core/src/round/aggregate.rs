@@ -32,7 +32,6 @@ impl RoundAggregate {
     /// An empty aggregate for updates of `layout` in the round of `context`.
     ///
     /// # Errors
-    /// [`CoreError::WrongScheme`] for a collective-key set,
     /// [`CoreError::ParameterMismatch`] for a packing or context of
     /// another set.
     pub fn new(
@@ -41,7 +40,6 @@ impl RoundAggregate {
         layout: &ModelLayout,
         context: &RoundContext,
     ) -> Result<Self> {
-        params.round_keys()?;
         crate::scheme::check_set(params, packing.param_set())?;
         context.check(params)?;
         Ok(Self {

@@ -40,12 +40,12 @@
 //! let params = ParameterSet::builtin("rk128-n4096")?;
 //! let packing = Packing::new(&params);
 //! let layout = ModelLayout::try_new([("w", vec![3])])?;
-//! let context = RoundContext::new(&params, [9; 32], RoundId(1))?;
+//! let context = RoundContext::new(&params, [9; 32], RoundId(1));
 //! let mut rng = Csprng::from_seed([1; 32]);
 //! let mut aggregate = RoundAggregate::new(&params, &packing, &layout, &context)?;
 //! let mut key_sum = vec![0i64; params.degree()];
 //! for (values, samples) in [([0.5f32, -0.25, 1.0], 10), ([0.25, 0.25, -1.0], 30)] {
-//!     let secret = RoundSecret::generate(&params, &mut rng)?;
+//!     let secret = RoundSecret::generate(&params, &mut rng);
 //!     // In a federation the secret travels as Shamir shares; here we add it up.
 //!     for (sum, s) in key_sum.iter_mut().zip(secret.coefficients()) {
 //!         *sum += s;
@@ -99,19 +99,14 @@ impl PartialEq for RoundContext {
 impl Eq for RoundContext {}
 
 impl RoundContext {
-    /// The context of `round` in the federation `federation` of a
-    /// per-round-key parameter set.
-    ///
-    /// # Errors
-    /// [`crate::CoreError::WrongScheme`] for a collective-key set.
-    pub fn new(params: &ParameterSet, federation: [u8; 32], round: RoundId) -> Result<Self> {
-        params.round_keys()?;
-        Ok(Self {
+    /// The context of `round` in the federation `federation`.
+    pub fn new(params: &ParameterSet, federation: [u8; 32], round: RoundId) -> Self {
+        Self {
             param_set: params.id().clone(),
             ring: Arc::clone(params.ring()),
             federation: CrsSeed::new(federation),
             round,
-        })
+        }
     }
 
     /// The round.

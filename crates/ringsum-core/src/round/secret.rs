@@ -30,9 +30,9 @@ use crate::update::{RoundId, UpdateShape, UpdateSlots};
 /// # let params = ParameterSet::builtin("rk128-n4096").unwrap();
 /// # let packing = Packing::new(&params);
 /// # let layout = ModelLayout::try_new([("w", vec![1])]).unwrap();
-/// # let context = RoundContext::new(&params, [0; 32], RoundId(1)).unwrap();
+/// # let context = RoundContext::new(&params, [0; 32], RoundId(1));
 /// # let mut rng = ringsum_math::Csprng::from_seed([0; 32]);
-/// let secret = RoundSecret::generate(&params, &mut rng).unwrap();
+/// let secret = RoundSecret::generate(&params, &mut rng);
 /// let first = secret.encrypt_update(&packing, &layout, &context, &[0.5], 1, &mut rng);
 /// // error[E0382]: use of moved value: `secret`
 /// let second = secret.encrypt_update(&packing, &layout, &context, &[0.25], 1, &mut rng);
@@ -53,20 +53,16 @@ impl fmt::Debug for RoundSecret {
 
 impl RoundSecret {
     /// Samples a fresh secret (constant-time sampler: full-table CDT scan).
-    ///
-    /// # Errors
-    /// [`CoreError::WrongScheme`] for a collective-key set.
-    pub fn generate(params: &ParameterSet, rng: &mut Csprng) -> Result<Self> {
-        params.round_keys()?;
+    pub fn generate(params: &ParameterSet, rng: &mut Csprng) -> Self {
         let mut coefficients = Zeroizing::new(vec![0i64; params.degree()]);
         params.gaussian().fill(rng, &mut coefficients);
         let bound = params.gaussian().bound().unsigned_abs();
         let ntt = small_to_poly(params.ring(), &coefficients, bound).into_ntt();
-        Ok(Self {
+        Self {
             params: params.clone(),
             coefficients,
             ntt,
-        })
+        }
     }
 
     /// The secret's coefficients, each of magnitude at most the sampler's

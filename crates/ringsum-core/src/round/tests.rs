@@ -50,7 +50,7 @@ fn encrypt_all(
             let mut bytes = [seed; 32];
             bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
             let mut rng = Csprng::from_seed(bytes);
-            let secret = RoundSecret::generate(params, &mut rng).unwrap();
+            let secret = RoundSecret::generate(params, &mut rng);
             let coefficients = secret.coefficients().to_vec();
             let update = secret
                 .encrypt_update(
@@ -121,7 +121,7 @@ proptest! {
         let quanta: Vec<Vec<i64>> = (0..clients)
             .map(|_| (0..count).map(|_| (rng.next_u64() % 131_073) as i64 - 65536).collect())
             .collect();
-        let context = RoundContext::new(&params, FEDERATION, RoundId(seed.into())).unwrap();
+        let context = RoundContext::new(&params, FEDERATION, RoundId(seed.into()));
         let all = encrypt_all(&params, &packing, &layout, &context, &quanta, seed);
         let mut aggregate = RoundAggregate::new(&params, &packing, &layout, &context).unwrap();
         // Half one by one, half in a batch: both paths of the sum.
@@ -145,7 +145,7 @@ fn max_clients_at_both_clips_decode_exactly_within_the_noise_bound() {
     let (params, packing) = setup("rk128-n4096");
     let max_clients = params.encoding().max_clients as usize;
     let layout = ModelLayout::try_new([("w", vec![3000])]).unwrap();
-    let context = RoundContext::new(&params, FEDERATION, RoundId(7)).unwrap();
+    let context = RoundContext::new(&params, FEDERATION, RoundId(7));
     for clip in [65536i64, -65536] {
         let quanta = vec![vec![clip; 3000]; max_clients];
         let all = encrypt_all(&params, &packing, &layout, &context, &quanta, 9);
@@ -210,13 +210,13 @@ fn max_clients_at_both_clips_decode_exactly_within_the_noise_bound() {
 fn precomputed_masks_finish_into_the_same_sums() {
     let (params, packing) = setup("rk128-n4096");
     let layout = ModelLayout::try_new([("a", vec![5000]), ("b", vec![9000])]).unwrap();
-    let context = RoundContext::new(&params, FEDERATION, RoundId(2)).unwrap();
+    let context = RoundContext::new(&params, FEDERATION, RoundId(2));
     let quanta = vec![vec![1234i64; 14000], vec![-4321i64; 14000]];
     let mut rng = Csprng::from_seed([4; 32]);
     let mut keys = vec![0i64; params.degree()];
     let mut aggregate = RoundAggregate::new(&params, &packing, &layout, &context).unwrap();
     for q in &quanta {
-        let secret = RoundSecret::generate(&params, &mut rng).unwrap();
+        let secret = RoundSecret::generate(&params, &mut rng);
         for (k, s) in keys.iter_mut().zip(secret.coefficients()) {
             *k += s;
         }
@@ -244,19 +244,8 @@ fn refusals_are_typed_and_leave_the_aggregate_intact() {
     let (params, packing) = setup("rk128-n4096");
     let layout = ModelLayout::try_new([("w", vec![100])]).unwrap();
     let other_layout = ModelLayout::try_new([("w", vec![101])]).unwrap();
-    let context = RoundContext::new(&params, FEDERATION, RoundId(1)).unwrap();
+    let context = RoundContext::new(&params, FEDERATION, RoundId(1));
     let mut rng = Csprng::from_seed([5; 32]);
-
-    // A collective-key set is refused by the per-round-key code.
-    let old = ParameterSet::builtin("pq128-n4096").unwrap();
-    assert!(matches!(
-        RoundSecret::generate(&old, &mut rng),
-        Err(CoreError::WrongScheme { .. })
-    ));
-    assert!(matches!(
-        RoundContext::new(&old, FEDERATION, RoundId(1)),
-        Err(CoreError::WrongScheme { .. })
-    ));
 
     let quanta = vec![vec![7i64; 100]];
     let all = encrypt_all(&params, &packing, &layout, &context, &quanta, 1);
@@ -265,7 +254,7 @@ fn refusals_are_typed_and_leave_the_aggregate_intact() {
     let before = aggregate.ciphertexts().to_vec();
 
     // Another round, another layout: refused, nothing added.
-    let later = RoundContext::new(&params, FEDERATION, RoundId(2)).unwrap();
+    let later = RoundContext::new(&params, FEDERATION, RoundId(2));
     let stale = encrypt_all(&params, &packing, &layout, &later, &quanta, 2);
     assert!(matches!(
         aggregate.try_add(&stale[0].update),
@@ -318,7 +307,7 @@ fn refusals_are_typed_and_leave_the_aggregate_intact() {
     );
 
     // A precomputed update finishes only for its own layout.
-    let secret = RoundSecret::generate(&params, &mut rng).unwrap();
+    let secret = RoundSecret::generate(&params, &mut rng);
     let pre = secret
         .precompute(&packing, &layout, &context, &mut rng)
         .unwrap();
@@ -332,7 +321,7 @@ fn refusals_are_typed_and_leave_the_aggregate_intact() {
 fn updates_from_parts_check_shape_and_truncation() {
     let (params, packing) = setup("rk128-n4096");
     let layout = ModelLayout::try_new([("w", vec![100])]).unwrap();
-    let context = RoundContext::new(&params, FEDERATION, RoundId(1)).unwrap();
+    let context = RoundContext::new(&params, FEDERATION, RoundId(1));
     let all = encrypt_all(&params, &packing, &layout, &context, &[vec![3; 100]], 4);
     let parts = all[0].update.ciphertexts().to_vec();
     let rebuilt =
@@ -359,7 +348,7 @@ fn updates_from_parts_check_shape_and_truncation() {
 fn the_public_polynomials_depend_on_federation_round_and_index() {
     let (params, _) = setup("rk128-n4096");
     let expand = |federation: [u8; 32], round: u64, index: usize| {
-        let context = RoundContext::new(&params, federation, RoundId(round)).unwrap();
+        let context = RoundContext::new(&params, federation, RoundId(round));
         let mut rows = context.a_rows(index).unwrap();
         let mut row = vec![0u64; params.degree()];
         rows.fill_next_row(&mut row);
@@ -380,7 +369,7 @@ fn a_key_sum_of_other_clients_is_refused() {
     let (params, packing) = setup("rk128-n4096");
     let layout = ModelLayout::try_new([("w", vec![1])]).unwrap();
     for trial in 0..200u8 {
-        let context = RoundContext::new(&params, FEDERATION, RoundId(u64::from(trial))).unwrap();
+        let context = RoundContext::new(&params, FEDERATION, RoundId(u64::from(trial)));
         let all = encrypt_all(
             &params,
             &packing,

@@ -3,9 +3,8 @@
 //! | sampler | distribution | used for |
 //! |---|---|---|
 //! | [`sample_uniform`] | uniform on R_Q, in either representation | public randomness, tests |
-//! | [`sample_ternary`] | uniform on {-1, 0, 1} per coefficient | secret keys, encryption randomness u |
-//! | [`DiscreteGaussian`] | discrete Gaussian, tail-cut | errors e |
-//! | [`sample_flooding_uniform`] | uniform on [-B, B], B up to about Q/2 | flooding noise of decryption shares |
+//! | [`sample_ternary`] | uniform on {-1, 0, 1} per coefficient | ternary secrets (benchmarks, tests) |
+//! | [`DiscreteGaussian`] | discrete Gaussian, tail-cut | per-round secrets s and errors e |
 //!
 //! # Constant time
 //!
@@ -20,14 +19,10 @@
 //! - Gaussian: a cumulative-distribution table is scanned *in full* for every
 //!   sample, adding up comparisons instead of searching (see
 //!   [`DiscreteGaussian`]);
-//! - flooding: a multi-limb candidate is compared with 2B + 1 through a
-//!   borrow chain, then reduced into every prime with Shoup multiplications;
 //! - signs are applied with masks, residues of negative values with masks.
 
-mod flooding;
 mod gaussian;
 
-pub use flooding::sample_flooding_uniform;
 pub use gaussian::DiscreteGaussian;
 
 use std::fmt;

@@ -7,8 +7,8 @@
 
 use zeroize::Zeroizing;
 
-use crate::committee::HolderId;
 use crate::error::{Result, ThresholdError};
+use crate::holder_id::HolderId;
 
 use super::field::ShareField;
 use super::holder::{HolderAnswer, check_holder_id};

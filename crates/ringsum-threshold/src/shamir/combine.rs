@@ -10,8 +10,8 @@ use std::fmt;
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::committee::HolderId;
 use crate::error::{Result, ThresholdError};
+use crate::holder_id::HolderId;
 
 use super::committee::{ShareCommittee, first_duplicate, lagrange_weights_vartime, point};
 use super::field::ShareField;

@@ -1,8 +1,8 @@
 //! The holders of the per-round secrets' shares and the threshold t, with
 //! the public Lagrange weights that sharing and combining need.
 
-use crate::committee::HolderId;
 use crate::error::{Result, ThresholdError};
+use crate::holder_id::HolderId;
 
 use super::field::{ShareField, Weight};
 

@@ -5,8 +5,8 @@ use std::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::committee::HolderId;
 use crate::error::{Result, ThresholdError};
+use crate::holder_id::HolderId;
 
 use super::committee::{ShareCommittee, point};
 use super::field::ShareField;

@@ -8,8 +8,8 @@ use sha3::{Digest, Sha3_256};
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::committee::HolderId;
 use crate::error::{Result, ThresholdError};
+use crate::holder_id::HolderId;
 
 use super::committee::{ShareCommittee, lagrange_weights_vartime, point};
 use super::field::{ShareField, Weight};

@@ -4,8 +4,8 @@ use ringsum_math::Csprng;
 
 use super::super::*;
 use super::{answers, committee, deal, field};
-use crate::committee::HolderId;
 use crate::error::ThresholdError;
+use crate::holder_id::HolderId;
 
 /// A seeded share, a share of values and an answer of `degree` elements.
 fn samples(p: u64, degree: usize) -> (ShareMessage, ShareMessage, HolderAnswer) {

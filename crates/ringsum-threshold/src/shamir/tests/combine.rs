@@ -6,8 +6,8 @@ use ringsum_math::Csprng;
 
 use super::super::*;
 use super::{Dealt, SECRET_BOUND, answers, committee, deal, exact_sum, field, ids};
-use crate::committee::HolderId;
 use crate::error::ThresholdError;
+use crate::holder_id::HolderId;
 
 /// Shifts one coefficient of an answer by `delta` mod p.
 fn lie_at(answer: &mut HolderAnswer, coefficient: usize, delta: u32) {

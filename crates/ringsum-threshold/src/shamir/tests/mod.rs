@@ -8,8 +8,8 @@ use ringsum_math::Csprng;
 use sha3::{Digest, Sha3_256};
 
 use super::*;
-use crate::committee::HolderId;
 use crate::error::ThresholdError;
+use crate::holder_id::HolderId;
 
 /// B_s of the default parameter sets.
 pub(super) const SECRET_BOUND: i64 = 27;
