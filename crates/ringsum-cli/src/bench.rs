@@ -127,14 +127,7 @@ fn check(options: &Options, params: &ParameterSet) -> Result<()> {
             return Err(CliError::OptionTooSmall { option, min: 1 });
         }
     }
-    let max_clients = params.encoding().max_clients;
-    if options.clients as u64 > max_clients {
-        return Err(CliError::TooManyClients {
-            clients: options.clients,
-            max_clients,
-            parameter_set: params.id().clone(),
-        });
-    }
+    crate::check_client_count(params, options.clients)?;
     if options.threshold == 0 || options.threshold > options.holders {
         return Err(CliError::ThresholdOutOfRange {
             threshold: options.threshold,

@@ -403,14 +403,7 @@ pub fn run(options: &Options) -> Result<Report> {
     let params = crate::load_params(&options.params)?;
     let policy = demo_policy(options, &params);
     check(options, &policy)?;
-    let max_clients = params.encoding().max_clients;
-    if options.clients as u64 > max_clients {
-        return Err(CliError::TooManyClients {
-            clients: options.clients,
-            max_clients,
-            parameter_set: params.id().clone(),
-        });
-    }
+    crate::check_client_count(&params, options.clients)?;
     let Partition {
         name: dataset_name,
         parts,

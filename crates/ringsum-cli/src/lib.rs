@@ -38,6 +38,19 @@ pub(crate) fn load_params(name: &str) -> Result<ParameterSet> {
     Ok(ParameterSet::builtin(name)?)
 }
 
+/// Refuses more clients than `params` is sized for (its `max_clients`).
+pub(crate) fn check_client_count(params: &ParameterSet, clients: usize) -> Result<()> {
+    let max_clients = params.encoding().max_clients;
+    if clients as u64 > max_clients {
+        return Err(CliError::TooManyClients {
+            clients,
+            max_clients,
+            parameter_set: params.id().clone(),
+        });
+    }
+    Ok(())
+}
+
 /// A progress bar of `len` steps drawn with `template`, or a hidden one.
 pub(crate) fn progress_bar(show: bool, len: u64, template: &'static str) -> Result<ProgressBar> {
     if !show {
