@@ -108,8 +108,48 @@ pub enum CliError {
         name: String,
     },
     /// A client started without its data.
-    #[error("a client needs --data (its CSV)")]
+    #[error("a client needs --data (its CSV) or --update (an update as a safetensors file)")]
     MissingData,
+    /// A client started with both its data and an update.
+    #[error("a client takes --data (to train) or --update (to submit that update), not both")]
+    DataAndUpdate,
+    /// `--update` without the sample count it declares.
+    #[error("--update needs --samples: the number of samples the update was trained on")]
+    UpdateWithoutSamples,
+    /// `--samples` with `--data` (which counts the CSV's rows).
+    #[error("--samples goes with --update; with --data the sample count is the CSV's rows")]
+    SamplesWithoutUpdate,
+    /// `--update` or `--samples` for a key holder.
+    #[error("{option} is for clients: a key holder submits no update")]
+    HolderUpdate {
+        /// The option given.
+        option: &'static str,
+    },
+    /// A sample count outside the federation's policy.
+    #[error("--samples {samples} is outside the federation's policy: between {min} and {max}")]
+    Samples {
+        /// `--samples`.
+        samples: u64,
+        /// The policy's `min_samples`.
+        min: u64,
+        /// The policy's `max_weight`.
+        max: u64,
+    },
+    /// An update file that does not fit the federation's model.
+    #[error("{}: {source}", path.display())]
+    Update {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: Box<ringsum_net::safetensors_file::SafetensorsError>,
+    },
+    /// A client that was to submit an update, but the federation finished
+    /// first.
+    #[error("the federation finished before the update of {} could be submitted", path.display())]
+    UpdateNotSubmitted {
+        /// The update file.
+        path: PathBuf,
+    },
     /// A `--federation` that is neither an id nor a file holding one.
     #[error("--federation {0:?} is neither a federation id (64 hex digits) nor a file holding one")]
     FederationArg(String),

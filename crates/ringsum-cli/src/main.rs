@@ -136,6 +136,17 @@ struct JoinCli {
     /// A client's local data (CSV, numeric features, class label last).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Instead of --data: a client's update computed elsewhere, as a
+    /// safetensors file with the federation's tensor names and shapes
+    /// (F32, F64, F16 or BF16), e.g. from `safetensors.torch.save_file`.
+    /// It is submitted in the next round the client can join; then the
+    /// client stops.
+    #[arg(long)]
+    update: Option<PathBuf>,
+    /// With --update: the number of samples the update was trained on
+    /// (its weight; within the federation's min_samples and max_weight).
+    #[arg(long)]
+    samples: Option<u64>,
     /// Where to keep state across restarts (default: inside --identity).
     #[arg(long)]
     state: Option<PathBuf>,
@@ -337,18 +348,39 @@ fn run(cli: Cli) -> Result<()> {
         Command::Join(join) => {
             init_logs();
             let args = join.connect.args()?;
-            match join.role {
-                RoleArg::Client => {
-                    let data = join.data.as_deref().ok_or(CliError::MissingData)?;
-                    ringsum_cli::net::join_client(
+            match (join.role, join.data, join.update) {
+                (RoleArg::Client, Some(_), Some(_)) => Err(CliError::DataAndUpdate),
+                (RoleArg::Client, Some(_), None) if join.samples.is_some() => {
+                    Err(CliError::SamplesWithoutUpdate)
+                }
+                (RoleArg::Client, Some(data), None) => ringsum_cli::net::join_client(
+                    &args,
+                    &join.identity,
+                    &data,
+                    join.state,
+                    join.insecure_seed,
+                ),
+                (RoleArg::Client, None, Some(update)) => {
+                    let samples = join.samples.ok_or(CliError::UpdateWithoutSamples)?;
+                    ringsum_cli::net::join_client_update(
                         &args,
                         &join.identity,
-                        data,
+                        &update,
+                        samples,
                         join.state,
                         join.insecure_seed,
                     )
                 }
-                RoleArg::Holder => ringsum_cli::net::join_holder(&args, &join.identity, join.state),
+                (RoleArg::Client, None, None) => Err(CliError::MissingData),
+                (RoleArg::Holder, _, Some(_)) => Err(CliError::HolderUpdate { option: "--update" }),
+                (RoleArg::Holder, _, None) if join.samples.is_some() => {
+                    Err(CliError::HolderUpdate {
+                        option: "--samples",
+                    })
+                }
+                (RoleArg::Holder, _, None) => {
+                    ringsum_cli::net::join_holder(&args, &join.identity, join.state)
+                }
             }
         }
         Command::Status { connect, identity } => {

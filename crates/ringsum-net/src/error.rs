@@ -184,6 +184,16 @@ pub enum NetError {
         reason: String,
     },
 
+    /// A safetensors file that does not read as what it should hold, or a
+    /// model that cannot be written as one.
+    #[error("{path}: {source}")]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: crate::safetensors_file::SafetensorsError,
+    },
+
     /// The embedded store failed or holds something unexpected.
     #[error(transparent)]
     Store(#[from] StoreError),

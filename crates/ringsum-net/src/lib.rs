@@ -18,6 +18,7 @@
 //! - [`description`]: the federation description every participant
 //!   rebuilds and checks against the id it pinned.
 //! - [`model_file`]: the published models, with their layout.
+//! - [`safetensors_file`]: models and updates as safetensors files.
 //! - [`fs`]: the one way files are replaced (atomically and durably).
 //! - [`tls`]: certificates and the rustls configuration.
 
@@ -29,6 +30,7 @@ pub mod fs;
 pub mod journal;
 pub mod model_file;
 pub mod participant;
+pub mod safetensors_file;
 pub mod server;
 pub mod store;
 pub mod tls;

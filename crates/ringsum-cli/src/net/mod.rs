@@ -17,7 +17,7 @@ mod config;
 mod trainer;
 
 pub use self::config::{FederationConfig, ModelConfig};
-pub use self::trainer::{CsvTrainer, application_trainer};
+pub use self::trainer::{CsvTrainer, UpdateTrainer, application_trainer};
 
 use crate::data::{self, Dataset};
 use crate::demo;
@@ -207,6 +207,78 @@ pub fn join_client(
                 report.submitted
             ),
         }
+        Ok(())
+    })
+}
+
+/// Runs a client that submits one update computed elsewhere: the values
+/// of the safetensors file `update` (every tensor of the federation's
+/// model by name and shape; F32, F64, F16 or BF16), declaring `samples`,
+/// in the next round it can join; then it stops.
+///
+/// # Errors
+/// An unreadable file ([`CliError::Io`]), one that does not fit the
+/// federation's model ([`CliError::Update`], naming the tensor), a sample
+/// count outside the policy ([`CliError::Samples`]), a federation that
+/// finishes first ([`CliError::UpdateNotSubmitted`]), and as
+/// [`join_client`].
+#[expect(clippy::print_stdout, reason = "the command's output")]
+pub fn join_client_update(
+    args: &JoinArgs,
+    identity_dir: &Path,
+    update: &Path,
+    samples: u64,
+    state: Option<PathBuf>,
+    insecure_seed: Option<u64>,
+) -> Result<()> {
+    let connect = args.pinned()?;
+    let identity = read_identity(identity_dir)?;
+    // Read before connecting: a missing file fails at once.
+    let bytes = read_bytes(update)?;
+    let state_dir = state.unwrap_or_else(|| identity_dir.join("client-state"));
+    runtime()?.block_on(async move {
+        let (description, federation) =
+            ringsum_net::participant::fetch_setup(&connect, identity.id()).await?;
+        let index = description
+            .client_index(&federation, identity.id())
+            .ok_or_else(|| NetError::NotAMember {
+                id: identity.id(),
+                role: "client",
+                federation: federation_hex(federation.id()),
+            })?;
+        let policy = federation.policy();
+        if !(policy.min_samples..=policy.max_weight).contains(&samples) {
+            return Err(CliError::Samples {
+                samples,
+                min: policy.min_samples,
+                max: policy.max_weight,
+            });
+        }
+        let values = ringsum_net::safetensors_file::read_values(federation.layout(), &bytes)
+            .map_err(|source| CliError::Update {
+                path: update.to_path_buf(),
+                source: Box::new(source),
+            })?;
+        drop(bytes);
+        let report = run_client(
+            ClientOptions {
+                connect,
+                state_dir,
+                insecure_seed,
+            },
+            identity,
+            Box::new(UpdateTrainer::new(values, samples)),
+        )
+        .await?;
+        let Some(round) = report.submitted.last() else {
+            return Err(CliError::UpdateNotSubmitted {
+                path: update.to_path_buf(),
+            });
+        };
+        println!(
+            "client {index}: submitted the update of {} ({samples} samples) in round {round}",
+            update.display()
+        );
         Ok(())
     })
 }

@@ -1,5 +1,6 @@
 //! A client's local training in `ringsum join`: the federation's model and
-//! training settings (from its description) on the client's CSV.
+//! training settings (from its description) on the client's CSV, or one
+//! update computed elsewhere (`--update FILE.safetensors`).
 
 use ringsum_net::SetupDescription;
 use ringsum_net::participant::{TrainError, Trainer};
@@ -105,4 +106,31 @@ pub fn application_trainer(
         index,
         clip,
     })
+}
+
+/// One update computed elsewhere (`ringsum join --update`): submitted as
+/// it is, once, in the next round the client can join.
+#[derive(Debug)]
+pub struct UpdateTrainer {
+    values: Vec<f32>,
+    samples: u64,
+}
+
+impl UpdateTrainer {
+    /// The update `values` (flat, in the federation's layout order) and
+    /// the sample count it declares.
+    #[must_use]
+    pub const fn new(values: Vec<f32>, samples: u64) -> Self {
+        Self { values, samples }
+    }
+}
+
+impl Trainer for UpdateTrainer {
+    fn train(&mut self, _round: u64, _global: &[f32]) -> Result<(Vec<f32>, u64), TrainError> {
+        Ok((self.values.clone(), self.samples))
+    }
+
+    fn max_submissions(&self) -> Option<usize> {
+        Some(1)
+    }
 }

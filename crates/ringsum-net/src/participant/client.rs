@@ -38,6 +38,14 @@ pub trait Trainer: Send + 'static {
         round: u64,
         global: &[f32],
     ) -> std::result::Result<(Vec<f32>, u64), TrainError>;
+
+    /// The most submissions the coordinator accepts from this client
+    /// before it stops: `None` (the default) takes part in every round
+    /// until the federation finishes; `Some(1)` submits one update (e.g.
+    /// one computed elsewhere) in the next round it can join, then stops.
+    fn max_submissions(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// How a client runs.
@@ -60,7 +68,9 @@ pub struct ClientReport {
     pub index: usize,
     /// The rounds it submitted to (accepted).
     pub submitted: Vec<u64>,
-    /// The final model.
+    /// The final model (for a client that stopped after its
+    /// [`Trainer::max_submissions`], the model its last submission was
+    /// trained from).
     pub model: Vec<f32>,
     /// The last decoded round's result, as published (`None` if no round
     /// was decoded).
@@ -243,7 +253,9 @@ impl Run {
     }
 }
 
-/// Runs a client until the federation's last round has ended.
+/// Runs a client until the federation's last round has ended (or until
+/// the coordinator accepted the trainer's
+/// [`Trainer::max_submissions`]).
 ///
 /// # Errors
 /// [`NetError::NotPinned`] without a pinned federation; a federation it is
@@ -274,6 +286,7 @@ pub async fn run_client(
     let client = Client::new(Arc::clone(&federation), identity)?;
     crate::fs::ensure_dir(&options.state_dir)?;
     let poll = options.connect.poll;
+    let max_submissions = trainer.max_submissions();
     let mut run = Run {
         connection,
         federation,
@@ -308,6 +321,21 @@ pub async fn run_client(
             }
             Phase::Collecting if !reply.submitted && !run.done.contains(&reply.round) => {
                 run.submit(reply.round, &reply.publication).await?;
+                if max_submissions.is_some_and(|most| run.submitted.len() >= most) {
+                    let (_, published) = read_publication(&run.federation, &reply.publication)?;
+                    let result = (published.clients > 0).then(|| published.clone());
+                    tracing::info!(
+                        client = index,
+                        submitted = ?run.submitted,
+                        "made the submissions it was started for; stopping"
+                    );
+                    return Ok(ClientReport {
+                        index,
+                        submitted: run.submitted,
+                        model: published.model,
+                        result,
+                    });
+                }
             }
             _ => tokio::time::sleep(poll).await,
         }

@@ -164,7 +164,9 @@ fn due_models(
     let round_file = dir
         .join("models")
         .join(format!("round-{}.json", origin.round));
-    let missing = !progress.checked_latest && origin.round > 0 && !round_file.exists();
+    let missing = !progress.checked_latest
+        && origin.round > 0
+        && !(round_file.exists() && round_file.with_extension("safetensors").exists());
     progress.checked_latest = true;
     let last = engine.phase() == Phase::Finished && !progress.final_written;
     progress.final_written |= last;
@@ -187,12 +189,14 @@ fn due_models(
     due
 }
 
+/// Writes each model file as JSON and, beside it, as safetensors.
 fn write_models(due: Vec<(PathBuf, ModelFile)>) {
     for (path, file) in due {
         let written = path
             .parent()
             .map_or(Ok(()), crate::fs::ensure_dir)
-            .and_then(|()| file.write(&path));
+            .and_then(|()| file.write(&path))
+            .and_then(|()| file.write_safetensors(&path.with_extension("safetensors")));
         if let Err(e) = written {
             tracing::warn!(error = %e, "cannot write a model file");
         }
