@@ -1,0 +1,1 @@
+"""A Flower app whose FedAvg runs under ringsum secure aggregation."""
