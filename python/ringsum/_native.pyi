@@ -164,7 +164,10 @@ class Federation:
         signed for, the round whose result the model is (0: the initial
         model), and the model as a flat float32 array in layout order.
         ``FormatError`` for bytes that do not decode, ``AuthenticationError``
-        for a signature that is not the coordinator's of this federation."""
+        for a signature that is not the coordinator's of this federation,
+        ``RefusedError`` for a result round beyond the federation's rounds or
+        a pair of rounds that is neither an announcement (signed for round
+        r + 1, the result of round r) nor a publication (both r)."""
         ...
     def client_index(self, identity: Identity | str) -> int | None:
         """The client index of an Identity (or member id), None if it is not
@@ -226,7 +229,25 @@ class RoundStatus(TypedDict):
     answers: int
 
 class RoundResult:
-    """A finished round."""
+    """A finished round. Pickles (a plain record); what a participant checks
+    is its signed ``publication`` (``Federation.read_publication``)."""
+
+    def __init__(
+        self,
+        round: int,
+        clients: list[int],
+        weight_sum: int,
+        samples: dict[int, int],
+        total_samples: int,
+        error_bound: float,
+        liars: list[int],
+        used: list[int],
+        model: Structure,
+        average: Structure,
+        publication: bytes,
+    ) -> None:
+        """From its parts, as ``Coordinator.finish`` makes it and unpickling
+        rebuilds it."""
 
     @property
     def round(self) -> int: ...

@@ -192,6 +192,8 @@ def node_config(
         "partition-id": node,
         "num-partitions": len(setup.clients),
         "data-path": str(DATA),
+        "local-epochs": LOCAL_EPOCHS,
+        "learning-rate": LEARNING_RATE,
         "ringsum-federation": str(setup.federation_path),
         "ringsum-client": str(setup.clients[node]),
         "ringsum-state": str(state / f"node-{node}"),

@@ -155,6 +155,18 @@ def test_full_round_with_dicts(party: Party, model) -> None:
     assert result.weight_sum > 0 and 0 < result.error_bound < 0.05
     assert isinstance(result.publication, bytes)
     check_round(result, updates, weights, model)
+    # A result is a plain record: it pickles, and reads back the same.
+    again = pickle.loads(pickle.dumps(result))
+    assert repr(again) == repr(result) and again.publication == result.publication
+    assert (again.samples, again.total_samples, again.used) == (
+        result.samples,
+        result.total_samples,
+        result.used,
+    )
+    for k in model:
+        np.testing.assert_array_equal(again.average[k], result.average[k])
+        np.testing.assert_array_equal(again.model[k], result.model[k])
+    assert party.federation.read_publication(again.publication)[1] == 1
     current = coordinator.model()
     for k in model:
         np.testing.assert_array_equal(current[k], result.model[k])

@@ -211,6 +211,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 f"partition-id={node}",
                 f"num-partitions={NODES}",
                 f'data-path="{DATA}"',
+                # Training settings come from the node, never from the server.
+                f"local-epochs={LOCAL_EPOCHS}",
+                f"learning-rate={LEARNING_RATE}",
                 f'ringsum-federation="{setup.federation_path}"',
                 f'ringsum-client="{setup.clients[node]}"',
                 f'ringsum-state="{root / f"state-{node}"}"',
@@ -249,8 +252,6 @@ def test_ringsum_fedavg_on_the_deployment_engine(deployment: Deployment) -> None
     run_config = " ".join(
         [
             f"num-server-rounds={ROUNDS}",
-            f"local-epochs={LOCAL_EPOCHS}",
-            f"learning-rate={LEARNING_RATE}",
             "fraction-evaluate=0.5",
             "round-timeout=60.0",
             "secure=true",

@@ -21,7 +21,7 @@ use ringsum_protocol::spec::Federation;
 use zeroize::Zeroizing;
 
 use crate::arrays;
-use crate::error::{Ctx, Failure, Result};
+use crate::error::{Ctx, Failure, Kind, Result};
 
 /// A federation with its description and its clients in description order.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ impl Shared {
     pub(crate) fn index_of(&self, id: ParticipantId) -> Result<usize> {
         self.client_index(id).ok_or_else(|| {
             Failure::new(
-                crate::error::Kind::Authentication,
+                Kind::Authentication,
                 format!("{id} is not a client of this federation"),
             )
         })
@@ -354,6 +354,8 @@ impl PyFederation {
         let (round, result) = py
             .detach(|| ringsum_net::participant::read_publication(federation, publication))
             .map_err(|e| Failure::net(&e, Ctx::Message).context("the publication"))?;
+        publication_rounds(round.0, result.round, federation.policy().rounds)
+            .map_err(|reason| Failure::new(Kind::Refused, reason))?;
         Ok((
             round.0,
             result.round,
@@ -407,6 +409,23 @@ impl PyFederation {
 }
 
 /// The member id of an Identity, or of a hex string.
+/// Bounds what a coordinator-signed publication may claim (it signs them
+/// itself): the result of a round of the federation (0: the initial
+/// model), either announced for the next round or published in its own.
+fn publication_rounds(envelope: u64, result: u64, rounds: u64) -> std::result::Result<(), String> {
+    if result > rounds {
+        return Err(format!(
+            "the publication claims the result of round {result}, the federation has {rounds} rounds"
+        ));
+    }
+    if envelope != result && envelope != result.saturating_add(1) {
+        return Err(format!(
+            "the publication of round {envelope} carries the result of round {result}: neither an announcement nor a publication"
+        ));
+    }
+    Ok(())
+}
+
 fn member_id(obj: &Bound<'_, PyAny>) -> PyResult<Option<ParticipantId>> {
     if let Ok(identity) = obj.cast::<PyIdentity>() {
         return Ok(Some(identity.get().id));
@@ -593,4 +612,28 @@ pub(crate) fn parameter_sets() -> Vec<&'static str> {
         .into_iter()
         .filter(|id| round_key_set(id).is_ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::publication_rounds;
+
+    #[test]
+    fn publications_claim_only_rounds_of_the_federation_in_their_place() {
+        // The announcement of round 1 (the initial model), of round 5, and
+        // the publication of the last round.
+        assert!(publication_rounds(1, 0, 10).is_ok());
+        assert!(publication_rounds(5, 4, 10).is_ok());
+        assert!(publication_rounds(10, 10, 10).is_ok());
+        // Results beyond the federation's rounds are refused, whatever the
+        // envelope says (the envelope's round is checked when it is
+        // verified).
+        assert!(publication_rounds(12, 11, 10).is_err());
+        assert!(publication_rounds(11, 11, 10).is_err());
+        assert!(publication_rounds(400, 399, 10).is_err());
+        // A result announced two rounds later, or from the future.
+        assert!(publication_rounds(7, 5, 10).is_err());
+        assert!(publication_rounds(3, 5, 10).is_err());
+        assert!(publication_rounds(u64::MAX, u64::MAX, u64::MAX).is_ok());
+    }
 }

@@ -197,6 +197,86 @@ pub(crate) struct PyRoundResult {
 
 #[pymethods]
 impl PyRoundResult {
+    /// A result from its parts: `Coordinator.finish` makes them; this is
+    /// what unpickling calls. It carries no authority of its own: the
+    /// signed `publication` is what a participant checks
+    /// (`Federation.read_publication`).
+    #[new]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of the result, in the order __reduce__ gives them"
+    )]
+    fn new(
+        round: u64,
+        clients: Vec<usize>,
+        weight_sum: i64,
+        samples: BTreeMap<usize, u64>,
+        total_samples: u64,
+        error_bound: f64,
+        liars: Vec<u32>,
+        used: Vec<u32>,
+        model: Py<PyAny>,
+        average: Py<PyAny>,
+        publication: Py<PyBytes>,
+    ) -> Self {
+        Self {
+            round,
+            clients,
+            weight_sum,
+            samples,
+            total_samples,
+            error_bound,
+            liars,
+            used,
+            model,
+            average,
+            publication,
+        }
+    }
+
+    /// Pickles as its constructor's arguments.
+    #[expect(
+        clippy::type_complexity,
+        reason = "the constructor's argument tuple, as pickle wants it"
+    )]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (
+        Bound<'py, pyo3::types::PyType>,
+        (
+            u64,
+            Vec<usize>,
+            i64,
+            BTreeMap<usize, u64>,
+            u64,
+            f64,
+            Vec<u32>,
+            Vec<u32>,
+            Py<PyAny>,
+            Py<PyAny>,
+            Py<PyBytes>,
+        ),
+    ) {
+        let py = slf.py();
+        let r = slf.get();
+        (
+            slf.get_type(),
+            (
+                r.round,
+                r.clients.clone(),
+                r.weight_sum,
+                r.samples.clone(),
+                r.total_samples,
+                r.error_bound,
+                r.liars.clone(),
+                r.used.clone(),
+                r.model.clone_ref(py),
+                r.average.clone_ref(py),
+                r.publication.clone_ref(py),
+            ),
+        )
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "RoundResult(round={}, clients={:?}, weight_sum={}, error_bound={:e}, liars={:?})",

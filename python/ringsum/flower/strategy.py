@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -127,6 +128,19 @@ def describe_content(content: RecordDict, payloads: bool = False) -> list[dict[s
                 }
             )
     return records
+
+
+def _evaluate_reply_problem(metrics: MetricRecord, weight_key: str) -> str | None:
+    """Why an evaluate reply's metrics cannot be averaged, or None."""
+    weight = metrics.get(weight_key)
+    if not isinstance(weight, int) or isinstance(weight, bool) or weight <= 0:
+        return f"{weight_key!r} is not a positive integer"
+    for key, value in metrics.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"metric {key!r} is not an int or a float"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"metric {key!r} is not finite"
+    return None
 
 
 def _listify(value: Any) -> Any:
@@ -603,7 +617,9 @@ class SecureFedAvg(Strategy):
             refused,
             failed,
         )
-        if received == 0 and used:
+        # The reason is free text from the nodes: only as many of them as a
+        # round needs, and no accepted submission, make it a second run.
+        if received == 0 and len(used) >= self.federation.min_clients:
             self._trace({"event": "round-used", "round": server_round, "nodes": used})
             raise RuntimeError(
                 f"ringsum: round {server_round} got no submission, and client nodes "
@@ -766,7 +782,12 @@ class SecureFedAvg(Strategy):
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]
     ) -> MetricRecord | None:
-        """Weighted average of the evaluation metrics (Flower's default)."""
+        """Weighted average of the evaluation metrics (Flower's default).
+
+        Each reply must be one MetricRecord with a positive integer weight and
+        finite int or float values only; other replies are dropped and
+        logged, so no client can end the run with its evaluate reply.
+        """
         contents = []
         for reply in replies:
             self._trace_reply(server_round, "evaluate", reply)
@@ -791,10 +812,32 @@ class SecureFedAvg(Strategy):
                     self.weighted_by_key,
                 )
                 continue
+            problem = _evaluate_reply_problem(
+                next(iter(content.metric_records.values())), self.weighted_by_key
+            )
+            if problem is not None:
+                log(
+                    WARNING,
+                    "evaluate round %d: reply of node %d dropped: %s",
+                    server_round,
+                    reply.metadata.src_node_id,
+                    problem,
+                )
+                continue
             contents.append(content)
         if not contents:
             return None
-        return self.evaluate_metrics_aggr_fn(contents, self.weighted_by_key)
+        try:
+            return self.evaluate_metrics_aggr_fn(contents, self.weighted_by_key)
+        except Exception as err:  # noqa: BLE001 - evaluation must not end the run
+            log(
+                WARNING,
+                "evaluate round %d: the metrics could not be aggregated: %s: %s",
+                server_round,
+                type(err).__name__,
+                err,
+            )
+            return None
 
     def summary(self) -> None:
         """Log the configuration."""
