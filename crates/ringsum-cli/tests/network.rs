@@ -11,8 +11,8 @@
     reason = "test helpers: a fixture that cannot be set up, or an audit line without the expected fields, fails the test"
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use ringsum_cli::data::{self, SplitMix};
@@ -20,150 +20,28 @@ use ringsum_cli::demo;
 use ringsum_cli::model::{Model, ModelKind};
 use ringsum_net::model_file::ModelFile;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringsum");
-const HOLDERS: u32 = 3;
-const CLIENTS: usize = 3;
-const ROUNDS: u64 = 2;
+mod common;
+
+use common::{CLIENTS, Federation, HOLDERS, ROUNDS, Settings, run};
+
 const SEED: u64 = 7;
 const FEATURES: usize = 30;
 const CLASSES: usize = 2;
 
-fn run(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ringsum {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Federation {
-    dir: PathBuf,
-    url: String,
-    config: PathBuf,
-    id: String,
-}
-
 fn federation(dir: &Path) -> Federation {
-    let p = |s: &str| dir.join(s).display().to_string();
-    run(&["keygen", "--out", &p("coordinator")]);
-    // Holder directories are named by Shamir point, as logs name holders.
-    for point in 1..=HOLDERS {
-        run(&[
-            "keygen",
-            "--out",
-            &p(&format!("holder-{point}")),
-            "--holder",
-        ]);
-    }
-    for i in 0..CLIENTS {
-        run(&["keygen", "--out", &p(&format!("client-{i}"))]);
-    }
-    run(&[
-        "split",
-        "--clients",
-        "3",
-        "--seed",
-        &SEED.to_string(),
-        "--out",
-        &p("data"),
-    ]);
-    let port = free_port();
-    let holders: Vec<String> = (1..=HOLDERS).map(|i| format!("\"holder-{i}\"")).collect();
-    let clients: Vec<String> = (0..CLIENTS).map(|i| format!("\"client-{i}\"")).collect();
-    let config = dir.join("federation.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:{port}"
-data_dir = "state"
-identity = "coordinator"
-parameter_set = "rk128-n4096"
-rounds = {ROUNDS}
-threshold = 2
-seed = {SEED}
-insecure_plaintext = true
-holder_timeout_secs = 8
-report_secs = 1
-linger_secs = 4
-holders = [{}]
-clients = [{}]
-
-[model]
-kind = "logistic"
-features = {FEATURES}
-classes = {CLASSES}
-"#,
-            holders.join(", "),
-            clients.join(", ")
-        ),
+    common::federation(
+        dir,
+        &Settings {
+            seed: SEED,
+            features: FEATURES,
+            classes: CLASSES,
+            linger_secs: 4,
+            split_data: true,
+        },
     )
-    .unwrap();
-    let id = run(&["federation-id", "--config", &config.display().to_string()])
-        .trim()
-        .to_owned();
-    assert_eq!(id.len(), 64, "{id}");
-    Federation {
-        dir: dir.to_path_buf(),
-        url: format!("http://127.0.0.1:{port}"),
-        config,
-        id,
-    }
 }
 
 impl Federation {
-    /// The coordinator, its log appended to `serve.log`.
-    fn serve(&self) -> Child {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("serve.log"))
-            .unwrap();
-        Command::new(BIN)
-            .args(["serve", "--config", &self.config.display().to_string()])
-            .env("RINGSUM_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
-    }
-
-    fn join(&self, role: &str, identity: &str) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .args([
-                "join",
-                "--role",
-                role,
-                "--insecure-plaintext",
-                "--coordinator",
-                &self.url,
-                "--federation",
-                &self.id,
-            ])
-            .arg("--identity")
-            .arg(self.dir.join(identity))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    }
-
-    /// Key holder `point`.
-    fn holder(&self, point: u32) -> Child {
-        self.join("holder", &format!("holder-{point}"))
-            .spawn()
-            .unwrap()
-    }
-
     fn client(&self, i: usize) -> Child {
         self.join("client", &format!("client-{i}"))
             .args(["--insecure-seed", "9"])

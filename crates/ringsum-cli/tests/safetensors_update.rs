@@ -16,7 +16,7 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ringsum_cli::demo;
@@ -25,25 +25,15 @@ use ringsum_net::model_file::ModelFile;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringsum");
-const HOLDERS: u32 = 3;
-const CLIENTS: usize = 3;
-const ROUNDS: u64 = 2;
+mod common;
+
+use common::{CLIENTS, Federation, HOLDERS, ROUNDS, Settings};
+
 const SEED: u64 = 5;
 // A small model: weights [4, 3] and bias [3].
 const FEATURES: usize = 4;
 const CLASSES: usize = 3;
 const SAMPLES: [u64; CLIENTS] = [40, 60, 100];
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ringsum {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn model() -> Model {
     Model::new(ModelKind::Logistic, FEATURES, CLASSES)
@@ -92,111 +82,20 @@ fn write_safetensors(path: &Path, tensors: &[(String, Vec<u64>)], values: &[f32]
     std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
-struct Federation {
-    dir: PathBuf,
-    url: String,
-    config: PathBuf,
-    id: String,
-}
-
 fn federation(dir: &Path) -> Federation {
-    let p = |s: &str| dir.join(s).display().to_string();
-    run(&["keygen", "--out", &p("coordinator")]);
-    for point in 1..=HOLDERS {
-        run(&[
-            "keygen",
-            "--out",
-            &p(&format!("holder-{point}")),
-            "--holder",
-        ]);
-    }
-    for i in 0..CLIENTS {
-        run(&["keygen", "--out", &p(&format!("client-{i}"))]);
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let holders: Vec<String> = (1..=HOLDERS).map(|i| format!("\"holder-{i}\"")).collect();
-    let clients: Vec<String> = (0..CLIENTS).map(|i| format!("\"client-{i}\"")).collect();
-    let config = dir.join("federation.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:{port}"
-data_dir = "state"
-identity = "coordinator"
-parameter_set = "rk128-n4096"
-rounds = {ROUNDS}
-threshold = 2
-seed = {SEED}
-insecure_plaintext = true
-holder_timeout_secs = 8
-report_secs = 1
-linger_secs = 2
-holders = [{}]
-clients = [{}]
-
-[model]
-kind = "logistic"
-features = {FEATURES}
-classes = {CLASSES}
-"#,
-            holders.join(", "),
-            clients.join(", ")
-        ),
+    common::federation(
+        dir,
+        &Settings {
+            seed: SEED,
+            features: FEATURES,
+            classes: CLASSES,
+            linger_secs: 2,
+            split_data: false,
+        },
     )
-    .unwrap();
-    let id = run(&["federation-id", "--config", &config.display().to_string()])
-        .trim()
-        .to_owned();
-    Federation {
-        dir: dir.to_path_buf(),
-        url: format!("http://127.0.0.1:{port}"),
-        config,
-        id,
-    }
 }
 
 impl Federation {
-    fn serve(&self) -> Child {
-        let log = std::fs::File::create(self.dir.join("serve.log")).unwrap();
-        Command::new(BIN)
-            .args(["serve", "--config", &self.config.display().to_string()])
-            .env("RINGSUM_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
-    }
-
-    fn join(&self, role: &str, identity: &str) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .args([
-                "join",
-                "--role",
-                role,
-                "--insecure-plaintext",
-                "--coordinator",
-                &self.url,
-                "--federation",
-                &self.id,
-            ])
-            .arg("--identity")
-            .arg(self.dir.join(identity))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    }
-
-    fn holder(&self, point: u32) -> Child {
-        self.join("holder", &format!("holder-{point}"))
-            .spawn()
-            .unwrap()
-    }
-
     /// Client `i` submitting `file` (declaring its samples), its output
     /// captured.
     fn update_client(&self, i: usize, file: &Path) -> Child {
