@@ -10,8 +10,9 @@ use ringsum_net::participant::{
     ClientOptions, ConnectOptions, HolderOptions, run_client, run_holder,
 };
 use ringsum_net::proto::Phase;
-use ringsum_net::{NetError, federation_hex, parse_federation};
-use ringsum_pq::{FederationId, SealingKey, SigningIdentity};
+use ringsum_net::{NetError, SetupDescription, federation_hex, parse_federation};
+use ringsum_pq::{FederationId, ParticipantId, SealingKey, SigningIdentity};
+use ringsum_protocol::spec::Federation;
 
 mod config;
 mod trainer;
@@ -177,15 +178,7 @@ pub fn join_client(
     runtime()?.block_on(async move {
         // The trainer needs the description's model settings: fetch them
         // first (checked against the pinned id).
-        let (description, federation) =
-            ringsum_net::participant::fetch_setup(&connect, identity.id()).await?;
-        let index = description
-            .client_index(&federation, identity.id())
-            .ok_or_else(|| NetError::NotAMember {
-                id: identity.id(),
-                role: "client",
-                federation: federation_hex(federation.id()),
-            })?;
+        let (description, federation, index) = client_setup(&connect, identity.id()).await?;
         let trainer = application_trainer(&description, &federation, data, index)?;
         let report = run_client(
             ClientOptions {
@@ -237,15 +230,7 @@ pub fn join_client_update(
     let bytes = read_bytes(update)?;
     let state_dir = state.unwrap_or_else(|| identity_dir.join("client-state"));
     runtime()?.block_on(async move {
-        let (description, federation) =
-            ringsum_net::participant::fetch_setup(&connect, identity.id()).await?;
-        let index = description
-            .client_index(&federation, identity.id())
-            .ok_or_else(|| NetError::NotAMember {
-                id: identity.id(),
-                role: "client",
-                federation: federation_hex(federation.id()),
-            })?;
+        let (_, federation, index) = client_setup(&connect, identity.id()).await?;
         let policy = federation.policy();
         if !(policy.min_samples..=policy.max_weight).contains(&samples) {
             return Err(CliError::Samples {
@@ -281,6 +266,27 @@ pub fn join_client_update(
         );
         Ok(())
     })
+}
+
+/// The federation a client joins, from the coordinator (checked against
+/// the pinned id), and the client's index in it.
+///
+/// # Errors
+/// The service's, and [`NetError::NotAMember`] for an identity that is not
+/// one of its clients.
+async fn client_setup(
+    connect: &ConnectOptions,
+    id: ParticipantId,
+) -> Result<(SetupDescription, Federation, usize)> {
+    let (description, federation) = ringsum_net::participant::fetch_setup(connect, id).await?;
+    let index = description
+        .client_index(&federation, id)
+        .ok_or_else(|| NetError::NotAMember {
+            id,
+            role: "client",
+            federation: federation_hex(federation.id()),
+        })?;
+    Ok((description, federation, index))
 }
 
 /// Runs a key holder.
