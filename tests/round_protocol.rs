@@ -674,6 +674,18 @@ fn routing(
     }
 }
 
+/// Opens a round in which clients 0 and 1 submit honestly and client 2
+/// submits with `malice`; every submission is accepted and its shares
+/// forwarded. Returns the round.
+fn round_with_malicious_client_2(w: &mut World, malice: Malice) -> RoundId {
+    let round = w.open();
+    w.collect(round, &[0, 1]);
+    let (bad, _) = malicious_submission(w, 2, round, malice);
+    w.coordinator.accept_submission(bad).unwrap();
+    w.forward();
+    round
+}
+
 /// Client i's message for `round` built by hand, as `Client::submit` does
 /// but with `malice`: every envelope is signed by client i and every share
 /// bound to its update and commitment, so only the holders (or the
@@ -824,15 +836,13 @@ fn inconsistent_shamir_shares_fail_the_round_cleanly_and_the_next_one_works() {
     // the answers alone, a client's bad share and a holder's lie look the
     // same.
     let mut w = world(3, 2, 4, policy(3));
-    let round = w.open();
-    w.collect(round, &[0, 1]);
-    let malice = Malice {
-        inconsistent_share: Some(2),
-        ..Malice::default()
-    };
-    let (bad, _) = malicious_submission(&mut w, 2, round, malice);
-    w.coordinator.accept_submission(bad).unwrap();
-    w.forward();
+    let round = round_with_malicious_client_2(
+        &mut w,
+        Malice {
+            inconsistent_share: Some(2),
+            ..Malice::default()
+        },
+    );
     // The bad share is signed, bound and opens: every holder keeps it.
     for h in 0..3 {
         assert_eq!(w.holders[h].shares_held(round), 3);
@@ -860,15 +870,13 @@ fn inconsistent_shamir_shares_among_five_holders_are_corrected_but_name_an_hones
     // secret sharing). A named holder means "a wrong answer or a wrong
     // share", not proof of a lie.
     let mut w = world(5, 3, 3, policy(3));
-    let round = w.open();
-    w.collect(round, &[0, 1]);
-    let malice = Malice {
-        inconsistent_share: Some(4),
-        ..Malice::default()
-    };
-    let (bad, _) = malicious_submission(&mut w, 2, round, malice);
-    w.coordinator.accept_submission(bad).unwrap();
-    w.forward();
+    let round = round_with_malicious_client_2(
+        &mut w,
+        Malice {
+            inconsistent_share: Some(4),
+            ..Malice::default()
+        },
+    );
     let request = w.coordinator.close().unwrap();
     answer_all(&mut w, &request);
     let outcome = w.coordinator.finish().unwrap();
@@ -889,18 +897,16 @@ fn inconsistent_shamir_shares_among_five_holders_are_corrected_but_name_an_hones
 #[test]
 fn an_encrypted_weight_that_disagrees_with_the_declared_samples_fails_the_round() {
     let mut w = world(3, 2, 4, policy(3));
-    let round = w.open();
-    w.collect(round, &[0, 1]);
     // Client 2 declares 40 samples (above min_samples, where the
     // coordinator checks) and weighs its update as 4000 (100 times more
     // influence on the average).
-    let malice = Malice {
-        encrypted_samples: Some(4_000),
-        ..Malice::default()
-    };
-    let (bad, _) = malicious_submission(&mut w, 2, round, malice);
-    w.coordinator.accept_submission(bad).unwrap();
-    w.forward();
+    let round = round_with_malicious_client_2(
+        &mut w,
+        Malice {
+            encrypted_samples: Some(4_000),
+            ..Malice::default()
+        },
+    );
     let request = w.coordinator.close().unwrap();
     answer_all(&mut w, &request);
     let reason = assert_round_fails(&mut w, round);
