@@ -170,6 +170,20 @@ pub enum MathError {
         max_tail: f64,
     },
 
+    /// A differential-privacy noise variance outside the range the wide
+    /// discrete Gaussian sampler supports exactly.
+    #[error(
+        "noise variance {variance} is outside the supported range [{min}, {max}]; change the quantization scale so that the variance, in squared quantization steps, fits"
+    )]
+    InvalidNoiseVariance {
+        /// The variance asked for.
+        variance: u64,
+        /// Smallest supported variance.
+        min: u64,
+        /// Largest supported variance.
+        max: u64,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Entropy(#[from] getrandom::Error),

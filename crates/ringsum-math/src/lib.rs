@@ -62,5 +62,5 @@ pub use crs::{CrsDomain, CrsSeed, expand_crs};
 pub use error::{MathError, Result};
 pub use poly::{Coeff, Ntt, Poly, Representation, RnsScalar, SecretPoly};
 pub use rns::RnsBasis;
-pub use sample::{Csprng, DiscreteGaussian};
+pub use sample::{Csprng, DiscreteGaussian, WideGaussian};
 pub use zq::Modulus;

@@ -5,6 +5,7 @@
 //! | [`sample_uniform`] | uniform on R_Q, in either representation | public randomness, tests |
 //! | [`sample_ternary`] | uniform on {-1, 0, 1} per coefficient | ternary secrets (benchmarks, tests) |
 //! | [`DiscreteGaussian`] | discrete Gaussian, tail-cut | per-round secrets s and errors e |
+//! | [`WideGaussian`] | discrete Gaussian N_Z(0, V), V up to 2^44, by rejection | differential-privacy noise on quantized updates |
 //!
 //! # Constant time
 //!
@@ -19,11 +20,16 @@
 //! - Gaussian: a cumulative-distribution table is scanned *in full* for every
 //!   sample, adding up comparisons instead of searching (see
 //!   [`DiscreteGaussian`]);
+//! - wide Gaussian: uniform candidates accepted with a probability computed
+//!   in fixed point by the same straight-line code for every candidate;
+//!   only which trials were accepted shows (see [`WideGaussian`]);
 //! - signs are applied with masks, residues of negative values with masks.
 
 mod gaussian;
+mod wide;
 
 pub use gaussian::DiscreteGaussian;
+pub use wide::WideGaussian;
 
 use std::fmt;
 use std::sync::Arc;
