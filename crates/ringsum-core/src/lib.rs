@@ -33,6 +33,7 @@ pub mod error;
 pub mod model;
 pub mod noise;
 pub mod params;
+pub mod privacy;
 pub mod round;
 pub mod scheme;
 pub mod update;

@@ -95,9 +95,33 @@ pub(crate) struct UpdateSlots<'a> {
     pub(crate) encoding: &'a crate::params::EncodingParams,
     pub(crate) packing: &'a Packing,
     pub(crate) shape: &'a UpdateShape,
-    pub(crate) values: &'a [f32],
-    pub(crate) samples: u64,
+    pub(crate) values: Values<'a>,
     pub(crate) weight: i64,
+}
+
+/// What fills the value slots: model values quantized on the way in, or
+/// values the caller already quantized (differential privacy adds its
+/// integer noise before encryption).
+#[derive(Clone, Copy)]
+pub(crate) enum Values<'a> {
+    /// Clipped, weighted by `samples` and rounded stochastically here.
+    Float {
+        /// The values.
+        values: &'a [f32],
+        /// The declared sample count (the weight).
+        samples: u64,
+    },
+    /// Slot values as they are.
+    Quantized(&'a [i64]),
+}
+
+impl Values<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Float { values, .. } => values.len(),
+            Self::Quantized(values) => values.len(),
+        }
+    }
 }
 
 impl<'a> UpdateSlots<'a> {
@@ -122,8 +146,55 @@ impl<'a> UpdateSlots<'a> {
             encoding,
             packing,
             shape,
-            values,
-            samples,
+            values: Values::Float { values, samples },
+            weight,
+        })
+    }
+
+    /// Checks already quantized values and their weight: as many values as
+    /// the layout has parameters, each (and the weight) within a signed
+    /// slot, the weight positive.
+    ///
+    /// # Errors
+    /// [`CoreError::CountMismatch`] for the wrong number of values,
+    /// [`CoreError::SlotValueOutOfRange`] for a value outside the slot
+    /// (index 0 is the weight, index i + 1 value i),
+    /// [`CoreError::NoWeight`] for a weight below 1.
+    pub(crate) fn prepare_quantized(
+        encoding: &'a crate::params::EncodingParams,
+        packing: &'a Packing,
+        layout: &ModelLayout,
+        shape: &'a UpdateShape,
+        weight: i64,
+        values: &'a [i64],
+    ) -> Result<Self> {
+        if values.len() != layout.parameter_count() {
+            return Err(CoreError::CountMismatch {
+                what: "quantized model values",
+                expected: layout.parameter_count(),
+                found: values.len(),
+            });
+        }
+        if weight < 1 {
+            return Err(CoreError::NoWeight { weight_sum: weight });
+        }
+        let half = 1i64 << (encoding.slot_bits - 1);
+        if let Some((index, &value)) = std::iter::once(&weight)
+            .chain(values)
+            .enumerate()
+            .find(|(_, v)| !(-half..half).contains(*v))
+        {
+            return Err(CoreError::SlotValueOutOfRange {
+                index,
+                value,
+                slot_bits: encoding.slot_bits,
+            });
+        }
+        Ok(Self {
+            encoding,
+            packing,
+            shape,
+            values: Values::Quantized(values),
             weight,
         })
     }
@@ -163,19 +234,28 @@ impl<'a> UpdateSlots<'a> {
         f: impl FnOnce(&[i64], usize, &mut Csprng) -> Result<T>,
     ) -> Result<T> {
         let capacity = self.packing.capacity();
-        let values = self.values;
-        let first = (index * capacity).saturating_sub(1).min(values.len());
+        let count = self.values.len();
+        let first = (index * capacity).saturating_sub(1).min(count);
         let skip = usize::from(index == 0);
-        let last = (first + capacity - skip).min(values.len());
-        let chunk = values.get(first..last).unwrap_or_default();
+        let last = (first + capacity - skip).min(count);
         let used = self.shape.c0_coefficients(index);
         let encoding = self.encoding;
         let run = |slots: &mut Vec<i64>| {
             slots.clear();
             slots.resize(self.packing.slots() * used, 0);
             let mut fill = || {
-                if let Some(out) = slots.get_mut(skip..skip + chunk.len()) {
-                    quantize_into(encoding, chunk, self.samples, rng, out)?;
+                let out = slots
+                    .get_mut(skip..skip + (last - first))
+                    .unwrap_or_default();
+                match self.values {
+                    Values::Float { values, samples } => {
+                        let chunk = values.get(first..last).unwrap_or_default();
+                        quantize_into(encoding, chunk, samples, rng, out)?;
+                    }
+                    Values::Quantized(values) => {
+                        let chunk = values.get(first..last).unwrap_or_default();
+                        out.iter_mut().zip(chunk).for_each(|(o, v)| *o = *v);
+                    }
                 }
                 if index == 0
                     && let Some(slot) = slots.first_mut()

@@ -26,6 +26,8 @@ pub struct RoundAggregate {
     shape: UpdateShape,
     clients: u64,
     sum: Vec<Poly<Coeff>>,
+    /// The largest magnitude one honest update puts in a value slot.
+    value_bound: u64,
 }
 
 impl RoundAggregate {
@@ -49,7 +51,19 @@ impl RoundAggregate {
             shape: UpdateShape::new(packing, layout),
             clients: 0,
             sum: Vec::new(),
+            value_bound: params.encoding().max_quantized + 1,
         })
+    }
+
+    /// Sets the largest magnitude one honest update puts in a value slot,
+    /// for updates the clients quantized themselves (differential privacy:
+    /// [`crate::privacy::PrivacyPlan::worst_contribution`]); by default
+    /// it is the encoding's `max_quantized` + 1. The plausibility check of
+    /// the decoded sum uses it.
+    #[must_use]
+    pub fn with_value_bound(mut self, value_bound: u64) -> Self {
+        self.value_bound = value_bound;
+        self
     }
 
     /// Checks that an update can join this aggregate.
@@ -240,7 +254,7 @@ impl RoundAggregate {
         let encoding = self.params.encoding();
         let clients = i128::from(self.clients);
         let weight_bound = clients << encoding.fraction_bits;
-        let value_bound = clients * (i128::from(encoding.max_quantized) + 1);
+        let value_bound = clients * i128::from(self.value_bound);
         let out_of_range = slots.iter().enumerate().find(|&(slot, &v)| {
             let v = i128::from(v);
             if slot == 0 {

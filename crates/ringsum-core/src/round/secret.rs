@@ -106,6 +106,50 @@ impl RoundSecret {
             samples,
             rng,
         )?;
+        self.encrypt_slots(packing, layout, context, &slots, rng)
+    }
+
+    /// As [`Self::encrypt_update`] for values the caller quantized itself
+    /// (the differentially private path adds integer noise first): slot 0
+    /// carries `weight`, the parameters' slots `values` as they are.
+    ///
+    /// # Errors
+    /// [`CoreError::ParameterMismatch`] for a packing or context of another
+    /// set; [`CoreError::CountMismatch`] unless there is one value per
+    /// parameter; [`CoreError::SlotValueOutOfRange`] for a value or weight
+    /// outside a signed slot; [`CoreError::NoWeight`] for a weight below 1.
+    pub fn encrypt_quantized(
+        self,
+        packing: &Packing,
+        layout: &ModelLayout,
+        context: &RoundContext,
+        weight: i64,
+        values: &[i64],
+        rng: &mut Csprng,
+    ) -> Result<RoundUpdate> {
+        self.check(packing, context)?;
+        let shape = UpdateShape::new(packing, layout);
+        let slots = UpdateSlots::prepare_quantized(
+            self.params.encoding(),
+            packing,
+            layout,
+            &shape,
+            weight,
+            values,
+        )?;
+        self.encrypt_slots(packing, layout, context, &slots, rng)
+    }
+
+    /// Encrypts prepared slots, one ciphertext per task.
+    fn encrypt_slots(
+        &self,
+        packing: &Packing,
+        layout: &ModelLayout,
+        context: &RoundContext,
+        slots: &UpdateSlots<'_>,
+        rng: &mut Csprng,
+    ) -> Result<RoundUpdate> {
+        let shape = *slots.shape;
         let ciphertexts = slots.map_ciphertexts(
             vec![(); shape.ciphertexts()],
             rng,
