@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ringsum::core::model::ModelLayout;
+use ringsum::core::privacy::{PrivacyPlan, PrivacySettings};
 use ringsum::core::round::{RoundAggregate, RoundContext, RoundSecret};
 use ringsum::core::scheme::Packing;
 use ringsum::core::update::RoundId;
@@ -47,6 +48,37 @@ fn cases() -> Vec<(&'static str, Vec<usize>)> {
         .collect()
 }
 
+/// Times one client's encryption of `values` (100 samples) under a fresh
+/// round secret, on `pool`.
+fn encrypt_plain(
+    b: &mut criterion::Bencher<'_>,
+    pool: &rayon::ThreadPool,
+    params: &ParameterSet,
+    packing: &Packing,
+    layout: &ModelLayout,
+    context: &RoundContext,
+    values: &[f32],
+) {
+    b.iter_batched(
+        || RoundSecret::generate(params, &mut Csprng::from_seed([2; 32])),
+        |secret| {
+            pool.install(|| {
+                secret
+                    .encrypt_update(
+                        packing,
+                        layout,
+                        context,
+                        values,
+                        100,
+                        &mut Csprng::from_seed([4; 32]),
+                    )
+                    .unwrap()
+            })
+        },
+        BatchSize::PerIteration,
+    );
+}
+
 fn round(c: &mut Criterion) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -70,24 +102,7 @@ fn round(c: &mut Criterion) {
             let id = format!("{set}/{size}");
             group.throughput(Throughput::Elements(size as u64));
             group.bench_function(BenchmarkId::new("encrypt", &id), |b| {
-                b.iter_batched(
-                    || RoundSecret::generate(&params, &mut Csprng::from_seed([2; 32])),
-                    |secret| {
-                        pool.install(|| {
-                            secret
-                                .encrypt_update(
-                                    &packing,
-                                    &layout,
-                                    &context,
-                                    &values,
-                                    100,
-                                    &mut Csprng::from_seed([4; 32]),
-                                )
-                                .unwrap()
-                        })
-                    },
-                    BatchSize::PerIteration,
-                );
+                encrypt_plain(b, &pool, &params, &packing, &layout, &context, &values);
             });
             group.bench_function(BenchmarkId::new("precompute", &id), |b| {
                 b.iter_batched(
@@ -206,5 +221,96 @@ fn round(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, round);
+/// Differential privacy's cost in encryption: a plain update (f32 values
+/// quantized on the way in), a noised one (the client's discrete Gaussian
+/// noise drawn, then its integers encrypted), and a noised one whose noise
+/// was drawn ahead, while the model trained. Ids are
+/// `privacy/<case>/<set>/<size>`; the demo's logistic regression has 62
+/// parameters.
+fn privacy(c: &mut Criterion) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("privacy");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (set, size) in [
+        ("rk128-n4096", 62usize),
+        (DEFAULT_PARAMETER_SET, 100_000),
+        (DEFAULT_PARAMETER_SET, 1_000_000),
+    ] {
+        let params = ParameterSet::builtin(set).unwrap();
+        let packing = Packing::new(&params);
+        let context = RoundContext::new(&params, [3; 32], RoundId(1));
+        let layout = ModelLayout::try_new([("model", vec![size as u64])]).unwrap();
+        let values: Vec<f32> = (0..size)
+            .map(|i| ((i % 2001) as f32 / 1000.0) - 1.0)
+            .collect();
+        let plan = PrivacyPlan::new(
+            PrivacySettings {
+                epsilon: 1.0,
+                delta: 1e-5,
+                clip: 1.0,
+                learning_rate: 2.0,
+                records_per_client: 20,
+                max_records: 20,
+                noise_clients: 8,
+            },
+            &params,
+            size,
+            10,
+            8,
+        )
+        .unwrap();
+        let id = format!("{set}/{size}");
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_function(BenchmarkId::new("encrypt-plain", &id), |b| {
+            encrypt_plain(b, &pool, &params, &packing, &layout, &context, &values);
+        });
+        for ahead in [false, true] {
+            let case = if ahead {
+                "encrypt-noise-drawn-ahead"
+            } else {
+                "encrypt-noised"
+            };
+            group.bench_function(BenchmarkId::new(case, &id), |b| {
+                b.iter_batched(
+                    || {
+                        let mut contribution = plan.contribution();
+                        if ahead {
+                            contribution.draw_noise(&mut Csprng::from_seed([6; 32]));
+                        }
+                        (
+                            RoundSecret::generate(&params, &mut Csprng::from_seed([2; 32])),
+                            contribution,
+                        )
+                    },
+                    |(secret, contribution)| {
+                        pool.install(|| {
+                            let mut rng = Csprng::from_seed([4; 32]);
+                            let noisy = contribution.finish(&mut rng);
+                            secret
+                                .encrypt_quantized(
+                                    &packing,
+                                    &layout,
+                                    &context,
+                                    noisy.weight(),
+                                    noisy.values(),
+                                    &mut rng,
+                                )
+                                .unwrap()
+                        })
+                    },
+                    BatchSize::PerIteration,
+                );
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, round, privacy);
 criterion_main!(benches);

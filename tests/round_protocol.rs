@@ -74,6 +74,7 @@ fn spec(holders: usize, threshold: u32, clients: usize, policy: Policy) -> Feder
         clients: (0..clients)
             .map(|i| identity(100 + i as u8).public().clone())
             .collect(),
+        privacy: None,
     }
 }
 
@@ -1132,4 +1133,235 @@ fn the_documented_client_set_example() {
     mask.extend_from_slice(&set.digest(&federation).0);
     assert_eq!(set.mask_context(&federation), mask);
     assert_eq!(ClientSet::decode(&encoding, 2).unwrap(), set);
+}
+
+// Differential privacy: clients clip, quantize and noise their records'
+// gradients before encrypting; the opened sum is exactly theirs.
+
+impl World {
+    /// Forwards the shares, closes the round, has every holder answer and
+    /// opens the sum.
+    fn open_sum(&mut self) -> ringsum::protocol::coordinator::RoundOutcome {
+        self.forward();
+        let request = self.coordinator.close().unwrap();
+        for holder in &mut self.holders {
+            let answer = holder.answer(&request).unwrap();
+            self.coordinator.accept_answer(answer).unwrap();
+        }
+        self.coordinator.finish().unwrap()
+    }
+}
+
+fn private_settings(noise_clients: u64) -> ringsum::core::privacy::PrivacySettings {
+    ringsum::core::privacy::PrivacySettings {
+        epsilon: 2.0,
+        delta: 1e-5,
+        clip: 1.0,
+        learning_rate: 0.5,
+        records_per_client: 20,
+        max_records: 30,
+        noise_clients,
+    }
+}
+
+fn private_world(settings: ringsum::core::privacy::PrivacySettings) -> World {
+    let mut w = world(3, 2, 4, policy(3));
+    let federation = Arc::new(
+        Federation::new(FederationSpec {
+            privacy: Some(settings),
+            ..spec(3, 2, 4, policy(3))
+        })
+        .unwrap(),
+    );
+    assert_ne!(federation.id(), w.federation.id());
+    let params = federation.layout().parameter_count();
+    let audit = AuditLog::in_memory(federation.id(), federation.params().id().as_str());
+    w.coordinator = Coordinator::new(
+        Arc::clone(&federation),
+        identity(1),
+        vec![0.0; params],
+        audit,
+    )
+    .unwrap();
+    w.holders = (0..3u8)
+        .map(|i| {
+            Holder::new(
+                Arc::clone(&federation),
+                identity(10 + i),
+                sealing(10 + i),
+                MemoryJournal::default(),
+            )
+            .unwrap()
+        })
+        .collect();
+    w.clients = (0..4u8)
+        .map(|i| Client::new(Arc::clone(&federation), identity(100 + i)).unwrap())
+        .collect();
+    w.federation = federation;
+    w
+}
+
+#[test]
+fn private_rounds_open_exactly_the_noised_sum() {
+    let mut w = private_world(private_settings(3));
+    let plan = w.federation.privacy().unwrap().clone();
+    let round = w.open();
+    let n = w.federation.layout().parameter_count();
+    let mut exact = vec![0f64; n];
+    let mut weights = 0f64;
+    for i in 0..4 {
+        let mut contribution = plan.contribution();
+        for r in 0..(15 + i) {
+            let gradient: Vec<f32> = (0..n)
+                .map(|j| ((i * 17 + r * 5 + j * 3) % 23) as f32 / 11.0 - 1.0)
+                .collect();
+            contribution.add_record(&gradient, &mut w.rng).unwrap();
+        }
+        let noisy = contribution.finish(&mut w.rng);
+        for (e, v) in exact.iter_mut().zip(noisy.values()) {
+            *e += *v as f64;
+        }
+        weights += noisy.weight() as f64;
+        // A DP federation refuses plain values.
+        assert!(matches!(
+            w.clients[i].submit(round, &vec![0.1; n], 20, &mut w.rng),
+            Err(ProtocolError::PrivacyRequired)
+        ));
+        let submission = w.clients[i]
+            .submit_private(round, noisy, &mut w.rng)
+            .unwrap();
+        w.coordinator.accept_submission(submission).unwrap();
+    }
+    let outcome = w.open_sum();
+    assert_eq!(outcome.average.clients, 4);
+    assert_eq!(outcome.average.weight_sum as f64, weights);
+    // The decrypted average is the clients' integers over their weights,
+    // to f32 precision: no quantization after the clients'.
+    for (d, e) in outcome.average.average.concat().iter().zip(&exact) {
+        let expected = e / weights;
+        assert!(
+            (f64::from(*d) - expected).abs() <= expected.abs() * 1e-6 + 1e-9,
+            "{d} vs {expected}"
+        );
+    }
+    assert!(plan.round_rho(4).unwrap() <= plan.round_rho(3).unwrap());
+}
+
+#[test]
+fn private_settings_that_cannot_hold_are_refused_at_setup() {
+    // More clients' noise planned than the smallest set holds.
+    let error = Federation::new(FederationSpec {
+        privacy: Some(private_settings(4)),
+        ..spec(3, 2, 4, policy(3))
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("noise_clients"), "{error}");
+    for (settings, word) in [
+        (
+            ringsum::core::privacy::PrivacySettings {
+                epsilon: 0.0,
+                ..private_settings(3)
+            },
+            "epsilon",
+        ),
+        (
+            ringsum::core::privacy::PrivacySettings {
+                delta: 1.0,
+                ..private_settings(3)
+            },
+            "delta",
+        ),
+        (
+            ringsum::core::privacy::PrivacySettings {
+                max_records: 50_000_000,
+                records_per_client: 20,
+                ..private_settings(3)
+            },
+            "overflow",
+        ),
+    ] {
+        let error = Federation::new(FederationSpec {
+            privacy: Some(settings),
+            ..spec(3, 2, 4, policy(3))
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains(word), "{word}: {error}");
+    }
+    // A declared count the policy's max_weight would refuse.
+    let error = Federation::new(FederationSpec {
+        privacy: Some(private_settings(3)),
+        ..spec(
+            3,
+            2,
+            4,
+            Policy {
+                max_weight: 1000,
+                ..policy(3)
+            },
+        )
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("above max_weight"), "{error}");
+    // A learning rate the parameter set's weights cannot express.
+    let error = Federation::new(FederationSpec {
+        privacy: Some(ringsum::core::privacy::PrivacySettings {
+            learning_rate: 0.001,
+            ..private_settings(3)
+        }),
+        ..spec(3, 2, 4, policy(3))
+    })
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("raise the learning rate"),
+        "{error}"
+    );
+    // A plain federation refuses private submissions.
+    let mut w = world(3, 2, 4, policy(3));
+    let other = private_world(private_settings(3));
+    let plan = other.federation.privacy().unwrap();
+    let noisy = plan.contribution().finish(&mut w.rng);
+    let round = w.open();
+    assert!(matches!(
+        w.clients[0].submit_private(round, noisy, &mut w.rng),
+        Err(ProtocolError::NoPrivacyPlan)
+    ));
+}
+
+/// The worst case the plan allows (every record of every client clipped
+/// onto one coordinate) opens: the coordinator's plausibility check of a
+/// DP sum uses the plan's bound, not the plain encoding's.
+#[test]
+fn private_sums_at_the_plans_worst_case_open() {
+    let mut w = private_world(ringsum::core::privacy::PrivacySettings {
+        records_per_client: 200,
+        max_records: 200,
+        learning_rate: 4.0,
+        ..private_settings(3)
+    });
+    let federation = Arc::clone(&w.federation);
+    let n = federation.layout().parameter_count();
+    let plan = federation.privacy().unwrap().clone();
+    let round = w.open();
+    let mut one_hot = vec![0f32; n];
+    one_hot[3] = 50.0;
+    for i in 0..4 {
+        let mut contribution = plan.contribution();
+        for _ in 0..200 {
+            contribution.add_record(&one_hot, &mut w.rng).unwrap();
+        }
+        let noisy = contribution.finish(&mut w.rng);
+        let submission = w.clients[i]
+            .submit_private(round, noisy, &mut w.rng)
+            .unwrap();
+        w.coordinator.accept_submission(submission).unwrap();
+    }
+    let outcome = w.open_sum();
+    // Coordinate 3 moved by about -lr * 4 * 200 * C / (4 * 200).
+    let step = outcome.average.average.concat()[3];
+    let rate = plan.effective_learning_rate();
+    assert!(
+        (f64::from(step) + rate).abs() < 0.05 * rate,
+        "{step} vs {}",
+        -rate
+    );
 }

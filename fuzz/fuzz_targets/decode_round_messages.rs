@@ -61,6 +61,7 @@ fn federation() -> &'static Federation {
             clients: (0..4u8)
                 .map(|i| identity(100 + i).public().clone())
                 .collect(),
+            privacy: None,
         })
         .expect("a valid federation")
     })

@@ -52,6 +52,7 @@ fn federation() -> &'static Federation {
                 })
                 .collect(),
             clients: (0..3u8).map(|i| identity(20 + i)).collect(),
+            privacy: None,
         })
         .expect("federation")
     })

@@ -10,11 +10,12 @@ into the flat float32 vector the protocol encrypts.
 """
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Required
 
 __version__: Final[str]
 
@@ -22,6 +23,57 @@ FloatArray = npt.NDArray[np.floating[Any]]
 Structure = Mapping[str, FloatArray] | Sequence[FloatArray] | FloatArray
 Layout = list[tuple[str, tuple[int, ...]]]
 PathLike = str | os.PathLike[str]
+Records = FloatArray | Iterable[Structure]
+
+class PrivacySettings(TypedDict, total=False):
+    """The ``privacy`` argument of ``Federation.create``."""
+
+    epsilon: Required[float]
+    """Target epsilon over all the federation's rounds."""
+    delta: Required[float]
+    """Target delta over all the rounds, in (0, 1)."""
+    clip: float
+    """L2 norm every record's gradient is clipped to, in [1e-6, 1e6]
+    (default 1.0)."""
+    learning_rate: float
+    """The rate of the gradient step the round makes (default 2.0); the
+    integer weight must express it to within 1%."""
+    records_per_client: Required[int]
+    """The planned, public number of records per client: the step divides
+    the noised gradient sum by this times the number of clients."""
+    max_records: Required[int]
+    """The most records a client adds up in one round."""
+    noise_clients: int
+    """The fewest clients whose noise every opened sum holds, at most
+    min_clients (default min_clients): up to min_clients - noise_clients
+    clients of a set may add no noise."""
+
+class PrivacyPlan(TypedDict):
+    """``Federation.privacy``: the settings and what follows from them."""
+
+    epsilon: float
+    delta: float
+    clip: float
+    learning_rate: float
+    records_per_client: int
+    max_records: int
+    noise_clients: int
+    declared_samples: int
+    """The sample count every submission declares (a public constant
+    that sets the step's weight, not a count of records)."""
+    effective_learning_rate: float
+    """The rate the round's step has: learning_rate as the integer weight
+    can express it."""
+    noise_std: float
+    """The standard deviation of the noise a sum of noise_clients
+    contributions holds per parameter, in gradient units (of the sum of
+    clipped gradients, before the step divides it)."""
+    scale_bits: int
+    """Gradients are quantized at scale 2**scale_bits."""
+    planned_epsilon: float
+    """Epsilon after all the rounds if every round is charged for exactly
+    noise_clients honest clients, as a set of min_clients is (at most the
+    target)."""
 
 class RingsumError(Exception):
     """The base of every ringsum error; the message is the Rust error's text."""
@@ -29,7 +81,8 @@ class RingsumError(Exception):
 class InputError(RingsumError, ValueError):
     """Bad values from the caller: a dtype that is not float16/32/64 (ints,
     complex, object), a structure or shape that does not match the layout,
-    NaN or infinity (naming the tensor and index), samples outside the
+    NaN or infinity in an update (naming the tensor and index; in a
+    ``submit_private`` record it counts as a zero gradient), samples outside the
     policy, an unknown parameter set name."""
 
 class FormatError(RingsumError):
@@ -88,6 +141,7 @@ class Federation:
         rounds: int = 100,
         hybrid: bool = False,
         application: Any = None,
+        privacy: PrivacySettings | None = None,
     ) -> Federation:
         """A federation from keygen directories: `coordinator`'s identity.pub,
         each holder's identity.pub and sealing.pub (holders get the Shamir
@@ -97,7 +151,20 @@ class Federation:
         `application` is any JSON-serialisable value carried in the
         description (not part of the id). SetupError for 2t <= n, a policy
         out of bounds or unreadable keys; InputError for an unknown
-        parameter set or a bad layout."""
+        parameter set or a bad layout.
+
+        `privacy` makes every round one step of differentially private
+        gradient descent (clients call ``Client.submit_private``, never
+        ``submit``): a dict of epsilon, delta, records_per_client and
+        max_records, and optionally clip (1.0), learning_rate (2.0) and
+        noise_clients (min_clients). The settings are part of the id.
+        InputError for a missing key, an unknown one or a value out of
+        range (a clip outside [1e-6, 1e6]); SetupError for a target this
+        parameter set, model and federation cannot meet (sums that would
+        overflow the slots, a learning rate the integer weight cannot
+        express to within 1%, more noise than the sampler supports, a
+        declared sample count below min_samples, noise_clients above
+        min_clients)."""
 
     @staticmethod
     def load(path: PathLike) -> Federation:
@@ -156,6 +223,11 @@ class Federation:
     @property
     def application(self) -> Any:
         """The application's JSON value, or None."""
+
+    @property
+    def privacy(self) -> PrivacyPlan | None:
+        """The differential-privacy settings with what the plan derives from
+        them, or None for a federation without."""
 
     def read_publication(self, publication: bytes) -> tuple[int, int, npt.NDArray[np.float32]]:
         """Checks that ``publication`` is a round result signed by this
@@ -219,8 +291,32 @@ class Client:
         bytes (the signed update and one sealed key share per holder). The
         GIL is released while encrypting. InputError for a bad dtype,
         shape, name, NaN/inf or samples outside [min_samples, max_weight];
-        RefusedError for a round outside 1..rounds. Do not call it twice
-        for one round unless the coordinator refused the submission."""
+        RefusedError for a round outside 1..rounds, or in a federation
+        with differential privacy (use submit_private). Do not call it
+        twice for one round unless the coordinator refused the
+        submission."""
+
+    def submit_private(self, round: int, gradients: Records) -> bytes:
+        """In a federation with differential privacy: this client's
+        contribution to `round`'s gradient step. `gradients` holds one
+        gradient per training record, at the global model of the round:
+        a 2-D float16/32/64 array of shape (records, parameter_count), any
+        memory order, or an iterable of per-record structures (each as
+        ``submit`` takes an update). Each record's gradient is clipped to
+        L2 norm ``clip``, quantized with stochastic rounding and summed; a
+        record with a NaN or an infinity anywhere counts as a zero
+        gradient, not as an error (whether a client submits must not
+        depend on one record: check the gradients first to find such
+        records). This client's share of the discrete Gaussian noise is
+        added and the noised sum encrypted (the step's sign and weight are
+        the protocol's: the round's average is -effective_learning_rate
+        times the noised sum over num_clients * records_per_client).
+        Returns the submission's bytes; the true record count is not sent.
+        Zero records is allowed: the client still adds its noise. The GIL
+        is released while summing and encrypting. InputError for a shape,
+        dtype, names or structure (naming the record) or more than
+        max_records records; RefusedError in a federation without
+        privacy or for a round outside 1..rounds."""
 
 class RoundStatus(TypedDict):
     phase: Literal["idle", "collecting", "answering"]
@@ -245,6 +341,7 @@ class RoundResult:
         model: Structure,
         average: Structure,
         publication: bytes,
+        epsilon: float | None = None,
     ) -> None:
         """From its parts, as ``Coordinator.finish`` makes it and unpickling
         rebuilds it."""
@@ -293,6 +390,14 @@ class RoundResult:
     def publication(self) -> bytes:
         """The coordinator's signed result."""
 
+    @property
+    def epsilon(self) -> float | None:
+        """With differential privacy: the epsilon spent by the rounds this
+        coordinator object finished so far, this one included, at the
+        plan's delta. A round of n clients is charged for the noise of
+        max(noise_clients, n - (min_clients - noise_clients)) honest
+        clients, never more than the plan's round; None without."""
+
 class Coordinator:
     """The coordinator of a federation. Thread-safe; heavy calls release the GIL."""
 
@@ -315,6 +420,16 @@ class Coordinator:
 
     @property
     def status(self) -> RoundStatus: ...
+    @property
+    def epsilon(self) -> float | None:
+        """With differential privacy: the epsilon spent by the rounds this
+        object finished, including a round that failed to decode after the
+        holders answered, and a round abandoned after close() at the plan's
+        worst case, since its sum may have been opened (0.0 before the
+        first; a round abandoned before close() is not charged; the count
+        covers this object only, a new Coordinator starts again at 0);
+        None without."""
+
     def open_round(self) -> bytes:
         """Opens the next round; returns the signed announcement the holders
         follow. RefusedError while a round is open or after the last round."""

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
+use ringsum_core::privacy::PrivacySettings;
 use ringsum_core::update::RoundId;
 use ringsum_math::Csprng;
 use ringsum_pq::{AlgorithmPolicy, PublicIdentity, SealingKey, SigningIdentity};
@@ -25,6 +26,7 @@ use serde_json::json;
 
 use crate::data::{self, DataError, Dataset, SplitMix};
 use crate::error::{CliError, Result};
+use crate::fedsgd::PrivateRun;
 use crate::model::{Model, ModelKind, Training};
 
 /// A data set shipped inside the binary.
@@ -91,6 +93,23 @@ pub struct Options {
     pub insecure_seed: Option<u64>,
     /// Write the final encrypted-FedAvg model here (JSON array).
     pub model_out: Option<PathBuf>,
+    /// Differentially private FedSGD instead of FedAvg.
+    pub privacy: Option<DemoPrivacy>,
+}
+
+/// The demo's differential privacy: per-record clipping, one gradient
+/// step per round (FedSGD), each client's share of discrete Gaussian noise
+/// added before encryption.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DemoPrivacy {
+    /// Target epsilon over the run.
+    pub epsilon: f64,
+    /// Target delta over the run.
+    pub delta: f64,
+    /// L2 norm each record's gradient is clipped to.
+    pub clip: f64,
+    /// The step's rate.
+    pub learning_rate: f64,
 }
 
 /// One round's numbers.
@@ -123,6 +142,32 @@ pub struct RoundReport {
     pub decrypt: Duration,
     /// Bytes of all envelopes of the round.
     pub bytes: usize,
+    /// With differential privacy: epsilon of this round alone, and spent
+    /// so far (both at the run's delta).
+    pub epsilon: Option<(f64, f64)>,
+}
+
+/// What a differentially private run reports beside the rounds.
+#[derive(Clone, Debug)]
+pub struct PrivacyReport {
+    /// The settings asked for.
+    pub settings: DemoPrivacy,
+    /// Epsilon spent over the run.
+    pub epsilon: f64,
+    /// The planned epsilon over all rounds (the worst case the plan was
+    /// calibrated for).
+    pub planned_epsilon: f64,
+    /// Clients whose noise every sum holds.
+    pub noise_clients: u64,
+    /// Standard deviation of the noise of a sum, per parameter, in
+    /// gradient units.
+    pub noise_std: f64,
+    /// The learning rate after rounding the weight.
+    pub learning_rate: f64,
+    /// Quantization scale exponent.
+    pub scale_bits: u32,
+    /// The planned records per client (the public denominator).
+    pub records_per_client: u64,
 }
 
 /// The whole run.
@@ -148,6 +193,8 @@ pub struct Report {
     pub total: Duration,
     /// Audit log lines (verified).
     pub audit_lines: usize,
+    /// Differential privacy, when on.
+    pub privacy: Option<PrivacyReport>,
 }
 
 impl Report {
@@ -292,9 +339,21 @@ pub const MIN_SAMPLES: u64 = 10;
 
 /// The demo's round policy: at least 3 clients per sum (2 if the demo has
 /// fewer), at least [`MIN_SAMPLES`] samples each, every round of the run.
+///
+/// With differential privacy every sum must hold the noise of the planned
+/// set (all clients but those the demo drops), so the minimum is raised to
+/// it: the holders refuse a smaller set.
 fn demo_policy(options: &Options, params: &ParameterSet) -> Policy {
+    let least = options.clients.clamp(2, 3);
     Policy {
-        min_clients: options.clients.clamp(2, 3),
+        min_clients: if options.privacy.is_some() {
+            options
+                .clients
+                .saturating_sub(options.drop_clients)
+                .max(least)
+        } else {
+            least
+        },
         min_samples: MIN_SAMPLES,
         max_weight: params.encoding().max_weight,
         rounds: options.rounds,
@@ -315,6 +374,7 @@ fn members(
     params: &ParameterSet,
     layout: ModelLayout,
     policy: Policy,
+    privacy: Option<PrivacySettings>,
     initial: Vec<f32>,
 ) -> Result<Members> {
     let algorithms = if options.hybrid {
@@ -352,6 +412,7 @@ fn members(
             })
             .collect(),
         clients: client_ids.iter().map(|c| c.public().clone()).collect(),
+        privacy,
     })?);
     let audit = match &options.audit_log {
         Some(path) => AuditLog::create(federation.id(), params.id().as_str(), path)?,
@@ -414,6 +475,9 @@ pub fn run(options: &Options) -> Result<Report> {
     let model = Model::new(options.model, dim, classes);
     let layout = ModelLayout::try_new(model.layout())?;
     let clip_value = params.encoding().clip as f32;
+    let privacy = options
+        .privacy
+        .map(|settings| crate::fedsgd::settings(settings, &parts, policy.min_clients as u64));
     let initial = initial_model(&model, options.seed);
     let setup_started = Instant::now();
     let Members {
@@ -422,7 +486,12 @@ pub fn run(options: &Options) -> Result<Report> {
         coordinator_public,
         clients,
         mut holders,
-    } = members(options, &params, layout, policy, initial.clone())?;
+    } = members(options, &params, layout, policy, privacy, initial.clone())?;
+    let min_clients = federation.policy().min_clients as u64;
+    let mut private = federation
+        .privacy()
+        .cloned()
+        .map(|plan| PrivateRun::new(plan, min_clients));
     let setup = setup_started.elapsed();
     let mut crypto_rng = Csprng::from_os()?;
 
@@ -451,43 +520,67 @@ pub fn run(options: &Options) -> Result<Report> {
         let mut plain_sum = vec![0f64; plain.len()];
         let mut exact_sum = vec![0f64; plain.len()];
         let mut weight = 0f64;
+        let mut submitted = 0u64;
         for (index, (client, part)) in clients.iter().zip(&parts).enumerate() {
             if dropped.contains(&index) {
                 continue;
             }
             let seed = training_seed(options.seed, round, index);
-            let samples = part.len() as u64;
-            // Encrypted FedAvg: train from the published global model.
-            let delta = local_update(&model, &global, part, seed, clip_value);
-            for (s, d) in exact_sum.iter_mut().zip(&delta) {
-                *s += f64::from(*d) * samples as f64;
-            }
-            let t = Instant::now();
             let mut seeded = options
                 .insecure_seed
                 .map(|s| ringsum_net::insecure_test_rng(s, index, round));
-            let submission = client.submit(
-                round_id,
-                &delta,
-                samples,
-                seeded.as_mut().unwrap_or(&mut crypto_rng),
-            )?;
-            let wire = submission.to_bytes();
+            let rng = seeded.as_mut().unwrap_or(&mut crypto_rng);
+            let t = Instant::now();
+            let wire = match &private {
+                None => {
+                    let samples = part.len() as u64;
+                    // Encrypted FedAvg: train from the published global model.
+                    let delta = local_update(&model, &global, part, seed, clip_value);
+                    for (s, d) in exact_sum.iter_mut().zip(&delta) {
+                        *s += f64::from(*d) * samples as f64;
+                    }
+                    let submission = client.submit(round_id, &delta, samples, rng)?;
+                    // Plaintext FedAvg: the same client, data and seed, from its own model.
+                    let plain_delta = local_update(&model, &plain, part, seed, clip_value);
+                    for (s, d) in plain_sum.iter_mut().zip(&plain_delta) {
+                        *s += f64::from(*d) * samples as f64;
+                    }
+                    weight += samples as f64;
+                    submission.to_bytes()
+                }
+                Some(run) => {
+                    let noisy = run.contribution(&model, &global, part, rng)?;
+                    for (s, v) in exact_sum.iter_mut().zip(noisy.values()) {
+                        *s += *v as f64;
+                    }
+                    weight += noisy.weight() as f64;
+                    let submission = client.submit_private(round_id, noisy, rng)?;
+                    // The same training without noise or quantization,
+                    // from its own model.
+                    for (s, g) in plain_sum
+                        .iter_mut()
+                        .zip(run.clipped_sum(&model, &plain, part))
+                    {
+                        *s += g;
+                    }
+                    submission.to_bytes()
+                }
+            };
             encrypt += t.elapsed();
             bytes += wire.len();
             let t = Instant::now();
             let submission = Submission::from_bytes(&federation, &wire)?;
             coordinator.accept_submission(submission)?;
             aggregate += t.elapsed();
-            // Plaintext FedAvg: the same client, data and seed, from its own model.
-            let plain_delta = local_update(&model, &plain, part, seed, clip_value);
-            for (s, d) in plain_sum.iter_mut().zip(&plain_delta) {
-                *s += f64::from(*d) * samples as f64;
-            }
-            weight += samples as f64;
+            submitted += 1;
         }
-        for (p, s) in plain.iter_mut().zip(&plain_sum) {
-            *p += (s / weight) as f32;
+        match &private {
+            None => {
+                for (p, s) in plain.iter_mut().zip(&plain_sum) {
+                    *p += (s / weight) as f32;
+                }
+            }
+            Some(run) => run.plain_step(&mut plain, &plain_sum, submitted),
         }
 
         // The holders: shares forwarded, the set asked, the answers combined.
@@ -530,13 +623,28 @@ pub fn run(options: &Options) -> Result<Report> {
             .zip(&plain)
             .map(|(a, b)| f64::from((a - b).abs()))
             .fold(0.0, f64::max);
+        let (error_bound, epsilon) = match &mut private {
+            None => (outcome.result.error_bound, None),
+            Some(run) => {
+                // Nothing is quantized after the clients' integers: the
+                // decrypted average differs from their exact sum over the
+                // weights by the f32 roundings of the average, the new
+                // model and the difference (half an ulp each, doubled).
+                let largest = |v: &mut dyn Iterator<Item = f64>| v.fold(0.0, f64::max);
+                let model_max =
+                    largest(&mut outcome.result.model.iter().map(|v| f64::from(v.abs())));
+                let average_max = largest(&mut exact_sum.iter().map(|v| (v / weight).abs()));
+                let bound = (model_max + 2.0 * average_max) * f64::from(f32::EPSILON);
+                (bound, Some(run.spend(outcome.result.clients)?))
+            }
+        };
         let report = RoundReport {
             round,
             accuracy_encrypted: model.accuracy(&outcome.result.model, &test),
             accuracy_plaintext: model.accuracy(&plain, &test),
             max_difference,
             aggregation_error,
-            error_bound: outcome.result.error_bound,
+            error_bound,
             clients: outcome.result.clients,
             holders_answered: live_holders,
             holders_named: outcome.liars.iter().map(|h| h.0).collect(),
@@ -544,6 +652,7 @@ pub fn run(options: &Options) -> Result<Report> {
             aggregate,
             decrypt,
             bytes,
+            epsilon,
         };
         bar.set_message(format!(
             "accuracy {:.1}% (plaintext {:.1}%)",
@@ -578,6 +687,26 @@ pub fn run(options: &Options) -> Result<Report> {
         setup,
         total: started.elapsed(),
         audit_lines: summary.lines,
+        privacy: private
+            .map(|run| -> Result<PrivacyReport> {
+                let plan = &run.plan;
+                Ok(PrivacyReport {
+                    settings: options.privacy.unwrap_or(DemoPrivacy {
+                        epsilon: plan.settings().epsilon,
+                        delta: plan.settings().delta,
+                        clip: plan.settings().clip,
+                        learning_rate: plan.settings().learning_rate,
+                    }),
+                    epsilon: run.spent()?,
+                    planned_epsilon: plan.planned_epsilon(plan.rounds())?,
+                    noise_clients: plan.settings().noise_clients,
+                    noise_std: plan.noise_std(),
+                    learning_rate: plan.effective_learning_rate(),
+                    scale_bits: plan.scale_bits(),
+                    records_per_client: plan.settings().records_per_client,
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -598,6 +727,15 @@ pub fn print_text(report: &Report) {
         report.threshold,
         ms(report.setup)
     );
+    if let Some(p) = &report.privacy {
+        println!(
+            "differential privacy: one gradient step per round (FedSGD, learning rate {:.3}), \
+             each record's gradient clipped to L2 norm {}, discrete Gaussian noise of std {:.3} \
+             per parameter in every sum ({} clients' shares, quantization 2^{})",
+            p.learning_rate, p.settings.clip, p.noise_std, p.noise_clients, p.scale_bits
+        );
+        println!("  \"plaintext\" below is the same training without noise or encryption");
+    }
     println!(
         "{:>5}  {:>9}  {:>9}  {:>10}  {:>9}  {:>8}  {:>9}  {:>8}  {:>9}",
         "round",
@@ -612,7 +750,7 @@ pub fn print_text(report: &Report) {
     );
     for r in &report.rounds {
         println!(
-            "{:>5}  {:>8.2}%  {:>8.2}%  {:>10.2e}  {:>9}  {:>6.0}ms  {:>7.0}ms  {:>6.0}ms  {:>7.2}MB{}",
+            "{:>5}  {:>8.2}%  {:>8.2}%  {:>10.2e}  {:>9}  {:>6.0}ms  {:>7.0}ms  {:>6.0}ms  {:>7.2}MB{}{}",
             r.round,
             r.accuracy_encrypted * 100.0,
             r.accuracy_plaintext * 100.0,
@@ -622,6 +760,8 @@ pub fn print_text(report: &Report) {
             ms(r.aggregate),
             ms(r.decrypt),
             r.bytes as f64 / 1e6,
+            r.epsilon
+                .map_or_else(String::new, |(_, total)| format!("  epsilon {total:.3}")),
             if r.holders_named.is_empty() {
                 String::new()
             } else {
@@ -655,6 +795,17 @@ pub fn print_text(report: &Report) {
             worst * 100.0
         );
     }
+    if let Some(p) = &report.privacy {
+        println!(
+            "privacy spent: epsilon {:.3} at delta {:e} over {} rounds (target {}; the plan's \
+             worst case {:.3})",
+            p.epsilon,
+            p.settings.delta,
+            report.rounds.len(),
+            p.settings.epsilon,
+            p.planned_epsilon
+        );
+    }
     println!(
         "audit log: {} lines, chain and signatures verified; total {:.1} s",
         report.audit_lines,
@@ -676,6 +827,19 @@ pub fn to_json(report: &Report) -> serde_json::Value {
         "total_ms": ms(report.total),
         "audit_lines": report.audit_lines,
         "final": {"accuracy_encrypted": enc, "accuracy_plaintext": plain},
+        "epsilon": report.privacy.as_ref().map(|p| p.epsilon),
+        "privacy": report.privacy.as_ref().map(|p| json!({
+            "epsilon": p.epsilon,
+            "delta": p.settings.delta,
+            "target_epsilon": p.settings.epsilon,
+            "planned_epsilon": p.planned_epsilon,
+            "clip": p.settings.clip,
+            "learning_rate": p.learning_rate,
+            "noise_std": p.noise_std,
+            "noise_clients": p.noise_clients,
+            "scale_bits": p.scale_bits,
+            "records_per_client": p.records_per_client,
+        })),
         "rounds": report.rounds.iter().map(|r| json!({
             "round": r.round,
             "accuracy_encrypted": r.accuracy_encrypted,
@@ -690,6 +854,8 @@ pub fn to_json(report: &Report) -> serde_json::Value {
             "aggregate_ms": ms(r.aggregate),
             "decrypt_ms": ms(r.decrypt),
             "bytes": r.bytes,
+            "epsilon": r.epsilon.map(|(_, total)| total),
+            "epsilon_round": r.epsilon.map(|(round, _)| round),
         })).collect::<Vec<_>>(),
     })
 }

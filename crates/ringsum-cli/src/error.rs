@@ -22,6 +22,9 @@ pub type Result<T, E = CliError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
+    /// Differential privacy refused its settings or a record.
+    #[error(transparent)]
+    Privacy(#[from] ringsum_core::privacy::PrivacyError),
     // Options of the command line.
     /// A count option below its least value.
     #[error("{option} must be at least {min}")]
@@ -149,6 +152,26 @@ pub enum CliError {
     UpdateNotSubmitted {
         /// The update file.
         path: PathBuf,
+    },
+    /// `--update` in a federation with differential privacy.
+    #[error(
+        "{}: this federation trains with differential privacy, so a client cannot submit an update computed elsewhere (each record's gradient must be clipped before it is summed, which a finished update does not show); join with --data instead",
+        path.display()
+    )]
+    UpdateWithPrivacy {
+        /// The update file.
+        path: PathBuf,
+    },
+    /// A client whose data has more records than a differentially private
+    /// federation lets it add in a round.
+    #[error(
+        "the data has {records} records; this federation's privacy plan lets a client add at most {max} per round (max_records of its [privacy] section): split the data, or ask the coordinator for a larger max_records"
+    )]
+    TooManyRecords {
+        /// The data's records.
+        records: usize,
+        /// The plan's `max_records`.
+        max: u64,
     },
     /// A `--federation` that is neither an id nor a file holding one.
     #[error("--federation {0:?} is neither a federation id (64 hex digits) nor a file holding one")]

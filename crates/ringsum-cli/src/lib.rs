@@ -1,6 +1,6 @@
 //! The library behind the `ringsum` command line: the demo's data sets
 //! ([`data`]), models ([`model`]) and the in-process federation
-//! ([`demo`]), the pipeline benchmark ([`mod@bench`]), and the federation
+//! ([`demo`]) with its differentially private training ([`fedsgd`]), the pipeline benchmark ([`mod@bench`]), and the federation
 //! on several machines ([`net`]), so that tests and examples can run them
 //! too. Every command fails with a [`CliError`].
 
@@ -8,6 +8,7 @@ pub mod bench;
 pub mod data;
 pub mod demo;
 pub mod error;
+pub mod fedsgd;
 pub mod model;
 pub mod net;
 

@@ -292,6 +292,21 @@ struct DemoArgs {
     /// Write the final encrypted-FedAvg model here (JSON array).
     #[arg(long)]
     model_out: Option<PathBuf>,
+    /// Differentially private training: one gradient step per round with
+    /// each record's gradient clipped and each client's share of discrete
+    /// Gaussian noise added before encryption, calibrated to this epsilon
+    /// over all rounds (docs/privacy.md).
+    #[arg(long, requires = "dp_delta")]
+    dp_epsilon: Option<f64>,
+    /// The delta of --dp-epsilon, over all rounds.
+    #[arg(long, requires = "dp_epsilon")]
+    dp_delta: Option<f64>,
+    /// L2 norm each record's gradient is clipped to (with --dp-epsilon).
+    #[arg(long, default_value_t = 1.0, requires = "dp_epsilon")]
+    dp_clip: f64,
+    /// The gradient step's rate (with --dp-epsilon).
+    #[arg(long, default_value_t = 2.0, requires = "dp_epsilon")]
+    dp_learning_rate: f64,
 }
 
 fn main() -> ExitCode {
@@ -331,6 +346,15 @@ fn run(cli: Cli) -> Result<()> {
                 progress: !args.json,
                 insecure_seed: args.insecure_seed,
                 model_out: args.model_out,
+                privacy: match (args.dp_epsilon, args.dp_delta) {
+                    (Some(epsilon), Some(delta)) => Some(demo::DemoPrivacy {
+                        epsilon,
+                        delta,
+                        clip: args.dp_clip,
+                        learning_rate: args.dp_learning_rate,
+                    }),
+                    _ => None,
+                },
             };
             let report = demo::run(&options)?;
             if args.json {
@@ -412,6 +436,7 @@ fn run(cli: Cli) -> Result<()> {
                 progress: false,
                 insecure_seed: None,
                 model_out: None,
+                privacy: None,
             };
             for path in ringsum_cli::net::split(&options, &out)? {
                 println!("{}", path.display());

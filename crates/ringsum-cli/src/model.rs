@@ -177,6 +177,13 @@ impl Model {
         }
     }
 
+    /// The cross-entropy gradient of one record (`x`, `label`) at `params`,
+    /// written into `out` (one value per parameter).
+    pub fn record_gradient(&self, params: &[f32], x: &[f32], label: usize, out: &mut [f32]) {
+        out.iter_mut().for_each(|g| *g = 0.0);
+        self.backward(params, x, label, out);
+    }
+
     /// Trains from `params` on `data` and returns the new parameters.
     pub fn train(
         &self,

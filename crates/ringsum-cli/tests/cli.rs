@@ -57,6 +57,57 @@ fn bad_demo_inputs_are_refused_clearly() {
         "cannot give 8 clients",
     );
     refused(&["demo", "--dataset", "missing.csv"], &dir, "missing.csv");
+    // Differential privacy's settings.
+    let dp = |extra: &[&str], needle: &str| {
+        let mut args = vec!["demo", "--rounds", "1"];
+        args.extend_from_slice(extra);
+        refused(&args, &dir, needle);
+    };
+    dp(
+        &["--dp-epsilon", "0", "--dp-delta", "1e-5"],
+        "epsilon must be a positive",
+    );
+    dp(
+        &["--dp-epsilon", "1", "--dp-delta", "1"],
+        "delta must lie strictly between 0 and 1",
+    );
+    dp(
+        &["--dp-epsilon", "1", "--dp-delta", "0"],
+        "delta must lie strictly between 0 and 1",
+    );
+    dp(
+        &["--dp-epsilon", "1", "--dp-delta", "1e-5", "--dp-clip=-1"],
+        "clipping norm must be a positive",
+    );
+    dp(
+        &["--dp-epsilon", "1", "--dp-delta", "1e-5", "--dp-clip", "0"],
+        "clipping norm must be a positive",
+    );
+    dp(
+        &[
+            "--dp-epsilon",
+            "1",
+            "--dp-delta",
+            "1e-5",
+            "--dp-clip",
+            "5e5",
+            "--dp-learning-rate",
+            "0.01",
+        ],
+        "could overflow",
+    );
+    dp(
+        &[
+            "--dp-epsilon",
+            "1",
+            "--dp-delta",
+            "1e-5",
+            "--dp-learning-rate",
+            "1e9",
+        ],
+        "lower the learning rate",
+    );
+    dp(&["--dp-epsilon", "1"], "--dp-delta");
     refused(
         &["demo", "--threshold", "6"],
         &dir,

@@ -7,8 +7,13 @@
 //! Only the per-round-key parameter sets (`rk128-*`) are accepted: the
 //! collective-key sets (`pq128-*`) belong to the design a malicious
 //! coordinator could break, and are refused with a clear message.
+//!
+//! A federation with differential privacy carries its settings in
+//! [`SetupDescription::privacy`]; a description without them is, byte for
+//! byte and id for id, what it was before the field existed.
 
 use ringsum_core::model::ModelLayout;
+use ringsum_core::privacy::PrivacySettings;
 use ringsum_core::{DEFAULT_ROUND_KEY_SET, ParameterSet};
 use ringsum_pq::codec::{hex, unhex};
 use ringsum_pq::{AlgorithmPolicy, FederationId, ParticipantId, PublicIdentity, SealingPublicKey};
@@ -41,6 +46,115 @@ pub struct HolderDescription {
     pub key: String,
     /// The sealing public key.
     pub sealing: String,
+}
+
+/// The differential-privacy settings of a federation
+/// ([`PrivacySettings`]), every one explicit.
+///
+/// The floats are hashed into the federation id bit for bit, and every
+/// participant reads them back from this JSON: [`Self::new`] gives each
+/// the value the JSON reader returns for it, so that the coordinator and
+/// the participants hash the same bits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyDescription {
+    /// Target epsilon over all rounds.
+    pub epsilon: f64,
+    /// Target delta over all rounds.
+    pub delta: f64,
+    /// L2 norm every record's gradient is clipped to.
+    pub clip: f64,
+    /// The gradient step's rate.
+    pub learning_rate: f64,
+    /// The planned (public) records per client: the step's denominator.
+    pub records_per_client: u64,
+    /// The most records a client adds up in one round.
+    pub max_records: u64,
+    /// The fewest clients whose noise every opened sum holds.
+    pub noise_clients: u64,
+}
+
+/// `value` as the description's JSON carries it: what the JSON reader
+/// returns for the number the writer prints. The reader is not correctly
+/// rounded for every input, so this is the first value that reads back as
+/// itself (one step in practice; a value that never settles, and any value
+/// that is not finite, is kept, and refused by [`SetupDescription::spec`]
+/// or by the privacy plan).
+fn json_exact(value: f64) -> f64 {
+    let mut current = value;
+    for _ in 0..4 {
+        let Some(next) = json_round_trip(current) else {
+            return value;
+        };
+        if next.to_bits() == current.to_bits() {
+            return current;
+        }
+        current = next;
+    }
+    value
+}
+
+/// What the JSON reader returns for the number the writer prints for
+/// `value` (`None` for a value JSON has no number for).
+fn json_round_trip(value: f64) -> Option<f64> {
+    if !value.is_finite() {
+        return None;
+    }
+    serde_json::to_string(&value)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+}
+
+impl PrivacyDescription {
+    /// The description of `settings`, each float replaced by the value
+    /// the description's JSON carries exactly (the same, or one unit in
+    /// the last place away).
+    #[must_use]
+    pub fn new(settings: &PrivacySettings) -> Self {
+        Self {
+            epsilon: json_exact(settings.epsilon),
+            delta: json_exact(settings.delta),
+            clip: json_exact(settings.clip),
+            learning_rate: json_exact(settings.learning_rate),
+            records_per_client: settings.records_per_client,
+            max_records: settings.max_records,
+            noise_clients: settings.noise_clients,
+        }
+    }
+
+    /// The settings the federation is built with.
+    #[must_use]
+    pub fn settings(&self) -> PrivacySettings {
+        PrivacySettings {
+            epsilon: self.epsilon,
+            delta: self.delta,
+            clip: self.clip,
+            learning_rate: self.learning_rate,
+            records_per_client: self.records_per_client,
+            max_records: self.max_records,
+            noise_clients: self.noise_clients,
+        }
+    }
+
+    /// Refuses a finite float that does not read back from the JSON as
+    /// itself: a participant would hash other bits into the federation id
+    /// than the coordinator. (Not finite: refused by the plan, with the
+    /// setting's own message.)
+    fn check_exact(&self) -> Result<()> {
+        for (field, value) in [
+            ("epsilon", self.epsilon),
+            ("delta", self.delta),
+            ("clip", self.clip),
+            ("learning_rate", self.learning_rate),
+        ] {
+            if value.is_finite()
+                && json_round_trip(value).map(f64::to_bits) != Some(value.to_bits())
+            {
+                return Err(NetError::PrivacyNotExact { field, value });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A federation as the coordinator publishes it.
@@ -76,6 +190,10 @@ pub struct SetupDescription {
     /// service passes it on without reading it. It is not part of the
     /// federation id.
     pub application: serde_json::Value,
+    /// Differential privacy for every client (absent: none). Part of the
+    /// federation id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyDescription>,
 }
 
 fn bytes(field: &str, text: &str) -> Result<Vec<u8>> {
@@ -144,9 +262,13 @@ impl SetupDescription {
     ///
     /// # Errors
     /// [`NetError::CollectiveKeySet`], [`NetError::NotHex`],
-    /// [`NetError::Key`], and the protocol's for an invalid layout.
+    /// [`NetError::Key`], [`NetError::PrivacyNotExact`], and the
+    /// protocol's for an invalid layout.
     pub fn spec(&self) -> Result<FederationSpec> {
         let params = round_key_set(&self.parameter_set)?;
+        if let Some(privacy) = &self.privacy {
+            privacy.check_exact()?;
+        }
         let layout = ModelLayout::try_new(
             self.layout
                 .iter()
@@ -193,14 +315,17 @@ impl SetupDescription {
             coordinator: identity("coordinator key".into(), &self.coordinator)?,
             holders,
             clients,
+            privacy: self.privacy.as_ref().map(PrivacyDescription::settings),
         })
     }
 
-    /// Builds and checks the federation (2t > n, the policy, every key).
+    /// Builds and checks the federation (2t > n, the policy, every key,
+    /// the privacy plan).
     ///
     /// # Errors
     /// As [`Self::spec`], and [`NetError::Protocol`] for what the protocol
-    /// refuses (naming n and t for a threshold that is not a majority).
+    /// refuses (naming n and t for a threshold that is not a majority, or
+    /// the privacy setting it cannot plan with).
     pub fn federation(&self) -> Result<Federation> {
         Ok(Federation::new(self.spec()?)?)
     }
@@ -233,4 +358,54 @@ pub fn parse_federation(text: &str) -> Option<FederationId> {
     unhex(text.trim())
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .map(FederationId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privacy_floats_are_snapped_to_what_the_json_reads_back() {
+        // The JSON reader is not correctly rounded for every number: 1e-23
+        // reads back one unit in the last place away.
+        let read = |v: f64| -> f64 {
+            serde_json::from_str(&serde_json::to_string(&v).unwrap_or_default()).unwrap_or(f64::NAN)
+        };
+        assert_ne!(read(1e-23).to_bits(), 1e-23f64.to_bits());
+        for value in [1e-23, 7e-25, 1e-300, 1e-5, 0.1, 2.0, 8.0, 1.0 / 3.0] {
+            let exact = json_exact(value);
+            assert_eq!(read(exact).to_bits(), exact.to_bits(), "{value:e}");
+            assert!((exact - value).abs() <= value * 1e-15, "{value:e}");
+        }
+        // The usual values are kept as they are.
+        for value in [1e-5, 0.5, 1.0, 2.0, 8.0] {
+            assert_eq!(json_exact(value).to_bits(), value.to_bits());
+        }
+        // Not finite: kept, for the plan to refuse by name.
+        assert!(json_exact(f64::NAN).is_nan());
+        assert_eq!(json_exact(f64::INFINITY), f64::INFINITY);
+        let settings = PrivacySettings {
+            epsilon: 1.0,
+            delta: 1e-23,
+            clip: 1.0,
+            learning_rate: 2.0,
+            records_per_client: 5,
+            max_records: 10,
+            noise_clients: 3,
+        };
+        let snapped = PrivacyDescription::new(&settings);
+        assert!(snapped.check_exact().is_ok());
+        assert_eq!(snapped.settings().records_per_client, 5);
+        // A description made by hand with the raw value is refused.
+        let raw = PrivacyDescription {
+            delta: 1e-23,
+            ..snapped
+        };
+        let error = raw
+            .check_exact()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("privacy delta"), "{error}");
+    }
 }

@@ -40,6 +40,18 @@ pub enum NetError {
         source: PqError,
     },
 
+    /// A privacy setting of the description that its JSON does not carry
+    /// exactly (made by hand, not by [`crate::PrivacyDescription::new`]).
+    #[error(
+        "federation description: privacy {field} = {value:e} does not read back from JSON as itself; build the description with PrivacyDescription::new"
+    )]
+    PrivacyNotExact {
+        /// The setting.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
+
     /// A parameter set of the collective-key design, which this service no
     /// longer runs.
     #[error(

@@ -46,7 +46,8 @@ pub mod proto {
 }
 
 pub use description::{
-    HolderDescription, SetupDescription, TensorDescription, federation_hex, parse_federation,
+    HolderDescription, PrivacyDescription, SetupDescription, TensorDescription, federation_hex,
+    parse_federation,
 };
 pub use error::{NetError, Result, StoreError};
 

@@ -10,7 +10,10 @@
 //!
 //! `round` is the last decoded round whose result the model is (0 for the
 //! initial model), `error_bound` the bound on that round's quantization
-//! error, and each tensor's values are in row-major order.
+//! error, and each tensor's values are in row-major order. A federation
+//! with differential privacy adds `"epsilon"`: the privacy spent by the
+//! rounds up to `round` (by every round, in `final-model.json`), at the
+//! plan's delta; a federation without it writes no such field.
 
 use std::path::Path;
 
@@ -51,6 +54,10 @@ pub struct ModelFile {
     pub weight_sum: i64,
     /// The bound on that round's quantization error.
     pub error_bound: f64,
+    /// With differential privacy: the epsilon spent so far (see the
+    /// module's documentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
     /// The tensors, in layout order.
     pub tensors: Vec<TensorValues>,
 }
@@ -66,6 +73,8 @@ pub struct ModelOrigin {
     pub weight_sum: i64,
     /// The quantization error bound.
     pub error_bound: f64,
+    /// With differential privacy: the epsilon spent so far.
+    pub epsilon: Option<f64>,
 }
 
 impl ModelFile {
@@ -89,6 +98,7 @@ impl ModelFile {
             clients: origin.clients,
             weight_sum: origin.weight_sum,
             error_bound: origin.error_bound,
+            epsilon: origin.epsilon,
             tensors,
         }
     }
@@ -179,6 +189,7 @@ mod tests {
             clients: 3,
             weight_sum: 10,
             error_bound: 1e-5,
+            epsilon: None,
         };
         let path = dir.path().join("final-model.json");
         ModelFile::new("ab", &layout, &model, origin)
@@ -190,6 +201,21 @@ mod tests {
         assert_eq!(back.tensors[1].name, "b");
         assert_eq!(back.tensors[1].values, [6.0, 7.0, 8.0]);
         assert_eq!(back.round, 2);
+        // Without differential privacy there is no epsilon field; with it,
+        // the field reads back.
+        let json = std::fs::read_to_string(&path).unwrap();
+        assert!(!json.contains("epsilon"), "{json}");
+        let private = ModelFile::new(
+            "ab",
+            &layout,
+            &model,
+            ModelOrigin {
+                epsilon: Some(0.75),
+                ..origin
+            },
+        );
+        private.write(&path).unwrap();
+        assert_eq!(ModelFile::read(&path).unwrap().epsilon, Some(0.75));
         // A tensor whose values do not fill its shape is refused.
         std::fs::write(
             &path,

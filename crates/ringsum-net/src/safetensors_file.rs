@@ -12,9 +12,10 @@
 //!   coordinator's published models (`models/round-<r>.safetensors`,
 //!   `final-model.safetensors`) as F32 tensors, with the model file's
 //!   figures as strings in `__metadata__`: `format` (`ringsum-model/v1`),
-//!   `federation`, `round`, `clients`, `weight_sum`, `error_bound`, and
-//!   `tensor_order` (a JSON array of the tensor names in layout order,
-//!   since safetensors keeps none). The header lists the tensors sorted by
+//!   `federation`, `round`, `clients`, `weight_sum`, `error_bound`,
+//!   `epsilon` (only with differential privacy), and `tensor_order` (a
+//!   JSON array of the tensor names in layout order, since safetensors
+//!   keeps none). The header lists the tensors sorted by
 //!   name and the `__metadata__` entries in no fixed order.
 //!
 //! The header is checked by the safetensors crate (its `Metadata`:
@@ -400,7 +401,7 @@ impl ModelFile {
             .collect::<Result<Vec<_>, _>>()
             .map_err(SafetensorsError::Encode)?;
         let order = serde_json::to_string(&names).map_err(SafetensorsError::Header)?;
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             ("format".to_owned(), self.format.clone()),
             ("federation".to_owned(), self.federation.clone()),
             ("round".to_owned(), self.round.to_string()),
@@ -409,6 +410,9 @@ impl ModelFile {
             ("error_bound".to_owned(), self.error_bound.to_string()),
             ("tensor_order".to_owned(), order),
         ]);
+        if let Some(epsilon) = self.epsilon {
+            metadata.insert("epsilon".to_owned(), epsilon.to_string());
+        }
         safetensors::serialize(views, Some(metadata)).map_err(SafetensorsError::Encode)
     }
 
@@ -476,6 +480,18 @@ impl ModelFile {
                 reason: format!("{error_bound} is not a finite non-negative number"),
             });
         }
+        let epsilon = if entries.contains_key("epsilon") {
+            let epsilon: f64 = metadata_number(entries, "epsilon")?;
+            if !(epsilon.is_finite() && epsilon >= 0.0) {
+                return Err(SafetensorsError::Metadata {
+                    key: "epsilon",
+                    reason: format!("{epsilon} is not a finite non-negative number"),
+                });
+            }
+            Some(epsilon)
+        } else {
+            None
+        };
         Ok(Self {
             format: format.to_owned(),
             federation: metadata_entry(entries, "federation")?.to_owned(),
@@ -483,6 +499,7 @@ impl ModelFile {
             clients: metadata_number(entries, "clients")?,
             weight_sum: metadata_number(entries, "weight_sum")?,
             error_bound,
+            epsilon,
             tensors,
         })
     }
@@ -614,6 +631,7 @@ mod tests {
             clients: 3,
             weight_sum: -17,
             error_bound: 1.234_567_890_123e-5,
+            epsilon: None,
         };
         let model = ModelFile::new("ab12", &layout, &expected(), origin);
         let bytes = model.to_safetensors().unwrap();
@@ -629,6 +647,17 @@ mod tests {
         assert_eq!(entries["weight_sum"], "-17");
         assert_eq!(entries["format"], MODEL_FORMAT);
         assert_eq!(entries["tensor_order"], r#"["w","b"]"#);
+        assert!(!entries.contains_key("epsilon"));
+        // With differential privacy the epsilon spent is there too.
+        let mut private = model.clone();
+        private.epsilon = Some(1.234_567_890_123_4);
+        let back = ModelFile::from_safetensors(&private.to_safetensors().unwrap()).unwrap();
+        assert_eq!(back, private);
+        private.epsilon = Some(-1.0);
+        assert!(matches!(
+            ModelFile::from_safetensors(&private.to_safetensors().unwrap()),
+            Err(SafetensorsError::Metadata { key: "epsilon", .. })
+        ));
         // Through files, written atomically.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("final-model.safetensors");

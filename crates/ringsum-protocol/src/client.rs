@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use ringsum_core::round::RoundSecret;
+use ringsum_core::privacy::NoisyContribution;
+use ringsum_core::round::{RoundContext, RoundSecret, RoundUpdate};
 use ringsum_core::update::RoundId;
 use ringsum_math::Csprng;
 use ringsum_pq::codec::{Reader, put_len};
@@ -70,6 +71,81 @@ impl Client {
         samples: u64,
         rng: &mut Csprng,
     ) -> Result<Submission> {
+        if self.federation.privacy().is_some() {
+            return Err(ProtocolError::PrivacyRequired);
+        }
+        self.submit_with(round, samples, rng, |secret, federation, context, rng| {
+            secret.encrypt_update(
+                federation.packing(),
+                federation.layout(),
+                context,
+                values,
+                samples,
+                rng,
+            )
+        })
+    }
+
+    /// As [`Self::submit`] for a differentially private contribution, which
+    /// it consumes (a contribution's noise is used once)
+    /// ([`ringsum_core::privacy::Contribution::finish`]): its values and
+    /// weight are encrypted as they are, and the submission declares the
+    /// plan's public count that gives the weight
+    /// ([`PrivacyPlan::declared_samples`]); the true record count is never
+    /// sent. The contribution comes from the federation's plan
+    /// ([`Federation::privacy`]).
+    ///
+    /// # Errors
+    /// As [`Self::submit`]; the core layer's for values that do not fit the
+    /// layout or the slots.
+    pub fn submit_private(
+        &self,
+        round: RoundId,
+        contribution: NoisyContribution,
+        rng: &mut Csprng,
+    ) -> Result<Submission> {
+        let plan = self
+            .federation
+            .privacy()
+            .ok_or(ProtocolError::NoPrivacyPlan)?;
+        if contribution.weight() != plan.weight() {
+            return Err(ProtocolError::ForeignContribution {
+                weight: contribution.weight(),
+                expected: plan.weight(),
+            });
+        }
+        let declared_samples = plan.declared_samples();
+        self.submit_with(
+            round,
+            declared_samples,
+            rng,
+            |secret, federation, context, rng| {
+                secret.encrypt_quantized(
+                    federation.packing(),
+                    federation.layout(),
+                    context,
+                    contribution.weight(),
+                    contribution.values(),
+                    rng,
+                )
+            },
+        )
+    }
+
+    /// The submission of one round: a fresh secret, its shares, and the
+    /// update `encrypt` makes under it.
+    fn submit_with(
+        &self,
+        round: RoundId,
+        samples: u64,
+        rng: &mut Csprng,
+        encrypt: impl FnOnce(
+            RoundSecret,
+            &Federation,
+            &RoundContext,
+            &mut Csprng,
+        ) -> ringsum_core::Result<RoundUpdate>,
+    ) -> Result<Submission> {
         let federation = &*self.federation;
         federation.check_round(round)?;
         check_samples(federation, samples)?;
@@ -77,14 +153,7 @@ impl Client {
         let secret = RoundSecret::generate(federation.params(), rng);
         let shares = share_secret(federation.committee(), secret.coefficients(), rng)?;
         let key = AnswerKey::random(rng);
-        let update = secret.encrypt_update(
-            federation.packing(),
-            federation.layout(),
-            &context,
-            values,
-            samples,
-            rng,
-        )?;
+        let update = encrypt(secret, federation, &context, rng)?;
         let head = UpdateHead {
             samples,
             key_commitment: KeyCommitment(key.commitment()),
@@ -130,7 +199,19 @@ impl Client {
 }
 
 /// Checks a declared sample count against the policy.
+///
+/// In a federation with differential privacy every submission declares
+/// the plan's public constant, which sets the weight of the step: another
+/// count would weigh that client's (noised) gradients differently.
 pub(crate) fn check_samples(federation: &Federation, samples: u64) -> Result<()> {
+    if let Some(plan) = federation.privacy()
+        && samples != plan.declared_samples()
+    {
+        return Err(ProtocolError::PrivateSampleCount {
+            samples,
+            expected: plan.declared_samples(),
+        });
+    }
     let policy = federation.policy();
     if samples < policy.min_samples {
         return Err(ProtocolError::TooFewSamples {

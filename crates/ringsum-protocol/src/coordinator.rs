@@ -283,12 +283,15 @@ impl Coordinator {
         self.federation.check_round(round)?;
         let federation = Arc::clone(&self.federation);
         let context = federation.round_context(round);
-        let aggregate = RoundAggregate::new(
+        let mut aggregate = RoundAggregate::new(
             federation.params(),
             federation.packing(),
             federation.layout(),
             &context,
         )?;
+        if let Some(plan) = federation.privacy() {
+            aggregate = aggregate.with_value_bound(plan.worst_contribution());
+        }
         let published = RoundResult {
             round: self.last.0,
             clients: 0,

@@ -85,6 +85,42 @@ pub enum ProtocolError {
     #[error("{0}")]
     Setup(String),
 
+    /// A plain submission in a federation with differential privacy.
+    #[error(
+        "this federation trains with differential privacy: submit a noised contribution \
+         (Client::submit_private), not plain values"
+    )]
+    PrivacyRequired,
+
+    /// A contribution made under another federation's privacy plan.
+    #[error(
+        "the contribution's weight {weight} is not this federation's ({expected}): it was made \
+         under another privacy plan"
+    )]
+    ForeignContribution {
+        /// The contribution's weight.
+        weight: i64,
+        /// The plan's.
+        expected: i64,
+    },
+
+    /// A private submission in a federation without a privacy plan.
+    #[error("this federation has no differential-privacy plan: submit plain values")]
+    NoPrivacyPlan,
+
+    /// A submission of a DP federation declaring another sample count
+    /// than the plan's.
+    #[error(
+        "a submission of this differentially private federation must declare {expected} \
+         samples (the plan's public weight), not {samples}"
+    )]
+    PrivateSampleCount {
+        /// Declared.
+        samples: u64,
+        /// The plan's.
+        expected: u64,
+    },
+
     /// The audit log: a broken chain, signature or line, named by number.
     #[error("audit log line {line}: {reason}")]
     Audit {
@@ -229,4 +265,8 @@ pub enum SetupError {
     /// A participant that cannot be registered.
     #[error("{0}")]
     Participant(String),
+
+    /// Differential privacy refused its settings for this federation.
+    #[error(transparent)]
+    Privacy(#[from] ringsum_core::privacy::PrivacyError),
 }

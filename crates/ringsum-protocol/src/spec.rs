@@ -4,9 +4,11 @@
 //! else.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
+use ringsum_core::privacy::{PrivacyPlan, PrivacySettings};
 use ringsum_core::round::RoundContext;
 use ringsum_core::scheme::Packing;
 use ringsum_core::update::{RoundId, UpdateShape};
@@ -65,6 +67,11 @@ pub struct FederationSpec {
     pub holders: Vec<HolderSpec>,
     /// The clients' signing keys.
     pub clients: Vec<PublicIdentity>,
+    /// Differential privacy: every client clips each record's gradient
+    /// and adds its share of noise ([`ringsum_core::privacy`]). Part of
+    /// the federation id, so that nobody can hand one client weaker
+    /// settings than another.
+    pub privacy: Option<PrivacySettings>,
 }
 
 /// Everything the participants agree on, checked, with the registry of
@@ -83,6 +90,7 @@ pub struct Federation {
     clients: BTreeSet<ParticipantId>,
     registry: Registry,
     id: FederationId,
+    privacy: Option<Arc<PrivacyPlan>>,
 }
 
 impl Federation {
@@ -103,6 +111,7 @@ impl Federation {
             coordinator,
             holders,
             clients,
+            privacy,
         } = spec;
         let shares = params.shares();
         let n = holders.len();
@@ -114,6 +123,10 @@ impl Federation {
             .into());
         }
         check_policy(&params, &policy, clients.len())?;
+        let privacy = privacy
+            .as_ref()
+            .map(|settings| private_plan(settings, &params, &layout, &policy, clients.len()))
+            .transpose()?;
         let packing = Packing::new(&params);
         let field = ShareField::new(shares.field_prime)?;
         let points: Vec<HolderId> = holders.iter().map(|h| h.point).collect();
@@ -127,6 +140,7 @@ impl Federation {
             &coordinator,
             &holders,
             &clients,
+            privacy.as_ref(),
         );
         let mut registry = Registry::new(id, algorithms);
         let coordinator_id = registry
@@ -160,7 +174,14 @@ impl Federation {
             clients: client_ids,
             registry,
             id,
+            privacy: privacy.map(Arc::new),
         })
+    }
+
+    /// The differential-privacy plan, when the federation has one.
+    #[must_use]
+    pub fn privacy(&self) -> Option<&PrivacyPlan> {
+        self.privacy.as_deref()
     }
 
     /// The federation id.
@@ -319,6 +340,53 @@ fn check_policy(params: &ParameterSet, policy: &Policy, clients: usize) -> Resul
     Ok(())
 }
 
+/// The plan of a DP federation: every sum holds at least `min_clients`
+/// submissions (the holders refuse smaller sets), so the noise of
+/// `noise_clients` is there only if `noise_clients <= min_clients`.
+fn private_plan(
+    settings: &PrivacySettings,
+    params: &ParameterSet,
+    layout: &ModelLayout,
+    policy: &Policy,
+    clients: usize,
+) -> Result<PrivacyPlan> {
+    if settings.noise_clients > policy.min_clients as u64 {
+        return Err(SetupError::Policy(format!(
+            "privacy: noise_clients ({}) exceeds min_clients ({}): a sum of min_clients \
+             submissions would hold less noise than planned",
+            settings.noise_clients, policy.min_clients
+        ))
+        .into());
+    }
+    let plan = PrivacyPlan::new(
+        settings.clone(),
+        params,
+        layout.parameter_count(),
+        policy.rounds,
+        clients as u64,
+    )
+    .map_err(SetupError::from)?;
+    if plan.declared_samples() < policy.min_samples {
+        return Err(SetupError::Policy(format!(
+            "privacy: the declared sample count that gives the learning rate ({}) is below \
+             min_samples ({}); lower the learning rate or min_samples",
+            plan.declared_samples(),
+            policy.min_samples
+        ))
+        .into());
+    }
+    if plan.declared_samples() > policy.max_weight {
+        return Err(SetupError::Policy(format!(
+            "privacy: the declared sample count that gives the learning rate ({}) is above \
+             max_weight ({}); raise the learning rate or max_weight",
+            plan.declared_samples(),
+            policy.max_weight
+        ))
+        .into());
+    }
+    Ok(plan)
+}
+
 /// The federation id: SHA3-256 over everything a participant relies on:
 /// parameter set, model layout, policy, threshold, algorithms, and every
 /// participant's role, keys and (for holders) Shamir point, in a fixed
@@ -336,6 +404,7 @@ fn federation_id(
     coordinator: &PublicIdentity,
     holders: &[HolderSpec],
     clients: &[PublicIdentity],
+    privacy: Option<&PrivacyPlan>,
 ) -> FederationId {
     let mut h = Sha3_256::new();
     let mut field = |label: &str, bytes: &[u8]| {
@@ -366,6 +435,34 @@ fn federation_id(
     sorted.sort_unstable();
     for client in sorted {
         field("client", client);
+    }
+    // Absent for a federation without differential privacy, whose id is
+    // then what it always was.
+    if let Some(plan) = privacy {
+        let p = plan.settings();
+        field("privacy epsilon", &p.epsilon.to_bits().to_be_bytes());
+        field("privacy delta", &p.delta.to_bits().to_be_bytes());
+        field("privacy clip", &p.clip.to_bits().to_be_bytes());
+        field(
+            "privacy learning rate",
+            &p.learning_rate.to_bits().to_be_bytes(),
+        );
+        field(
+            "privacy records per client",
+            &p.records_per_client.to_be_bytes(),
+        );
+        field("privacy max records", &p.max_records.to_be_bytes());
+        field("privacy noise clients", &p.noise_clients.to_be_bytes());
+        // What the plan derives from them (in floating point): participants
+        // whose arithmetic derived another plan compute another id and
+        // refuse to join, rather than submitting what the others refuse.
+        field("privacy scale bits", &plan.scale_bits().to_be_bytes());
+        field("privacy variance", &plan.sampler().variance().to_be_bytes());
+        field("privacy weight", &plan.weight().to_be_bytes());
+        field(
+            "privacy declared samples",
+            &plan.declared_samples().to_be_bytes(),
+        );
     }
     FederationId(h.finalize().into())
 }

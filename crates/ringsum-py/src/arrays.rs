@@ -5,9 +5,11 @@
 //! Reading checks names and shapes against the layout, accepts float16,
 //! float32 and float64 only, and copies each array's buffer once, straight
 //! into the flat f32 vector the protocol takes (no Python-level work per
-//! element). NaN and infinities are refused naming the tensor and the
-//! index. Writing makes each tensor in the dtype and shape a template
-//! recorded from the coordinator's initial model.
+//! element). In an update, NaN and infinities are refused naming the
+//! tensor and the index; in a record's gradient they are passed on, and
+//! the privacy layer counts the record as a zero gradient. Writing makes
+//! each tensor in the dtype and shape a template recorded from the
+//! coordinator's initial model.
 
 use half::f16;
 use numpy::{
@@ -16,6 +18,8 @@ use numpy::{
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyMapping, PyMappingMethods, PyString, PyTuple};
 use ringsum_core::model::ModelLayout;
+use ringsum_core::privacy::PrivacyError;
+use zeroize::Zeroizing;
 
 use crate::error::{Failure, Result};
 
@@ -397,7 +401,7 @@ fn is_aligned(array: &Bound<'_, PyUntypedArray>) -> PyResult<bool> {
 
 /// A finite f64 as the nearest f32, saturating at the f32 range (values
 /// are clipped far below it anyway); NaN and infinities stay what they are
-/// and are refused afterwards.
+/// (refused in an update, a zero gradient in a record).
 #[expect(
     clippy::cast_possible_truncation,
     reason = "the narrowing to f32 is the point; the value is clamped into its range first"
@@ -456,9 +460,28 @@ fn copy_array(label: &str, array: &Bound<'_, PyUntypedArray>, out: &mut [f32]) -
     Ok(dtype)
 }
 
+/// Whether a structure's values must be finite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Values {
+    /// An update: NaN or an infinity is refused, naming where it is.
+    Finite,
+    /// A record's gradient: any value; the privacy layer counts a record
+    /// with a non-finite value as a zero gradient.
+    Any,
+}
+
 /// Reads a structure into the flat vector of `layout`, and the template
-/// that gives it back in the same form.
+/// that gives it back in the same form. NaN and infinities are refused.
 pub(crate) fn read(obj: &Bound<'_, PyAny>, layout: &ModelLayout) -> Result<(Vec<f32>, Template)> {
+    read_values(obj, layout, Values::Finite)
+}
+
+/// [`read`], with the non-finite values refused or not as `values` says.
+fn read_values(
+    obj: &Bound<'_, PyAny>,
+    layout: &ModelLayout,
+    values: Values,
+) -> Result<(Vec<f32>, Template)> {
     let (container, matched) = match_layout(obj, layout)?;
     let mut flat = vec![0f32; layout.parameter_count()];
     let mut slots = Vec::with_capacity(matched.len());
@@ -467,7 +490,9 @@ pub(crate) fn read(obj: &Bound<'_, PyAny>, layout: &ModelLayout) -> Result<(Vec<
             .get_mut(m.offset..m.offset.saturating_add(m.len))
             .ok_or_else(|| Failure::input(format!("tensor {}: outside the layout", m.label)))?;
         let dtype = copy_array(&m.label, &m.array, out)?;
-        if let Some(index) = out.iter().position(|v| !v.is_finite()) {
+        if values == Values::Finite
+            && let Some(index) = out.iter().position(|v| !v.is_finite())
+        {
             let value = out.get(index).copied().unwrap_or(f32::NAN);
             return Err(Failure::input(format!(
                 "tensor {}, value {index} (flat, C order): {value} is not a finite number",
@@ -483,6 +508,81 @@ pub(crate) fn read(obj: &Bound<'_, PyAny>, layout: &ModelLayout) -> Result<(Vec<
         });
     }
     Ok((flat, Template { container, slots }))
+}
+
+/// Reads the per-record gradients of `Client.submit_private`: a 2-D array
+/// of shape (records, parameters), or an iterable of per-record structures
+/// (each read as [`read`] reads an update), into one vector that is wiped
+/// when dropped: the records one after the other, each the layout's
+/// parameters in layout order. More than `max_records` records are
+/// refused as the privacy layer refuses them, without reading the rest of
+/// an iterable. Structural mistakes (shape, dtype, names) are refused;
+/// non-finite values are not, in either form: the privacy layer counts
+/// such a record as a zero gradient, so that whether a client submits
+/// never depends on the values of one record.
+pub(crate) fn read_records(
+    obj: &Bound<'_, PyAny>,
+    layout: &ModelLayout,
+    max_records: u64,
+) -> Result<Zeroizing<Vec<f32>>> {
+    let d = layout.parameter_count();
+    let too_many = || Failure::privacy(&PrivacyError::TooManyRecords { max: max_records });
+    let fits = |records: usize| u64::try_from(records).is_ok_and(|r| r <= max_records);
+    if obj.is_instance_of::<PyUntypedArray>() {
+        let label = "(the gradients array)";
+        let array = as_array(label, obj)?;
+        let records = match array.shape() {
+            [records, columns] if *columns == d => *records,
+            shape => {
+                return Err(Failure::input(format!(
+                    "gradients: an array of shape {} was given; per-record gradients are a 2-D \
+                     array of shape (records, {d}) (one record: gradients.reshape(1, -1)), or a \
+                     list of per-record structures",
+                    shape_text(shape)
+                )));
+            }
+        };
+        if !fits(records) {
+            return Err(too_many());
+        }
+        let mut values = Zeroizing::new(vec![0f32; records.saturating_mul(d)]);
+        copy_array(label, &array, &mut values)?;
+        return Ok(values);
+    }
+    if obj.is_instance_of::<PyMapping>() || obj.is_instance_of::<PyString>() {
+        return Err(Failure::input(format!(
+            "gradients: one {} was given; pass per-record structures in a list ([record, ...]) \
+             or a 2-D array of shape (records, {d})",
+            type_name(obj)
+        )));
+    }
+    let items = obj.try_iter().map_err(|_| {
+        Failure::input(format!(
+            "gradients: expected a 2-D array of shape (records, {d}) or an iterable of \
+             per-record structures, got {}",
+            type_name(obj)
+        ))
+    })?;
+    // Reserved up front where the length is known, so that the values are
+    // not left behind in buffers the vector outgrew.
+    let expected = obj
+        .len()
+        .unwrap_or(0)
+        .min(usize::try_from(max_records).unwrap_or(usize::MAX));
+    let mut values = Zeroizing::new(Vec::new());
+    // Only a hint: a failed reservation is no error.
+    let _ = values.try_reserve_exact(expected.saturating_mul(d));
+    for (index, item) in items.enumerate() {
+        let item = item.map_err(|e| Failure::input(format!("gradients: {e}")))?;
+        if !fits(index.saturating_add(1)) {
+            return Err(too_many());
+        }
+        let (record, _) = read_values(&item, layout, Values::Any)
+            .map_err(|e| e.context(format!("record {index}")))?;
+        let record = Zeroizing::new(record);
+        values.extend_from_slice(&record);
+    }
+    Ok(values)
 }
 
 fn make_array<'py>(py: Python<'py>, slot: &Slot, values: &[f32]) -> PyResult<Bound<'py, PyAny>> {

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use ringsum_core::CoreError;
+use ringsum_core::privacy::PrivacyError;
 use ringsum_net::{NetError, StoreError};
 use ringsum_pq::PqError;
 use ringsum_protocol::ProtocolError;
@@ -163,6 +164,11 @@ impl Failure {
         Self::new(net_kind(error, ctx), full_message(error))
     }
 
+    /// A differential-privacy error: settings or a record's gradient.
+    pub(crate) fn privacy(error: &PrivacyError) -> Self {
+        Self::new(privacy_kind(error), full_message(error))
+    }
+
     /// A signature, key or envelope error met in `ctx`.
     pub(crate) fn pq(error: &PqError, ctx: Ctx) -> Self {
         Self::new(pq_kind(error, ctx), full_message(error))
@@ -229,7 +235,12 @@ fn protocol_kind(error: &ProtocolError, ctx: Ctx) -> Kind {
         E::Threshold(e) => threshold_kind(e),
         E::Wire(e) => wire_kind(e),
         E::Math(e) => math_kind(e),
-        E::TooFewSamples { .. } | E::TooManySamples { .. } => Kind::Input,
+        E::TooFewSamples { .. } | E::TooManySamples { .. } | E::PrivateSampleCount { .. } => {
+            Kind::Input
+        }
+        // The wrong call for the federation: plain values where it trains
+        // with differential privacy, or the other way round.
+        E::PrivacyRequired | E::NoPrivacyPlan | E::ForeignContribution { .. } => Kind::Refused,
         // A round that cannot be decoded ends, and so does one whose weight
         // disagrees with the declared samples.
         E::RoundFailed { .. } | E::WeightMismatch { .. } => Kind::RoundFailed,
@@ -254,6 +265,9 @@ fn protocol_kind(error: &ProtocolError, ctx: Ctx) -> Kind {
             Ctx::Setup => Kind::Setup,
             Ctx::Message => Kind::Authentication,
         },
+        // Privacy settings: a value out of range is the caller's, a target
+        // the parameter set cannot reach the setup's.
+        E::Federation(ringsum_protocol::SetupError::Privacy(e)) => privacy_kind(e),
         // 2t <= n, a policy out of bounds, a participant twice.
         E::Federation(_) => Kind::Setup,
         E::Audit { .. } => Kind::Format,
@@ -264,6 +278,29 @@ fn protocol_kind(error: &ProtocolError, ctx: Ctx) -> Kind {
         },
         E::Journal(_) => Kind::Base,
         _ => Kind::Base,
+    }
+}
+
+fn privacy_kind(error: &PrivacyError) -> Kind {
+    use PrivacyError as E;
+    match error {
+        // A setting out of range, or a record the caller got wrong.
+        E::Epsilon { .. }
+        | E::Delta { .. }
+        | E::Clip { .. }
+        | E::LearningRate { .. }
+        | E::Count { .. }
+        | E::GradientLength { .. }
+        | E::TooManyRecords { .. } => Kind::Input,
+        // Settings that are valid but cannot be met with this parameter
+        // set, model and federation.
+        E::SlotOverflow { .. }
+        | E::WeightOutOfRange { .. }
+        | E::LearningRateInexact { .. }
+        | E::TooMuchNoise
+        | E::SamplerSlack { .. }
+        | E::Accountant(_)
+        | E::Sampler(_) => Kind::Setup,
     }
 }
 
@@ -399,7 +436,10 @@ fn math_kind(error: &ringsum_math::MathError) -> Kind {
 fn net_kind(error: &NetError, ctx: Ctx) -> Kind {
     use NetError as E;
     match error {
-        E::DescriptionJson(_) | E::DescriptionVersion { .. } | E::NotHex { .. } => Kind::Format,
+        E::DescriptionJson(_)
+        | E::DescriptionVersion { .. }
+        | E::NotHex { .. }
+        | E::PrivacyNotExact { .. } => Kind::Format,
         E::Key { .. } | E::NotAMember { .. } | E::Io { .. } => Kind::Setup,
         E::CollectiveKeySet { .. } => Kind::Input,
         E::Protocol(e) => protocol_kind(e, ctx),
@@ -465,6 +505,39 @@ mod tests {
                 .into()
             ),
             Kind::Setup
+        );
+    }
+
+    #[test]
+    fn privacy_errors_are_the_callers_or_the_setups() {
+        let setup = |e: PrivacyError| {
+            let e = ProtocolError::from(ringsum_protocol::SetupError::from(e));
+            Failure::protocol(&e, Ctx::Setup)
+        };
+        let epsilon = setup(PrivacyError::Epsilon { value: -1.0 });
+        assert_eq!(epsilon.kind(), Kind::Input);
+        assert_eq!(
+            epsilon.to_string(),
+            "privacy: epsilon must be a positive number, got -1"
+        );
+        let overflow = PrivacyError::SlotOverflow {
+            clients: 3,
+            slot_bits: 40,
+            needed_bits: 41,
+            scale_bits: 0,
+        };
+        assert_eq!(setup(overflow).kind(), Kind::Setup);
+        let record = Failure::privacy(&PrivacyError::TooManyRecords { max: 3 });
+        assert_eq!(record.kind(), Kind::Input);
+        let kind = |e: ProtocolError| Failure::protocol(&e, Ctx::Message).kind();
+        assert_eq!(kind(ProtocolError::PrivacyRequired), Kind::Refused);
+        assert_eq!(kind(ProtocolError::NoPrivacyPlan), Kind::Refused);
+        assert_eq!(
+            kind(ProtocolError::PrivateSampleCount {
+                samples: 1,
+                expected: 2
+            }),
+            Kind::Input
         );
     }
 

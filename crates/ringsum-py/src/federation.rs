@@ -9,10 +9,13 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyDict, PyMapping, PyMappingMethods, PyString, PyTuple};
+use ringsum_core::privacy::PrivacySettings;
 use ringsum_core::{DEFAULT_ROUND_KEY_SET, ParameterSet};
 use ringsum_net::description::{DESCRIPTION_VERSION, round_key_set};
-use ringsum_net::{HolderDescription, SetupDescription, TensorDescription, federation_hex};
+use ringsum_net::{
+    HolderDescription, PrivacyDescription, SetupDescription, TensorDescription, federation_hex,
+};
 use ringsum_pq::codec::{hex, unhex};
 use ringsum_pq::{
     KemAlgorithm, ParticipantId, PublicIdentity, SealingKey, SignatureAlgorithm, SigningIdentity,
@@ -116,6 +119,118 @@ fn layout_argument(layout: &Bound<'_, PyAny>) -> Result<Vec<(String, Vec<u64>)>>
     }
 }
 
+/// The keys of `Federation.create`'s `privacy` dict, in the order of
+/// [`PrivacySettings`].
+const PRIVACY_KEYS: [&str; 7] = [
+    "epsilon",
+    "delta",
+    "clip",
+    "learning_rate",
+    "records_per_client",
+    "max_records",
+    "noise_clients",
+];
+
+/// Reads `Federation.create`'s `privacy` dict: `epsilon`, `delta`,
+/// `records_per_client` and `max_records` are required, `clip` defaults to
+/// 1, `learning_rate` to 2 and `noise_clients` to `min_clients`. Only the
+/// types are checked here; the values are the privacy layer's to judge
+/// when the federation is built.
+fn privacy_settings(value: &Bound<'_, PyAny>, min_clients: usize) -> Result<PrivacySettings> {
+    let mapping = value.cast::<PyMapping>().map_err(|_| {
+        Failure::input(format!(
+            "privacy must be a dict with the keys {}, got {}",
+            PRIVACY_KEYS.join(", "),
+            value
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+        ))
+    })?;
+    let failed = |e: PyErr| Failure::input(format!("privacy: {e}"));
+    for key in mapping.keys().map_err(failed)?.iter() {
+        let known = key
+            .extract::<String>()
+            .is_ok_and(|k| PRIVACY_KEYS.contains(&k.as_str()));
+        if !known {
+            return Err(Failure::input(format!(
+                "privacy: unknown key {} (the keys are {})",
+                key.repr()
+                    .map_or_else(|_| "?".to_owned(), |r| r.to_string()),
+                PRIVACY_KEYS.join(", ")
+            )));
+        }
+    }
+    let item = |key: &str| -> Result<Option<Bound<'_, PyAny>>> {
+        match mapping.get_item(key) {
+            Ok(v) if v.is_none() => Ok(None),
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(value.py()) => Ok(None),
+            Err(e) => Err(failed(e)),
+        }
+    };
+    let bad = |key: &str, v: &Bound<'_, PyAny>, what: &str| {
+        Failure::input(format!(
+            "privacy: {key} must be {what}, got {}",
+            v.repr().map_or_else(|_| "?".to_owned(), |r| r.to_string())
+        ))
+    };
+    let missing = |key: &str| Failure::input(format!("privacy: {key} is required"));
+    let number = |key: &str, default: Option<f64>| -> Result<f64> {
+        match item(key)? {
+            // True and False are ints to Python; as a setting, a mistake.
+            Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => Err(bad(key, &v, "a number")),
+            Some(v) => v.extract::<f64>().map_err(|_| bad(key, &v, "a number")),
+            None => default.ok_or_else(|| missing(key)),
+        }
+    };
+    let count = |key: &str, default: Option<u64>| -> Result<u64> {
+        match item(key)? {
+            Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => {
+                Err(bad(key, &v, "a non-negative integer"))
+            }
+            Some(v) => v
+                .extract::<u64>()
+                .map_err(|_| bad(key, &v, "a non-negative integer")),
+            None => default.ok_or_else(|| missing(key)),
+        }
+    };
+    Ok(PrivacySettings {
+        epsilon: number("epsilon", None)?,
+        delta: number("delta", None)?,
+        clip: number("clip", Some(1.0))?,
+        learning_rate: number("learning_rate", Some(2.0))?,
+        records_per_client: count("records_per_client", None)?,
+        max_records: count("max_records", None)?,
+        noise_clients: count("noise_clients", Some(min_clients as u64))?,
+    })
+}
+
+/// `Federation.privacy`: the settings and what the plan derived from them.
+fn privacy_dict<'py>(
+    py: Python<'py>,
+    plan: &ringsum_core::privacy::PrivacyPlan,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = plan.settings();
+    let dict = PyDict::new(py);
+    dict.set_item("epsilon", s.epsilon)?;
+    dict.set_item("delta", s.delta)?;
+    dict.set_item("clip", s.clip)?;
+    dict.set_item("learning_rate", s.learning_rate)?;
+    dict.set_item("records_per_client", s.records_per_client)?;
+    dict.set_item("max_records", s.max_records)?;
+    dict.set_item("noise_clients", s.noise_clients)?;
+    dict.set_item("declared_samples", plan.declared_samples())?;
+    dict.set_item("effective_learning_rate", plan.effective_learning_rate())?;
+    dict.set_item("noise_std", plan.noise_std())?;
+    dict.set_item("scale_bits", plan.scale_bits())?;
+    let planned = plan
+        .planned_epsilon(plan.rounds())
+        .map_err(|e| Failure::privacy(&e))?;
+    dict.set_item("planned_epsilon", planned)?;
+    Ok(dict)
+}
+
 /// The parameters of a federation, as every participant agrees on them.
 ///
 /// Made with `Federation.create` from `ringsum keygen` directories, or read
@@ -150,7 +265,7 @@ impl PyFederation {
     #[pyo3(signature = (
         *, layout, coordinator, holders, clients, threshold,
         parameter_set = DEFAULT_ROUND_KEY_SET.to_owned(), min_clients = 2, min_samples = 1,
-        max_weight = 10_000, rounds = 100, hybrid = false, application = None
+        max_weight = 10_000, rounds = 100, hybrid = false, application = None, privacy = None
     ))]
     #[expect(
         clippy::too_many_arguments,
@@ -170,7 +285,12 @@ impl PyFederation {
         rounds: u64,
         hybrid: bool,
         application: Option<&Bound<'_, PyAny>>,
+        privacy: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let privacy = privacy
+            .filter(|p| !p.is_none())
+            .map(|p| privacy_settings(p, min_clients))
+            .transpose()?;
         // An unknown or collective-key set is the caller's value.
         round_key_set(&parameter_set).map_err(|e| Failure::net(&e, Ctx::Setup))?;
         let layout = layout_argument(layout)?;
@@ -206,6 +326,7 @@ impl PyFederation {
             holders,
             clients,
             application: to_json_value(py, application)?,
+            privacy: privacy.as_ref().map(PrivacyDescription::new),
         };
         Ok(Self::build(py, description)?)
     }
@@ -332,6 +453,17 @@ impl PyFederation {
     #[getter]
     fn hybrid(&self) -> bool {
         self.shared.description.hybrid
+    }
+
+    /// The differential-privacy settings and what the plan derives from
+    /// them, or None for a federation without.
+    #[getter]
+    fn privacy<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.shared
+            .federation
+            .privacy()
+            .map(|plan| privacy_dict(py, plan))
+            .transpose()
     }
 
     /// What the application added to the description (JSON), or None.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use ringsum_core::privacy::{PrivacyError, PrivacyPlan, accountant};
 use ringsum_core::update::RoundId;
 use ringsum_math::Csprng;
 use ringsum_net::journal::HolderJournal;
@@ -82,6 +83,30 @@ pub(crate) fn submit_bytes(
     Ok(submission.to_bytes())
 }
 
+/// Clips, quantizes and sums `records` (record after record, each the
+/// layout's parameters; a record with a non-finite value counts as a zero
+/// gradient), adds this client's noise and encrypts the noised
+/// contribution: the Rust call that `Client.submit_private` makes.
+pub(crate) fn private_submit_bytes(
+    client: &Client,
+    plan: &PrivacyPlan,
+    round: u64,
+    records: &[f32],
+) -> Result<Vec<u8>> {
+    let mut rng = Csprng::from_os().map_err(|e| protocol(e.into()))?;
+    let mut contribution = plan.contribution();
+    for (i, record) in records.chunks_exact(plan.dimension().max(1)).enumerate() {
+        contribution
+            .add_record(record, &mut rng)
+            .map_err(|e| Failure::privacy(&e).context(format!("record {i}")))?;
+    }
+    let noisy = contribution.finish(&mut rng);
+    let submission = client
+        .submit_private(RoundId(round), noisy, &mut rng)
+        .map_err(protocol)?;
+    Ok(submission.to_bytes())
+}
+
 /// A client of a federation: encrypts its updates.
 #[pyclass(module = "ringsum._native", name = "Client", frozen)]
 #[derive(Debug)]
@@ -145,6 +170,31 @@ impl PyClient {
         Ok(PyBytes::new(py, &bytes))
     }
 
+    /// In a federation with differential privacy: clips each record's
+    /// gradient (a 2-D array of shape (records, parameters), or an
+    /// iterable of per-record structures), quantizes and sums them, adds
+    /// this client's share of the noise and encrypts the result for
+    /// `round`; returns the submission's bytes. A record with a NaN or an
+    /// infinity counts as a zero gradient, never as an error: whether a
+    /// client submits must not depend on one record. The GIL is released
+    /// while the records are summed and encrypted.
+    fn submit_private<'py>(
+        &self,
+        py: Python<'py>,
+        round: &Bound<'py, PyAny>,
+        gradients: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let round = unsigned(round, "round")?;
+        let plan = self
+            .shared
+            .federation
+            .privacy()
+            .ok_or_else(|| protocol(ProtocolError::NoPrivacyPlan))?;
+        let records = arrays::read_records(gradients, self.layout(), plan.settings().max_records)?;
+        let bytes = py.detach(|| private_submit_bytes(&self.inner, plan, round, &records))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Client(index={}, federation={})",
@@ -193,6 +243,12 @@ pub(crate) struct PyRoundResult {
     /// The signed result.
     #[pyo3(get)]
     publication: Py<PyBytes>,
+    /// With differential privacy: the epsilon the coordinator's finished
+    /// rounds have spent so far, this one included (each charged for the
+    /// honest clients its set holds at least, [`PrivacyPlan::set_rho`]);
+    /// None without.
+    #[pyo3(get)]
+    epsilon: Option<f64>,
 }
 
 #[pymethods]
@@ -202,6 +258,10 @@ impl PyRoundResult {
     /// signed `publication` is what a participant checks
     /// (`Federation.read_publication`).
     #[new]
+    #[pyo3(signature = (
+        round, clients, weight_sum, samples, total_samples, error_bound, liars, used, model,
+        average, publication, epsilon = None
+    ))]
     #[expect(
         clippy::too_many_arguments,
         reason = "the fields of the result, in the order __reduce__ gives them"
@@ -218,6 +278,7 @@ impl PyRoundResult {
         model: Py<PyAny>,
         average: Py<PyAny>,
         publication: Py<PyBytes>,
+        epsilon: Option<f64>,
     ) -> Self {
         Self {
             round,
@@ -231,6 +292,7 @@ impl PyRoundResult {
             model,
             average,
             publication,
+            epsilon,
         }
     }
 
@@ -255,6 +317,7 @@ impl PyRoundResult {
             Py<PyAny>,
             Py<PyAny>,
             Py<PyBytes>,
+            Option<f64>,
         ),
     ) {
         let py = slf.py();
@@ -273,24 +336,54 @@ impl PyRoundResult {
                 r.model.clone_ref(py),
                 r.average.clone_ref(py),
                 r.publication.clone_ref(py),
+                r.epsilon,
             ),
         )
     }
 
     fn __repr__(&self) -> String {
+        let epsilon = self
+            .epsilon
+            .map(|e| format!(", epsilon={e:.4}"))
+            .unwrap_or_default();
         format!(
-            "RoundResult(round={}, clients={:?}, weight_sum={}, error_bound={:e}, liars={:?})",
+            "RoundResult(round={}, clients={:?}, weight_sum={}, error_bound={:e}, liars={:?}{epsilon})",
             self.round, self.clients, self.weight_sum, self.error_bound, self.liars
         )
     }
 }
 
-/// The coordinator and the samples its accepted clients declared in the
-/// open round.
+/// The coordinator, the samples its accepted clients declared in the
+/// open round, and the privacy its finished rounds spent.
 #[derive(Debug)]
 struct CoordinatorState {
     coordinator: Coordinator,
     samples: BTreeMap<ParticipantId, u64>,
+    spent: Spent,
+}
+
+/// The privacy the coordinator's finished rounds spent: zCDP rho adds up
+/// over rounds, epsilon is its conversion at the plan's delta.
+#[derive(Clone, Copy, Debug, Default)]
+struct Spent {
+    rho: f64,
+    epsilon: f64,
+}
+
+impl Spent {
+    /// What is spent after one more round whose sum holds `clients`
+    /// submissions, of which all but `min_clients - noise_clients` are
+    /// counted as honest ([`PrivacyPlan::set_rho`]).
+    fn after_round(self, plan: &PrivacyPlan, clients: usize, min_clients: usize) -> Result<Self> {
+        let failed = |e: PrivacyError| Failure::privacy(&e).context("privacy accounting");
+        let round = plan
+            .set_rho(clients as u64, min_clients as u64)
+            .map_err(failed)?;
+        let rho = self.rho + round;
+        let epsilon = accountant::epsilon_for_rho(rho, plan.conversion_delta())
+            .map_err(|e| failed(e.into()))?;
+        Ok(Self { rho, epsilon })
+    }
 }
 
 impl std::ops::Deref for CoordinatorState {
@@ -346,6 +439,15 @@ impl PyCoordinator {
     }
 }
 
+/// What `Coordinator.finish` takes out of the coordinator: the set, the
+/// samples its clients declared, the outcome, and the epsilon spent.
+type Finished = (
+    Vec<ParticipantId>,
+    BTreeMap<ParticipantId, u64>,
+    RoundOutcome,
+    Option<f64>,
+);
+
 fn bytes<'py>(py: Python<'py>, envelope: &Envelope) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &envelope.to_bytes())
 }
@@ -379,6 +481,7 @@ impl PyCoordinator {
             inner: Mutex::new(CoordinatorState {
                 coordinator: inner,
                 samples: BTreeMap::new(),
+                spent: Spent::default(),
             }),
             shared,
             template,
@@ -494,16 +597,45 @@ impl PyCoordinator {
         })?)
     }
 
+    /// With differential privacy, the epsilon the finished rounds have
+    /// spent so far (0 before the first); None without.
+    #[getter]
+    fn epsilon(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        let spent = py.detach(|| lock(&self.inner).map(|c| c.spent))?;
+        Ok(self.shared.federation.privacy().map(|_| spent.epsilon))
+    }
+
     /// Combines the answers, decodes and publishes the round.
     fn finish(&self, py: Python<'_>) -> PyResult<PyRoundResult> {
-        let (clients, samples, outcome) = py.detach(
-            || -> Result<(Vec<ParticipantId>, BTreeMap<ParticipantId, u64>, RoundOutcome)> {
-                let mut state = lock(&self.inner)?;
-                let clients = state.accepted();
-                let outcome = state.finish().map_err(protocol)?;
-                Ok((clients, std::mem::take(&mut state.samples), outcome))
-            },
-        )?;
+        let (clients, samples, outcome, epsilon) = py.detach(|| -> Result<Finished> {
+            let mut state = lock(&self.inner)?;
+            let clients = state.accepted();
+            // Reckoned before the round is finished, so that a failure here
+            // leaves the round as it was; charged once the holders'
+            // answers were combined, whether the round then published or
+            // failed to decode (the coordinator may know the noised sum
+            // either way).
+            let spent = match (self.shared.federation.privacy(), state.status()) {
+                (Some(plan), RoundStatus::Answering { clients, .. }) => {
+                    let min_clients = self.shared.federation.policy().min_clients;
+                    Some(state.spent.after_round(plan, clients, min_clients)?)
+                }
+                _ => None,
+            };
+            let finished = state.finish();
+            if let Some(spent) = spent
+                && matches!(state.status(), RoundStatus::Idle { .. })
+            {
+                state.spent = spent;
+            }
+            let outcome = finished.map_err(protocol)?;
+            Ok((
+                clients,
+                std::mem::take(&mut state.samples),
+                outcome,
+                spent.map(|s| s.epsilon),
+            ))
+        })?;
         let samples = clients
             .iter()
             .map(|id| {
@@ -526,12 +658,31 @@ impl PyCoordinator {
             model: self.template.build(py, &outcome.result.model)?.unbind(),
             average: self.template.build(py, &average)?.unbind(),
             publication: bytes(py, &outcome.envelope).unbind(),
+            epsilon,
         })
     }
 
     /// Ends the open round without a result, with `reason` in the log.
     fn abandon(&self, py: Python<'_>, reason: &str) -> PyResult<()> {
-        Ok(py.detach(|| lock(&self.inner)?.abandon(reason).map_err(protocol))?)
+        Ok(py.detach(|| -> Result<()> {
+            let mut state = lock(&self.inner)?;
+            // A round abandoned after its set was sent to the holders may
+            // have been opened (the answers may be in, or arrive later at
+            // whoever holds them): with differential privacy it is charged
+            // the plan's worst case, a set of `min_clients`.
+            let spent = match (self.shared.federation.privacy(), state.status()) {
+                (Some(plan), RoundStatus::Answering { .. }) => {
+                    let min_clients = self.shared.federation.policy().min_clients;
+                    Some(state.spent.after_round(plan, min_clients, min_clients)?)
+                }
+                _ => None,
+            };
+            state.abandon(reason).map_err(protocol)?;
+            if let Some(spent) = spent {
+                state.spent = spent;
+            }
+            Ok(())
+        })?)
     }
 
     /// The current global model, in the initial model's structure.

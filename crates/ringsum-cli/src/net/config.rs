@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ringsum_core::DEFAULT_ROUND_KEY_SET;
+use ringsum_core::privacy::PrivacySettings;
 use ringsum_net::server::{Limits, Plan, ServeOptions, Timing};
-use ringsum_net::{HolderDescription, SetupDescription, TensorDescription};
+use ringsum_net::{HolderDescription, PrivacyDescription, SetupDescription, TensorDescription};
 use ringsum_pq::codec::hex;
 use serde::Deserialize;
 
@@ -33,6 +34,42 @@ pub struct ModelConfig {
 
 const fn default_hidden() -> usize {
     32
+}
+
+/// The `[privacy]` section of a federation file: differentially private
+/// training for every client ([`ringsum_core::privacy`]). Each client
+/// takes one gradient step per round at the published model (FedSGD),
+/// every record's gradient clipped, the sum quantized and noised before
+/// encryption.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Target epsilon over all rounds.
+    pub epsilon: f64,
+    /// Target delta over all rounds, in (0, 1).
+    pub delta: f64,
+    /// L2 norm every record's gradient is clipped to.
+    #[serde(default = "default_privacy_clip")]
+    pub clip: f64,
+    /// The gradient step's rate.
+    #[serde(default = "default_privacy_learning_rate")]
+    pub learning_rate: f64,
+    /// The planned (public) records per client: the step divides the
+    /// noised gradient sum by this times the set's size.
+    pub records_per_client: u64,
+    /// The most records a client may hold: a client with more refuses to
+    /// start.
+    pub max_records: u64,
+    /// The fewest clients whose noise every opened sum holds (default:
+    /// `min_clients`; at most `min_clients`).
+    pub noise_clients: Option<u64>,
+}
+
+const fn default_privacy_clip() -> f64 {
+    1.0
+}
+const fn default_privacy_learning_rate() -> f64 {
+    2.0
 }
 
 /// A federation file (`ringsum serve --config FILE`). Paths are relative
@@ -69,6 +106,8 @@ pub struct FederationConfig {
     pub max_weight: Option<u64>,
     /// The model.
     pub model: ModelConfig,
+    /// Differential privacy (absent: none).
+    pub privacy: Option<PrivacyConfig>,
     /// Key holders' identity directories (`identity.pub`, `sealing.pub`),
     /// in Shamir-point order: the first is holder 1.
     pub holders: Vec<PathBuf>,
@@ -262,8 +301,20 @@ impl FederationConfig {
                 "learning_rate": TRAINING.learning_rate,
                 "batch": TRAINING.batch,
             }),
+            privacy: self.privacy.as_ref().map(|p| {
+                PrivacyDescription::new(&PrivacySettings {
+                    epsilon: p.epsilon,
+                    delta: p.delta,
+                    clip: p.clip,
+                    learning_rate: p.learning_rate,
+                    records_per_client: p.records_per_client,
+                    max_records: p.max_records,
+                    noise_clients: p.noise_clients.unwrap_or(self.min_clients as u64),
+                })
+            }),
         };
-        // Fail here, naming the file, rather than in the service.
+        // Fail here, naming the file, rather than in the service (the
+        // privacy plan's refusals name the setting).
         description.federation().map_err(refused)?;
         Ok((description, model))
     }

@@ -17,7 +17,7 @@ use ringsum_protocol::spec::Federation;
 mod config;
 mod trainer;
 
-pub use self::config::{FederationConfig, ModelConfig};
+pub use self::config::{FederationConfig, ModelConfig, PrivacyConfig};
 pub use self::trainer::{CsvTrainer, UpdateTrainer, application_trainer};
 
 use crate::data::{self, Dataset};
@@ -93,6 +93,7 @@ pub fn federation_id(config_path: &Path) -> Result<()> {
 pub fn serve(config_path: &Path) -> Result<()> {
     let config = FederationConfig::load(config_path)?;
     let plan = config.plan(config_path)?;
+    let privacy = plan.description.federation()?.privacy().map(privacy_line);
     let (options, ca) = config.serve_options()?;
     let data_dir = config.data_dir.clone();
     runtime()?.block_on(async move {
@@ -116,6 +117,9 @@ pub fn serve(config_path: &Path) -> Result<()> {
             running.replayed,
             running.recovery.as_secs_f64() * 1e3
         );
+        if let Some(line) = &privacy {
+            println!("{line}");
+        }
         for (point, dir) in (1u32..).zip(&config.holders) {
             println!("holder {point}: {}", dir.display());
         }
@@ -155,6 +159,23 @@ pub fn serve(config_path: &Path) -> Result<()> {
         );
         Ok(())
     })
+}
+
+/// What `ringsum serve` says of a federation's privacy plan.
+fn privacy_line(plan: &ringsum_core::privacy::PrivacyPlan) -> String {
+    let settings = plan.settings();
+    format!(
+        "differential privacy: epsilon {} and delta {} over {} rounds; every sum holds the noise of at least {} clients (std {:.4} per parameter, in gradient units); one gradient step per round at learning rate {:.4}, records clipped to norm {}, {} records per client planned, at most {}",
+        settings.epsilon,
+        settings.delta,
+        plan.rounds(),
+        settings.noise_clients,
+        plan.noise_std(),
+        plan.effective_learning_rate(),
+        settings.clip,
+        settings.records_per_client,
+        settings.max_records,
+    )
 }
 
 /// Runs a client: trains on `data`, encrypts under a fresh round key,
@@ -210,7 +231,9 @@ pub fn join_client(
 /// in the next round it can join; then it stops.
 ///
 /// # Errors
-/// An unreadable file ([`CliError::Io`]), one that does not fit the
+/// An unreadable file ([`CliError::Io`]), a federation with differential
+/// privacy ([`CliError::UpdateWithPrivacy`]: per-record clipping cannot be
+/// checked on an update computed elsewhere), one that does not fit the
 /// federation's model ([`CliError::Update`], naming the tensor), a sample
 /// count outside the policy ([`CliError::Samples`]), a federation that
 /// finishes first ([`CliError::UpdateNotSubmitted`]), and as
@@ -231,6 +254,11 @@ pub fn join_client_update(
     let state_dir = state.unwrap_or_else(|| identity_dir.join("client-state"));
     runtime()?.block_on(async move {
         let (_, federation, index) = client_setup(&connect, identity.id()).await?;
+        if federation.privacy().is_some() {
+            return Err(CliError::UpdateWithPrivacy {
+                path: update.to_path_buf(),
+            });
+        }
         let policy = federation.policy();
         if !(policy.min_samples..=policy.max_weight).contains(&samples) {
             return Err(CliError::Samples {

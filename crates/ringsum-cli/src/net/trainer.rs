@@ -1,7 +1,17 @@
 //! A client's local training in `ringsum join`: the federation's model and
 //! training settings (from its description) on the client's CSV, or one
 //! update computed elsewhere (`--update FILE.safetensors`).
+//!
+//! In a federation with differential privacy the CSV client takes one
+//! gradient step per round instead (FedSGD, as `ringsum demo --dp-epsilon`
+//! does): the gradient of every one of its records at the published model,
+//! each clipped, quantized and summed, and its share of noise added
+//! ([`crate::fedsgd::contribution`]). A client holding more
+//! records than the plan's `max_records` refuses to start (it does not
+//! sample a subset). An update computed elsewhere cannot be submitted.
 
+use ringsum_core::privacy::{NoisyContribution, PrivacyPlan};
+use ringsum_math::Csprng;
 use ringsum_net::SetupDescription;
 use ringsum_net::participant::{TrainError, Trainer};
 use ringsum_protocol::spec::Federation;
@@ -9,6 +19,7 @@ use ringsum_protocol::spec::Federation;
 use crate::data::{Dataset, SplitMix};
 use crate::demo;
 use crate::error::{CliError, Result};
+use crate::fedsgd;
 use crate::model::{Model, ModelKind, Training};
 
 /// A client's local training on its CSV, with the federation's model and
@@ -36,14 +47,31 @@ impl Trainer for CsvTrainer {
             .collect();
         Ok((delta, self.data.len() as u64))
     }
+
+    fn contribute(
+        &mut self,
+        _round: u64,
+        global: &[f32],
+        plan: &PrivacyPlan,
+        rng: &mut Csprng,
+    ) -> Result<NoisyContribution, TrainError> {
+        Ok(fedsgd::contribution(
+            plan,
+            &self.model,
+            global,
+            &self.data,
+            rng,
+        )?)
+    }
 }
 
 /// The trainer of client `index` on `data`, with the model and training
 /// settings of the federation's description.
 ///
 /// # Errors
-/// A description without the CLI's model settings, or data that does not
-/// fit the model.
+/// A description without the CLI's model settings, data that does not
+/// fit the model, or (with differential privacy) more records than the
+/// plan's `max_records` ([`CliError::TooManyRecords`]).
 pub fn application_trainer(
     description: &SetupDescription,
     federation: &Federation,
@@ -83,6 +111,15 @@ pub fn application_trainer(
     }
     // The federation's classes: a client may hold only some of them.
     let data = data.with_classes(classes).map_err(CliError::Classes)?;
+    if let Some(plan) = federation.privacy() {
+        let max = plan.settings().max_records;
+        if data.len() as u64 > max {
+            return Err(CliError::TooManyRecords {
+                records: data.len(),
+                max,
+            });
+        }
+    }
     #[expect(
         clippy::cast_possible_truncation,
         reason = "a learning rate and a clip are small numbers"

@@ -5,11 +5,16 @@
 //! secret the coordinator may have seen. A submission the coordinator
 //! refuses for its content is discarded with its key, and the client stops
 //! and says why; the next attempt makes a fresh one.
+//!
+//! In a federation with differential privacy ([`Federation::privacy`])
+//! the client submits its trainer's noised contribution
+//! ([`Trainer::contribute`]) instead of an update.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ringsum_core::privacy::{NoisyContribution, PrivacyPlan};
 use ringsum_core::update::RoundId;
 use ringsum_math::Csprng;
 use ringsum_pq::{Role, SigningIdentity};
@@ -38,6 +43,33 @@ pub trait Trainer: Send + 'static {
         round: u64,
         global: &[f32],
     ) -> std::result::Result<(Vec<f32>, u64), TrainError>;
+
+    /// In a federation with differential privacy, what the client submits
+    /// for `round` instead of [`Self::train`]'s update: its noised
+    /// contribution under the federation's `plan`, computed from `global`
+    /// (every record's gradient fed to [`PrivacyPlan::contribution`], then
+    /// [`ringsum_core::privacy::Contribution::finish`]), drawing the
+    /// rounding and the noise from `rng`. The submission declares the
+    /// plan's public sample count, not a count of records.
+    ///
+    /// # Errors
+    /// Why no contribution can be made. The default refuses: a trainer
+    /// that does not see each record (e.g. one that submits an update
+    /// computed elsewhere) cannot clip them one by one.
+    fn contribute(
+        &mut self,
+        round: u64,
+        global: &[f32],
+        plan: &PrivacyPlan,
+        rng: &mut Csprng,
+    ) -> std::result::Result<NoisyContribution, TrainError> {
+        let _ = (round, global, plan, rng);
+        Err(
+            "this federation trains with differential privacy, and this client's trainer \
+             cannot clip and noise each record's gradient"
+                .into(),
+        )
+    }
 
     /// The most submissions the coordinator accepts from this client
     /// before it stops: `None` (the default) takes part in every round
@@ -165,17 +197,25 @@ impl Run {
                 });
             }
         };
+        let federation = Arc::clone(&self.federation);
         let (made, trainer, client) = tokio::task::spawn_blocking(move || {
             let made = (|| {
-                let (delta, samples) = trainer
-                    .train(round, &global.model)
-                    .map_err(|source| NetError::Training { round, source })?;
-                let mut rng = match seed {
-                    Some(s) => crate::insecure_test_rng_attempt(s, index, round, attempt),
-                    None => Csprng::from_os().map_err(ringsum_protocol::ProtocolError::from)?,
+                let rng = || match seed {
+                    Some(s) => Ok(crate::insecure_test_rng_attempt(s, index, round, attempt)),
+                    None => Csprng::from_os().map_err(ringsum_protocol::ProtocolError::from),
                 };
-                client
-                    .submit(RoundId(round), &delta, samples, &mut rng)
+                let training = |source| NetError::Training { round, source };
+                let submitted = if let Some(plan) = federation.privacy() {
+                    let mut rng = rng()?;
+                    let contribution = trainer
+                        .contribute(round, &global.model, plan, &mut rng)
+                        .map_err(training)?;
+                    client.submit_private(RoundId(round), contribution, &mut rng)
+                } else {
+                    let (delta, samples) = trainer.train(round, &global.model).map_err(training)?;
+                    client.submit(RoundId(round), &delta, samples, &mut rng()?)
+                };
+                submitted
                     .map(|s| s.to_bytes())
                     .map_err(|source| NetError::CannotSubmit { round, source })
             })();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use ringsum_core::privacy::accountant;
 use ringsum_core::update::RoundId;
 use tokio::sync::watch;
 
@@ -160,6 +161,7 @@ fn due_models(
             clients: r.clients,
             weight_sum: r.weight_sum,
             error_bound: r.error_bound,
+            epsilon: epsilon_spent(engine, r.round),
         });
     let round_file = dir
         .join("models")
@@ -184,9 +186,36 @@ fn due_models(
         due.push((round_file, file.clone()));
     }
     if last {
-        due.push((dir.join("final-model.json"), file));
+        // Every round ended: the rounds that failed after the last decoded
+        // one count too.
+        let epsilon = epsilon_spent(engine, u64::MAX);
+        due.push((dir.join("final-model.json"), ModelFile { epsilon, ..file }));
     }
     due
+}
+
+/// With differential privacy, the epsilon spent (at the plan's delta) by
+/// the rounds up to `through` that ended: a decoded round is charged the
+/// zCDP of the clients its sum held; a failed one the plan's worst case
+/// (the noise of `noise_clients` clients), since the log does not say
+/// whether its set reached the holders. `None` without a plan, or if the
+/// accountant refuses (never for the sets the holders accept).
+fn epsilon_spent(engine: &Engine, through: u64) -> Option<f64> {
+    let plan = engine.federation().privacy()?;
+    let noise_clients = plan.settings().noise_clients;
+    let min_clients = engine.federation().policy().min_clients as u64;
+    let mut rho = 0.0;
+    for end in engine.ended().iter().filter(|e| e.round.0 <= through) {
+        let clients = match end.ending {
+            Ending::Finished { clients, .. } => clients,
+            Ending::Failed { .. } => noise_clients,
+        };
+        rho += plan.set_rho(clients, min_clients).ok()?;
+    }
+    if rho == 0.0 {
+        return Some(0.0);
+    }
+    accountant::epsilon_for_rho(rho, plan.conversion_delta()).ok()
 }
 
 /// Writes each model file as JSON and, beside it, as safetensors.

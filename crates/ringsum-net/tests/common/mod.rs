@@ -95,6 +95,7 @@ pub fn description(keys: &Keys, parameters: u64, threshold: u32, rounds: u64) ->
             .map(|c| hex(c.public().to_bytes()))
             .collect(),
         application: serde_json::json!({}),
+        privacy: None,
     }
 }
 
