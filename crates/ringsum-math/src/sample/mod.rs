@@ -20,9 +20,10 @@
 //! - Gaussian: a cumulative-distribution table is scanned *in full* for every
 //!   sample, adding up comparisons instead of searching (see
 //!   [`DiscreteGaussian`]);
-//! - wide Gaussian: uniform candidates accepted with a probability computed
-//!   in fixed point by the same straight-line code for every candidate;
-//!   only which trials were accepted shows (see [`WideGaussian`]);
+//! - wide Gaussian: candidates from a step envelope (its step chosen by a
+//!   full scan of a small threshold table) accepted with a probability
+//!   computed in fixed point by the same straight-line code for every
+//!   candidate; only which trials were accepted shows (see [`WideGaussian`]);
 //! - signs are applied with masks, residues of negative values with masks.
 
 mod gaussian;

@@ -1,19 +1,29 @@
 //! A constant-time, integer-only sampler of the discrete Gaussian with a
 //! large variance: the noise of distributed differential privacy.
 
+use num_bigint::BigUint;
+use num_traits::{CheckedSub, ToPrimitive, Zero};
 use zeroize::Zeroizing;
 
 use super::Csprng;
 use crate::error::{MathError, Result};
 
-/// Candidates are kept inside [-2^k, 2^k) with 2^k - 1 >= `TAIL_SIGMAS` sigma.
+/// Candidates are kept inside (-2^k, 2^k) with 2^k - 1 >= `TAIL_SIGMAS` sigma.
 const TAIL_SIGMAS: u128 = 12;
+/// Annuli A_0..A_J of the envelope; J = k - a is 4 or 5 for every supported
+/// variance (see [`WideGaussian`]), so at most 6 annuli.
+const MAX_ANNULI: usize = 6;
+/// Fraction bits of the envelope weights computed in [`WideGaussian::new`].
+const WEIGHT_BITS: u32 = 192;
+/// Guard bits of the fixed-point exponential of [`exp_weight`].
+const WEIGHT_GUARD: u32 = 32;
 /// floor(log2(e) * 2^126), from a 400-bit evaluation of 1 / ln 2.
 const LOG2E_Q126: u128 = 0x5c55_1d94_ae0b_f85d_df43_ff68_348e_9f44;
-/// The reciprocal R = floor(2^118 log2(e) / (2 V)) puts x^2 / (2 V ln 2) in
-/// Q118: 10 integer bits, the top 64 of the 118 fraction bits are kept.
+/// The reciprocal R = floor(2^118 log2(e) / (2 V)) puts d / (2 V ln 2) in
+/// Q118 (d = x^2 - r^2 <= x^2): 10 integer bits, the top 64 of the 118
+/// fraction bits are kept.
 const RECIPROCAL_SHIFT: u32 = 118;
-/// Bits of x^2 R below the 64-bit fraction that is kept.
+/// Bits of d R below the 64-bit fraction that is kept.
 const FRACTION_SHIFT: u32 = RECIPROCAL_SHIFT - 64;
 /// Coefficients c_0..c_12 of the degree-12 polynomial approximating
 /// (2^h - 1) / h on [0, 1], in Q63 (rounded to nearest). They are the
@@ -40,16 +50,18 @@ const EXP2_TOP: u64 = 17_459_346;
 /// before the final truncation to a multiple of 2^-64 (see
 /// [`WideGaussian::statistical_distance`]): 2^-59.
 const RELATIVE_ERROR: f64 = 1.0 / 576_460_752_303_423_488.0;
-/// 2^-64, the resolution of the acceptance test.
+/// 2^-64, the resolution of the acceptance test and of the annulus table.
 const ULP: f64 = 1.0 / 18_446_744_073_709_551_616.0;
-/// Trials per block for bulk sampling: 64 words of candidates (two per
-/// word) and 128 words for the acceptance tests.
-const BULK_WORDS: usize = 192;
-/// Trials per block for a single sample (about one sample per 10 to 21
-/// trials): 8 words of candidates and 16 for the tests.
-const SINGLE_WORDS: usize = 24;
+/// Trials per block for bulk sampling: 32 words of candidates (two per
+/// word), 64 words for the choice of annulus and 64 for the acceptance
+/// tests.
+const BULK_WORDS: usize = 160;
 /// Values noised per call of the bulk sampler in [`WideGaussian::add_noise`].
 const NOISE_CHUNK: usize = 4096;
+/// The 32 bits of a candidate word given to one candidate: the low bits
+/// the offset inside the annulus (at most bits 0..24: every width is at
+/// most 2^25), bit 31 the sign.
+const HALF_WORD: u64 = 0xffff_ffff;
 
 /// The discrete Gaussian N_Z(0, V) on the integers, P(x) proportional to
 /// exp(-x^2 / (2 V)), for an integer variance parameter V in
@@ -62,18 +74,42 @@ const NOISE_CHUNK: usize = 4096;
 ///
 /// # Method
 ///
-/// Rejection sampling from the uniform proposal on [-2^k, 2^k), where k is
+/// Rejection sampling from a step envelope on S = (-2^k, 2^k), where k is
 /// the smallest integer with (2^k - 1)^2 >= 144 V, that is 2^k - 1 >= 12
-/// sigma: a candidate x is accepted with probability exp(-x^2 / (2 V)).
-/// The expected number of trials per sample is 2^(k+1) / sqrt(2 pi V),
-/// between about 9.6 and 21 ([`Self::expected_trials`]).
+/// sigma (sigma = sqrt(V)). Let a be the largest integer with 4^a <= V, so
+/// sigma / 2 < 2^a <= sigma, and J = k - a. J is always 4 or 5: from
+/// 2^k < 24 sigma + 2 and 2^a > sigma / 2 follows 2^J < 48 + 4 / sigma
+/// <= 52, and 2^k >= 12 sigma + 1 > 8 sigma >= 2^(a+3). The magnitudes are
+/// split into annuli with power-of-two ends and widths,
+///
+/// - A_0 = [0, 2^a), inner radius r_0 = 0, width w_0 = 2^a;
+/// - A_j = [2^(a+j-1), 2^(a+j)) for j = 1..J, inner radius r_j = 2^(a+j-1)
+///   and width w_j = 2^(a+j-1);
+///
+/// and the envelope is exp(-r_j^2 / (2 V)) on A_j. A trial
+///
+/// 1. picks the annulus j with probability P_j ~ w_j exp(-r_j^2 / (2 V)) /
+///    Z, Z = sum_j w_j exp(-r_j^2 / (2 V)): a 64-bit word s selects the
+///    j with T_(j-1) <= s < T_j, where T_(-1) = 0, T_J = 2^64 and
+///    T_0..T_(J-1) are the cumulative probabilities rounded to multiples of
+///    2^-64 (computed once in [`Self::new`] with 192-bit arithmetic);
+/// 2. draws a uniform offset o < w_j and a sign bit b from a fresh 32-bit
+///    half word, and forms |x| = r_j + o, x = -|x| if b = 1 else |x|.
+///    The candidate "x = 0 with b = 1" is always rejected, so every x with
+///    |x| in A_j (zero included) is proposed with probability P_j / (2 w_j);
+/// 3. accepts with probability exp(-(x^2 - r_j^2) / (2 V)) (at most 1).
+///
+/// The accepted x then has probability proportional to exp(-x^2 / (2 V))
+/// on S. About 69% of the trials accept (67% for V = 4^a); the expected
+/// number of trials per sample, [`Self::expected_trials`], is 2 Z /
+/// sum_S exp(-x^2 / (2 V)), between about 1.45 and 1.5.
 ///
 /// The acceptance probability is computed with integers only:
 ///
-/// 1. u = x^2 / (2 V ln 2) = x^2 R / 2^118 with R = floor(2^118 log2(e) /
-///    (2 V)) precomputed by one division in [`Self::new`] (the only
-///    division; V is public). x^2 <= 2^52 and u < 488, so x^2 R < 2^127
-///    fits a `u128`.
+/// 1. u = d / (2 V ln 2) = d R / 2^118 with d = x^2 - r_j^2 and
+///    R = floor(2^118 log2(e) / (2 V)) precomputed by one division in
+///    [`Self::new`] (V is public). d <= x^2 < 2^52 and u < 488, so
+///    d R < 2^127 fits a `u128`.
 /// 2. u = m + g with m an integer and g a 64-bit fraction; with
 ///    h = 1 - g - 2^-64 (the bitwise complement of g),
 ///    2^-u = 2^-m 2^(h - 1) 2^(2^-64).
@@ -86,17 +122,23 @@ const NOISE_CHUNK: usize = 4096;
 /// # Constant time
 ///
 /// A trial does the same operations in the same order for every candidate:
-/// no branch and no table look-up; the shift by m is clamped with masks
-/// and the comparison w < t is the borrow of a subtraction. Trials are
-/// evaluated in fixed-size blocks drawn with one call to the generator
-/// (four at a time, so that their multiplication chains overlap). The
-/// accept bit only advances the count of accepted samples, which decides
-/// the output slot the next candidate is written to (skipped once the
-/// output is full) and whether another block is run. So timing and the
-/// memory access pattern reveal which trials were accepted, and nothing
-/// else. (On x86-64 the `u128` shift compiles to `shrd`/`cmov` and the
-/// comparison to `sbb`; there is no branch inside a block but the
-/// output-is-full test.)
+/// no branch and no memory index depends on the candidate, the annulus or
+/// the accept bit. The annulus is found by comparing s with all the
+/// (padded) thresholds T_0..T_4 in turn, each comparison the borrow of a
+/// subtraction turned into a mask that selects r_j and w_j - 1 (public
+/// powers of two); the shift by m is clamped with masks and the comparison
+/// w < t is again a borrow. Trials are evaluated in fixed-size blocks drawn
+/// with one call to the generator (four at a time in bulk, so that their
+/// multiplication chains overlap). The accept bit only advances the count
+/// of accepted samples, which decides the output slot the next candidate
+/// is written to (skipped once the output is full) and whether another
+/// block is run. So timing and the memory access pattern reveal which
+/// trials were accepted, and nothing else. (On x86-64 the variable shifts
+/// compile to `shl`/`shrd`/`cmov` and the comparisons to `sbb`; in the
+/// bulk blocks, which [`Self::sample`] uses too, there is no branch inside
+/// a block but the output-is-full test. Blocks of two trials let the
+/// compiler turn the output logic into branches on a rejected candidate,
+/// so there are none.)
 /// Trials are independent, so the pattern of accepted trials (in
 /// particular their number) is independent of the values returned: this
 /// is the usual property of rejection sampling.
@@ -104,14 +146,21 @@ const NOISE_CHUNK: usize = 4096;
 /// # Accuracy
 ///
 /// See [`Self::statistical_distance`] for the derivation; for V = 10^6 and
-/// V = 10^10 the bound is about 2.4e-18 and 2.6e-18 per sample.
+/// V = 10^10 the bound is about 2.2e-18 per sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WideGaussian {
     variance: u64,
-    /// Candidates are uniform on [-2^k, 2^k).
+    /// Samples lie in (-2^k, 2^k).
     k: u32,
+    /// The annulus A_0 is [0, 2^a).
+    a: u32,
     /// floor(2^118 log2(e) / (2 V)).
     reciprocal: u128,
+    /// The cumulative thresholds T_0..T_(J-1) of the annuli (multiples of
+    /// 2^-64 scaled by 2^64), padded with 2^64 (never reached).
+    annuli: [u128; MAX_ANNULI - 1],
+    /// An upper bound on Z / 2^a in Q64 (Z as in the type's doc).
+    envelope: u128,
 }
 
 impl WideGaussian {
@@ -142,11 +191,46 @@ impl WideGaussian {
         while ((1u128 << k) - 1).pow(2) < cut {
             k += 1;
         }
+        // a <= 22 for V <= 2^44.
+        let mut a = 0u32;
+        while 1u128 << (2 * a + 2) <= u128::from(variance) {
+            a += 1;
+        }
         let reciprocal = LOG2E_Q126 / (u128::from(variance) << 9);
+        // Weights W_j = w_j exp(-r_j^2 / (2 V)) / 2^a in Q192: W_0 = 1,
+        // W_j = 2^(j-1) exp(-4^(a+j-1) / (2 V)).
+        let annuli_count = k.saturating_sub(a);
+        let mut cumulative = Vec::with_capacity(MAX_ANNULI);
+        let mut total = BigUint::from(1u8) << WEIGHT_BITS;
+        cumulative.push(total.clone());
+        for j in 1..=annuli_count {
+            let radius_squared = 1u128 << (2 * (a + j - 1));
+            total += exp_weight(radius_squared, 2 * u128::from(variance)) << (j - 1);
+            cumulative.push(total.clone());
+        }
+        // T_i = round(2^64 C_i / C_J) for i < J; the last is implicit.
+        let mut annuli = [1u128 << 64; MAX_ANNULI - 1];
+        let twice_total = &total << 1u32;
+        for (threshold, partial) in annuli
+            .iter_mut()
+            .zip(&cumulative)
+            .take(usize::try_from(annuli_count).unwrap_or(MAX_ANNULI))
+        {
+            let rounded = ((partial << 65u32) + &total) / &twice_total;
+            // At most 2^64: C_i <= C_J.
+            *threshold = rounded.to_u128().unwrap_or(1 << 64);
+        }
+        let envelope = (&total >> (WEIGHT_BITS - 64))
+            .to_u128()
+            .unwrap_or(u128::MAX - 1)
+            + 1;
         Ok(Self {
             variance,
             k,
+            a,
             reciprocal,
+            annuli,
+            envelope,
         })
     }
 
@@ -155,45 +239,79 @@ impl WideGaussian {
         self.variance
     }
 
-    /// The proposal half-width 2^k: every sample x satisfies
-    /// -2^k <= x < 2^k, so |x| <= `bound()`. At most 2^26.
+    /// The support half-width 2^k: every sample x satisfies
+    /// -2^k < x < 2^k, so |x| < `bound()`. At most 2^26.
     pub fn bound(&self) -> i64 {
         1i64 << self.k
     }
 
-    /// The expected number of trials per sample, 2^(k+1) / sqrt(2 pi V)
-    /// (computed in floating point), between about 9.6 and 21.
+    /// The expected number of trials per sample, 2 Z / sqrt(2 pi V) with Z
+    /// as in the type's doc (computed in floating point, up to a relative
+    /// 1e-12), between about 1.45 and 1.5.
     pub fn expected_trials(&self) -> f64 {
-        f64::from(self.k + 1).exp2() / (std::f64::consts::TAU * self.variance as f64).sqrt()
+        self.envelope_width() / (std::f64::consts::TAU * self.variance as f64).sqrt()
+    }
+
+    /// An upper bound on 2 Z, the total mass of the envelope (both signs).
+    fn envelope_width(&self) -> f64 {
+        f64::from(self.a + 1).exp2() * (self.envelope as f64 * ULP)
+    }
+
+    /// The number J of annuli beyond A_0.
+    fn outer_annuli(&self) -> u32 {
+        self.k - self.a
     }
 
     /// An upper bound on the statistical distance between the distribution
     /// of one sample and the ideal (untruncated) N_Z(0, V).
     ///
-    /// Let S = [-2^k, 2^k), p(x) = exp(-x^2 / (2 V)) and q(x) the realised
-    /// acceptance probability. The output has distribution q / sum_S q, and
-    /// SD(q / sum_S q, p / sum_S p) <= sum_S |q - p| / sum_S q.
+    /// Let p(x) = exp(-x^2 / (2 V)). A trial outputs x in S (and accepts)
+    /// with probability m(x) = P_j / (2 w_j) q(x), where j is the annulus
+    /// of |x|, P_j = (T_j - T_(j-1)) / 2^64 the realised annulus probability
+    /// and q(x) the realised acceptance probability; ideally m*(x) =
+    /// P*_j / (2 w_j) g(x) = p(x) / (2 Z) with P*_j = w_j exp(-r_j^2 /
+    /// (2 V)) / Z and g(x) = exp(-(x^2 - r_j^2) / (2 V)). The output has
+    /// distribution m / M (M = sum_S m, the acceptance rate) and, with
+    /// M* = sum_S m* and E = sum_S |m - m*|, SD(m / M, m* / M*) <= E / M
+    /// <= E / (M* - E).
     ///
-    /// - Fixed point: the relative error of the exponent (R truncated to a
+    /// - Exponential: the relative error of the exponent (R truncated to a
     ///   relative 2^-73 times u < 488, u truncated to 64 fraction bits, and
     ///   the 2^-64 of the complement) is at most 2^-63 on 2^-u; the
     ///   polynomial errs by at most 2^-67.7 + 13 coefficient roundings + 13
     ///   product roundings of 2^-64 each, below 2^-59.29 on 2^h in [1, 2).
-    ///   So q(x) = p(x)(1 + r) - f with |r| <= rho = 2^-59 and
-    ///   0 <= f < 2^-64 (the truncation of the threshold; when u > 66 both
-    ///   p and q are below 2^-64). With sum_S p >= sqrt(2 pi V)(1 - tau)
-    ///   (Poisson summation gives sum_Z p >= sqrt(2 pi V)) and
-    ///   a = 2^(k+1) 2^-64 / sqrt(2 pi V): SD <= (rho + a) / (1 - rho - a).
+    ///   So q = g(1 + r) - f with |r| <= rho = 2^-59 and 0 <= f < 2^-64
+    ///   (the truncation of the threshold; when u > 66 both g and q are
+    ///   below 2^-64), and q <= 1 + rho. Summed over the 2 w_j values of
+    ///   each annulus (2 w_0 - 1 for A_0): sum_S P*_j / (2 w_j) |q - g| <=
+    ///   rho M* + 2^-64.
+    /// - Annulus table: the weights are computed with an absolute error
+    ///   below 2^-190 (see [`exp_weight`]), so the cumulative
+    ///   probabilities c_i = T*_i / 2^64 are known within 2^-184 and
+    ///   e_i = T_i / 2^64 - c_i satisfies |e_i| <= 2^-65 + 2^-184 (rounding
+    ///   to nearest), with e_(-1) = e_J = 0. Hence D = sum_j |P_j - P*_j|
+    ///   = sum_j |e_j - e_(j-1)| <= J (2^-64 + 2^-183), and
+    ///   sum_S |P_j - P*_j| / (2 w_j) q <= (1 + rho) D.
+    ///
+    ///   So E <= rho M* + 2^-64 + (1 + rho) D, and with
+    ///   alpha = (2^-64 + (1 + rho) D) / M*: SD <= (rho + alpha) /
+    ///   (1 - rho - alpha). M* = sum_S p / (2 Z) is bounded below with
+    ///   sum_S p >= sqrt(2 pi V)(1 - tau) (Poisson summation gives
+    ///   sum_Z p >= sqrt(2 pi V)) and the stored upper bound on Z; M* is
+    ///   about 0.69, so alpha is about (1 + J) 2^-64 / 0.69.
     /// - Tail: N_Z(0, V) puts mass tau <= 2 sigma / (sqrt(2 pi) T)
     ///   exp(-T^2 / (2 V)) outside S, T = 2^k - 1 >= 12 sigma (the tail sum
     ///   is below sigma^2 / T p(T) on each side), so tau < 2^-107.
     ///
-    /// The result is the sum of the two terms, rounded up.
+    /// The result is (rho + alpha) / (1 - rho - alpha) plus tau, rounded up
+    /// (the floating-point evaluation is padded by relative margins of
+    /// 1e-12 and 1e-9).
     pub fn statistical_distance(&self) -> f64 {
         let variance = self.variance as f64;
         let mass = (std::f64::consts::TAU * variance).sqrt() * (1.0 - 1e-12);
-        let width = f64::from(self.k + 1).exp2();
-        let absolute = width * ULP / mass;
+        let acceptance = mass / (self.envelope_width() * (1.0 + 1e-12));
+        let table = f64::from(self.outer_annuli()) * ULP * (1.0 + 1e-9);
+        let absolute = (ULP + (1.0 + RELATIVE_ERROR) * table) / acceptance;
         let fixed_point = (RELATIVE_ERROR + absolute) / (1.0 - RELATIVE_ERROR - absolute);
         let cut = f64::from(self.k).exp2() - 1.0;
         let tail = 2.0 * variance.sqrt() / ((std::f64::consts::TAU).sqrt() * cut)
@@ -203,15 +321,18 @@ impl WideGaussian {
 
     /// One sample, in constant time up to the number of trials.
     pub fn sample(&self, rng: &mut Csprng) -> i64 {
+        // Through the bulk path: with blocks of two trials the compiler
+        // merged the output logic into the trials and branched on a
+        // rejected candidate (seen in the release assembly).
         let mut out = [0i64; 1];
-        self.fill_blocks::<SINGLE_WORDS>(rng, &mut out);
+        self.fill(rng, &mut out);
         let [x] = out;
         x
     }
 
     /// Fills `out` with independent samples.
     pub fn fill(&self, rng: &mut Csprng, out: &mut [i64]) {
-        self.fill_blocks::<BULK_WORDS>(rng, out);
+        self.fill_blocks::<BULK_WORDS, LANES>(rng, out);
     }
 
     /// Adds one independent sample to each value (wrapping on i64
@@ -228,38 +349,43 @@ impl WideGaussian {
         }
     }
 
-    /// Runs blocks of `WORDS / 3 * 2` trials until `out` is full.
-    fn fill_blocks<const WORDS: usize>(&self, rng: &mut Csprng, out: &mut [i64]) {
+    /// Runs blocks of `WORDS * 2 / 5` trials, `L` at a time (`L` even),
+    /// until `out` is full.
+    fn fill_blocks<const WORDS: usize, const L: usize>(&self, rng: &mut Csprng, out: &mut [i64]) {
         let mut words = Zeroizing::new([0u64; WORDS]);
         let mut filled = 0usize;
         while filled < out.len() {
             rng.fill_u64(words.as_mut_slice());
-            self.run_block(words.as_slice(), out, &mut filled);
+            self.run_block::<L>(words.as_slice(), out, &mut filled);
         }
     }
 
-    /// Runs one block of trials: the first third of `words` holds two
-    /// candidates per word, the rest one acceptance word per trial. Each
-    /// candidate is written to the next free slot of `out` and that slot is
-    /// kept iff the trial accepts. Trials go `LANES` at a time so that their
-    /// multiplication chains overlap.
+    /// Runs one block of trials: the first fifth of `words` holds two
+    /// candidates (offset and sign) per word, the next two fifths one
+    /// annulus word per trial and the rest one acceptance word per trial.
+    /// Each candidate is written to the next free slot of `out` and that
+    /// slot is kept iff the trial accepts. Trials go `L` at a time so
+    /// that their multiplication chains overlap.
     #[inline(always)]
-    fn run_block(&self, words: &[u64], out: &mut [i64], filled: &mut usize) {
-        let (candidates, coins) = words.split_at(words.len() / 3);
-        let mask = (1u64 << (self.k + 1)) - 1;
-        let offset = self.bound();
-        for (pairs, coins) in candidates
-            .chunks_exact(LANES / 2)
-            .zip(coins.chunks_exact(LANES))
+    fn run_block<const L: usize>(&self, words: &[u64], out: &mut [i64], filled: &mut usize) {
+        let (candidates, rest) = words.split_at(words.len() / 5);
+        let (selectors, coins) = rest.split_at(rest.len() / 2);
+        for ((pairs, selectors), coins) in candidates
+            .chunks_exact(L / 2)
+            .zip(selectors.chunks_exact(L))
+            .zip(coins.chunks_exact(L))
         {
-            let mut xs = [0i64; LANES];
-            let halves = pairs.iter().flat_map(|&pair| [pair, pair >> 32]);
-            for (x, bits) in xs.iter_mut().zip(halves) {
-                // k <= 26, so the candidate fits the 32 bits it is drawn from.
-                *x = (bits & mask).cast_signed() - offset;
+            let mut halves = [0u64; L];
+            let mut choices = [0u64; L];
+            let split = pairs.iter().flat_map(|&pair| [pair, pair >> 32]);
+            for (half, bits) in halves.iter_mut().zip(split) {
+                *half = bits & HALF_WORD;
             }
-            let thresholds = self.thresholds(xs);
-            for ((&x, threshold), &coin) in xs.iter().zip(thresholds).zip(coins) {
+            for (choice, &selector) in choices.iter_mut().zip(selectors) {
+                *choice = selector;
+            }
+            let (xs, thresholds) = self.trials(choices, halves);
+            for ((&x, &threshold), &coin) in xs.iter().zip(&thresholds).zip(coins) {
                 let accept = accept_bit(threshold, coin);
                 if let Some(slot) = out.get_mut(*filled) {
                     *slot = x;
@@ -269,16 +395,65 @@ impl WideGaussian {
         }
     }
 
-    /// The acceptance thresholds of candidates x: each is accepted with
-    /// probability `threshold / 2^64` ~ exp(-x^2 / (2 V)).
+    /// The candidates of `L` trials and their acceptance thresholds, from
+    /// the annulus words `selectors` and the 32-bit `halves` (offset and
+    /// sign): each candidate is accepted with probability
+    /// `threshold / 2^64` ~ exp(-(x^2 - r_j^2) / (2 V)), 0 for the
+    /// "negative zero".
     #[inline(always)]
-    fn thresholds<const L: usize>(&self, xs: [i64; L]) -> [u128; L] {
+    fn trials<const L: usize>(
+        &self,
+        selectors: [u64; L],
+        halves: [u64; L],
+    ) -> ([i64; L], [u128; L]) {
+        let mut xs = [0i64; L];
+        let mut differences = [0u64; L];
+        let mut keep = [0u128; L];
+        let inner_mask = (1u64 << self.a) - 1;
+        for (((x, difference), keep), (&selector, &half)) in xs
+            .iter_mut()
+            .zip(&mut differences)
+            .zip(&mut keep)
+            .zip(selectors.iter().zip(&halves))
+        {
+            // Full scan: past threshold T_i the annulus is at least i + 1,
+            // whose inner radius and width are 2^(a+i).
+            let mut radius = 0u64;
+            let mut mask = inner_mask;
+            for (&threshold, shift) in self.annuli.iter().zip(self.a..) {
+                let below = (u128::from(selector).wrapping_sub(threshold) >> 127) as u64;
+                let past = below.wrapping_sub(1);
+                let edge = 1u64 << shift;
+                radius = (radius & !past) | (edge & past);
+                mask = (mask & !past) | (edge.wrapping_sub(1) & past);
+            }
+            let offset = half & mask;
+            let magnitude = radius + offset;
+            let sign = half >> 31;
+            // x^2 - r^2 = o (2 r + o) < 2^52.
+            *difference = offset * (2 * radius + offset);
+            let negative = 0u64.wrapping_sub(sign);
+            *x = (magnitude ^ negative).wrapping_add(sign).cast_signed();
+            // Reject "x = 0 with sign 1" (magnitude < 2^26, so the borrow
+            // of magnitude - 1 is set iff magnitude = 0).
+            let negative_zero = sign & (magnitude.wrapping_sub(1) >> 63);
+            *keep = u128::from(negative_zero ^ 1).wrapping_neg();
+        }
+        let mut thresholds = self.exponential_thresholds(differences);
+        for (threshold, &keep) in thresholds.iter_mut().zip(&keep) {
+            *threshold &= keep;
+        }
+        (xs, thresholds)
+    }
+
+    /// The thresholds ~ 2^64 exp(-d / (2 V)) for d = x^2 - r^2 < 2^53.
+    #[inline(always)]
+    fn exponential_thresholds<const L: usize>(&self, differences: [u64; L]) -> [u128; L] {
         let mut whole = [0u64; L];
         let mut fraction = [0u64; L];
-        for ((&x, whole), fraction) in xs.iter().zip(&mut whole).zip(&mut fraction) {
-            // |x| <= 2^26: x^2 < 2^53 and x^2 R < 2^127 (see the type's doc).
-            let square = x.wrapping_mul(x).cast_unsigned();
-            let exponent = u128::from(square).wrapping_mul(self.reciprocal);
+        for ((&d, whole), fraction) in differences.iter().zip(&mut whole).zip(&mut fraction) {
+            // d < 2^53: d R < 2^127 (see the type's doc).
+            let exponent = u128::from(d).wrapping_mul(self.reciprocal);
             #[expect(
                 clippy::cast_possible_truncation,
                 reason = "the fraction is the low 64 bits of the shifted product, by design"
@@ -291,17 +466,53 @@ impl WideGaussian {
         exp2_thresholds(whole, fraction)
     }
 
-    /// The threshold of one candidate.
+    /// The threshold of the acceptance probability exp(-x^2 / (2 V)).
     #[cfg(test)]
     fn threshold(&self, x: i64) -> u128 {
-        let [threshold] = self.thresholds([x]);
+        let [threshold] = self.exponential_thresholds([x.wrapping_mul(x).cast_unsigned()]);
         threshold
     }
 }
 
-/// Candidates evaluated together in [`WideGaussian::run_block`].
-const LANES: usize = 4;
+/// exp(-n / d) in Q192 for 1 <= d and n / d <= 128, with an absolute error
+/// below 2^-190: with s the smallest integer such that t = n / (d 2^s) <=
+/// 1/2, the Taylor series of exp(-t) in Q224 (each term the floor of the
+/// previous one times n / (d 2^s i), so within 2 units; fewer than 230
+/// terms, the tail below one unit), then s <= 8 squarings (each at most
+/// doubles the error and adds one unit), below 2^20 units of 2^-224, and a
+/// final truncation to Q192.
+fn exp_weight(n: u128, d: u128) -> BigUint {
+    let precision = WEIGHT_BITS + WEIGHT_GUARD;
+    let one = BigUint::from(1u8) << precision;
+    let mut s = 0u32;
+    while 2 * n > d << s {
+        s += 1;
+    }
+    let denominator = BigUint::from(d) << s;
+    let (mut even, mut odd) = (one.clone(), BigUint::zero());
+    let mut term = one;
+    for i in 1u32.. {
+        term = term * n / (&denominator * i);
+        if term.is_zero() {
+            break;
+        }
+        if i % 2 == 1 {
+            odd += &term;
+        } else {
+            even += &term;
+        }
+    }
+    // even > odd: exp(-t) >= exp(-1/2).
+    let mut value = even.checked_sub(&odd).unwrap_or_default();
+    for _ in 0..s {
+        value = (&value * &value) >> precision;
+    }
+    value >> WEIGHT_GUARD
+}
 
+/// Candidates evaluated together in [`WideGaussian::run_block`] for bulk
+/// sampling.
+const LANES: usize = 4;
 /// floor(2^63 2^h / 2^m) with h = 1 - g / 2^64 - 2^-64, that is about
 /// 2^64 2^-(m + g / 2^64): the acceptance thresholds for the exponents
 /// m + g / 2^64, computed without branches.
@@ -444,11 +655,146 @@ mod tests {
             assert!((bound - 1).pow(2) >= cut, "V = {v}");
             assert!((bound / 2 - 1).pow(2) < cut, "V = {v}");
             assert!(g.bound() <= 1 << 26);
-            assert!((9.5..21.0).contains(&g.expected_trials()), "V = {v}");
+            assert!((1.44..1.51).contains(&g.expected_trials()), "V = {v}");
             assert_eq!(g.variance(), v);
         }
         assert_eq!(sampler(1_000_000).bound(), 1 << 14);
         assert_eq!(sampler(10_000_000_000).bound(), 1 << 21);
+    }
+
+    /// The variances where k or a changes, and their neighbours.
+    fn boundary_variances() -> Vec<u64> {
+        let mut variances = Vec::new();
+        for b in 0..=44u32 {
+            variances.push(1u64 << b);
+        }
+        for k in 2..=27u32 {
+            variances.push((((1u64 << k) - 1).pow(2)) / 144);
+        }
+        let around: Vec<u64> = variances
+            .iter()
+            .flat_map(|&v| [v.saturating_sub(1), v, v + 1])
+            .filter(|v| (1..=WideGaussian::MAX_VARIANCE).contains(v))
+            .collect();
+        around
+    }
+
+    #[test]
+    fn the_annuli_fit_the_table_and_their_thresholds_increase() {
+        for v in boundary_variances() {
+            let g = sampler(v);
+            let j = g.outer_annuli();
+            assert!((4..=5).contains(&j), "V = {v}: J = {j}");
+            // sigma / 2 < 2^a <= sigma.
+            assert!(1u128 << (2 * g.a) <= u128::from(v), "V = {v}");
+            assert!(4u128 << (2 * g.a) > u128::from(v), "V = {v}");
+            let j = j as usize;
+            assert!(g.annuli.windows(2).all(|w| w[0] <= w[1]), "V = {v}");
+            assert!(g.annuli[..j].iter().all(|&t| t > 0), "V = {v}");
+            // The outermost annulus may round to probability 0 (its ideal
+            // probability is then below 2^-65), the one inside it not.
+            assert!(g.annuli[j - 2] < 1 << 64, "V = {v}");
+            assert!(g.annuli[j..].iter().all(|&t| t == 1 << 64), "V = {v}");
+            // The inner annuli hold most of the envelope.
+            assert!(g.annuli[0] > 1 << 62 && g.annuli[1] > 1 << 63, "V = {v}");
+        }
+    }
+
+    /// The exact weight of every output x of one trial, in units of
+    /// 2^-128 / (2^(k+1)): P_j 2^64 (the annulus) times 2^k / w_j (the
+    /// offset) times the threshold t (acceptance), summed over the random
+    /// words that produce x. The annulus of each selector is checked at both
+    /// ends of its interval, and the candidate against r_j + o and the sign.
+    fn exact_output(g: &WideGaussian) -> std::collections::BTreeMap<i64, BigInt> {
+        let mut weights = std::collections::BTreeMap::new();
+        let j_max = g.outer_annuli();
+        for j in 0..=j_max {
+            let lower = if j == 0 { 0 } else { g.annuli[j as usize - 1] };
+            let upper = if j == j_max {
+                1 << 64
+            } else {
+                g.annuli[j as usize]
+            };
+            let probability = upper - lower;
+            if probability == 0 {
+                continue;
+            }
+            let (radius, width) = if j == 0 {
+                (0u64, 1u64 << g.a)
+            } else {
+                (1 << (g.a + j - 1), 1 << (g.a + j - 1))
+            };
+            let scale = BigInt::from(probability) * BigInt::from((1u64 << g.k) / width);
+            for offset in 0..width {
+                for sign in 0..2u64 {
+                    let half = offset | sign << 31;
+                    let ([x], [t]) = g.trials([lower as u64], [half]);
+                    let magnitude = (radius + offset) as i64;
+                    assert_eq!(x, if sign == 1 { -magnitude } else { magnitude });
+                    if offset == 0 || offset == width - 1 {
+                        assert_eq!(g.trials([(upper - 1) as u64], [half]), ([x], [t]));
+                    }
+                    if x == 0 && sign == 1 {
+                        assert_eq!(t, 0, "the negative zero is rejected");
+                        continue;
+                    }
+                    let weight = weights.entry(x).or_insert_with(|| BigInt::from(0));
+                    *weight += &scale * BigInt::from(t);
+                }
+            }
+        }
+        weights
+    }
+
+    /// The exact output distribution (from the integer tables) is symmetric
+    /// and within `statistical_distance()` of N_Z(0, V) (computed with
+    /// 256-bit arithmetic) in total variation.
+    #[test]
+    fn the_exact_output_distribution_is_within_the_bound() {
+        for v in [1u64, 2, 3, 4, 7, 9, 50, 1000, 4096, 12_345] {
+            let g = sampler(v);
+            let weights = exact_output(&g);
+            let bound = g.bound();
+            // Every x in (-bound, bound), or in (-bound / 2, bound / 2) when
+            // the outermost annulus rounded to probability 0.
+            let count = weights.len() as i64;
+            assert!(count == 2 * bound - 1 || count == bound - 1, "V = {v}");
+            for (&x, weight) in &weights {
+                assert!(x.abs() < bound);
+                assert_eq!(Some(weight), weights.get(&-x), "V = {v}, x = {x}");
+            }
+            let total: BigInt = weights.values().sum();
+            // The acceptance rate is 1 / expected_trials() (which uses
+            // sqrt(2 pi V) for sum_Z p, larger by a relative
+            // 2 exp(-2 pi^2 V) < 6e-9).
+            let rate = total.to_f64().unwrap_or(0.0) / 2f64.powi(129 + g.k as i32);
+            let trials = g.expected_trials();
+            assert!(
+                (rate * trials - 1.0).abs() < 1e-8,
+                "V = {v}: {rate} {trials}"
+            );
+            // The ideal pmf on [-2 bound, 2 bound] (the rest is below 2^-180).
+            let ideal: Vec<(i64, BigInt)> = (0..2 * bound)
+                .map(|x| (x, exp_reference(x.unsigned_abs().pow(2), 2 * v)))
+                .collect();
+            let z: BigInt = ideal
+                .iter()
+                .map(|(x, p)| if *x == 0 { p.clone() } else { p * 2 })
+                .sum();
+            let zero = BigInt::from(0);
+            let mut difference = BigInt::from(0);
+            for (x, p) in &ideal {
+                for signed in if *x == 0 { vec![0] } else { vec![*x, -*x] } {
+                    let w = weights.get(&signed).unwrap_or(&zero);
+                    difference += BigInt::from((w * &z - p * &total).magnitude().clone());
+                }
+            }
+            let tv = difference.to_f64().unwrap_or(f64::INFINITY)
+                / (2.0 * total.to_f64().unwrap_or(0.0) * z.to_f64().unwrap_or(0.0));
+            let sd = g.statistical_distance();
+            assert!(tv <= sd, "V = {v}: total variation {tv:e} above {sd:e}");
+            assert!(tv < 5e-19, "V = {v}: total variation {tv:e}");
+        }
     }
 
     #[test]
