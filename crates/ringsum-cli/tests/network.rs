@@ -89,7 +89,10 @@ impl Federation {
 
     /// The audit events of `round` of type `kind`.
     fn events(&self, round: u64, kind: &str) -> Vec<serde_json::Value> {
-        self.audit()
+        let audit = self.audit();
+        // The coordinator may be halfway through appending a line.
+        let complete = audit.rfind('\n').map_or("", |end| &audit[..end]);
+        complete
             .lines()
             .filter_map(|line| {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();

@@ -101,8 +101,25 @@ fn retryable(status: &Status) -> bool {
         | Code::Aborted
         // The rate limit: wait and try again.
         | Code::ResourceExhausted => true,
+        // tonic reports a connection torn down under a call (an HTTP/2
+        // GOAWAY when the coordinator restarts, a reset stream) as
+        // `Internal` with the transport error as its source; the
+        // coordinator's own `Internal` answers carry no source.
+        Code::Internal => transport_failure(status),
         _ => false,
     }
+}
+
+/// Whether `status` was made on this side from a failed connection.
+fn transport_failure(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<tonic::transport::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn rand_jitter() -> Duration {
@@ -320,4 +337,26 @@ pub fn read_publication(federation: &Federation, bytes: &[u8]) -> Result<(RoundI
         });
     }
     Ok((verified.round(), result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_torn_connection_is_retried_and_a_coordinator_fault_is_not() {
+        // Nothing listens on port 1 of loopback: the connect fails with a
+        // transport error, as a GOAWAY or reset does under a live call.
+        let torn = Endpoint::from_static("http://127.0.0.1:1")
+            .connect()
+            .await
+            .expect_err("nothing listens on port 1");
+        let mut status = Status::internal("h2 protocol error");
+        status.set_source(Arc::new(torn));
+        assert!(retryable(&status));
+        assert!(!retryable(&Status::internal("the state directory failed")));
+        assert!(!retryable(&Status::invalid_argument("bad signature")));
+        assert!(retryable(&Status::unavailable("restarting")));
+    }
 }
