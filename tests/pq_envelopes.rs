@@ -954,7 +954,7 @@ fn shares_are_sealed_to_registered_key_holders_only() {
 #[test]
 fn the_ids_of_removed_kinds_stay_reserved_and_are_refused() {
     let ids: Vec<u16> = MessageKind::ALL.iter().map(|k| k.id()).collect();
-    assert_eq!(ids, [1, 5, 6, 7, 8, 9, 10, 12]);
+    assert_eq!(ids, [1, 5, 6, 7, 8, 9, 10, 12, 13]);
     for kind in MessageKind::ALL {
         assert_eq!(MessageKind::from_id(kind.id()).unwrap(), kind);
     }
@@ -963,7 +963,7 @@ fn the_ids_of_removed_kinds_stay_reserved_and_are_refused() {
     let wire = update(&f, 1, b"payload").to_bytes();
     for id in MessageKind::RESERVED_IDS
         .into_iter()
-        .chain([0, 13, u16::MAX])
+        .chain([0, 14, u16::MAX])
     {
         assert!(!ids.contains(&id));
         assert!(

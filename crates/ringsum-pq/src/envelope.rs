@@ -50,11 +50,16 @@ pub enum MessageKind {
     /// A client's Shamir share of its per-round secret, sealed to one key
     /// holder and bound to the digest of the client's update (id 12).
     RoundKeyShare,
+    /// A client's or key holder's proof of identity to the coordinator's
+    /// service: a signed, timestamped query, or the header of a streamed
+    /// message (id 13). Never part of a round; the service checks it and
+    /// forgets it.
+    Query,
 }
 
 impl MessageKind {
     /// Every kind this build knows.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::UpdateSubmission,
         Self::DecryptionRequest,
         Self::DecryptionShare,
@@ -63,6 +68,7 @@ impl MessageKind {
         Self::Revocation,
         Self::AuditRecord,
         Self::RoundKeyShare,
+        Self::Query,
     ];
 
     /// Identifiers of removed kinds, never to be reused: 2, 3, 4 (the key
@@ -82,6 +88,7 @@ impl MessageKind {
             Self::Revocation => 9,
             Self::AuditRecord => 10,
             Self::RoundKeyShare => 12,
+            Self::Query => 13,
         }
     }
 

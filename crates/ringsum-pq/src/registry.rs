@@ -44,6 +44,9 @@ impl Role {
                 matches!(self, Self::Client)
             }
             MessageKind::DecryptionShare => matches!(self, Self::KeyHolder),
+            // The coordinator's identity may query its own service (its
+            // operator's `ringsum status`); the service limits it to that.
+            MessageKind::Query => true,
             MessageKind::DecryptionRequest
             | MessageKind::RoundResult
             | MessageKind::AuditRecord => matches!(self, Self::Coordinator),
