@@ -241,12 +241,31 @@ pub enum CliError {
         source: serde_json::Error,
     },
     /// A key file that cannot be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", key_message(path, source))]
     Key {
         /// The file.
         path: PathBuf,
         /// Why.
         source: Box<PqError>,
+    },
+    /// `join --role holder` with an identity directory that has no sealing
+    /// key: a client's.
+    #[error(
+        "{} is not a key holder's identity: it has no sealing.key (a client's identity has only identity.key; `ringsum keygen --holder` writes both). Join with --role client, or pass the holder's identity directory",
+        dir.display()
+    )]
+    NotAHolder {
+        /// The identity directory given.
+        dir: PathBuf,
+    },
+    /// The coordinator's TLS certificate was not accepted with the `--ca`
+    /// file given, or that file is not a certificate.
+    #[error("{source} (--ca {})", ca.display())]
+    CoordinatorCa {
+        /// The `--ca` file.
+        ca: PathBuf,
+        /// What failed.
+        source: Box<NetError>,
     },
     /// An audit log that does not verify.
     #[error("{}: {source}", path.display())]
@@ -393,6 +412,15 @@ impl CliError {
     }
 }
 
+/// A key file's error, naming the file once: the key layer's I/O and
+/// permission errors name it already.
+fn key_message(path: &Path, source: &PqError) -> String {
+    match source {
+        PqError::Io { .. } | PqError::InsecurePermissions { .. } => source.to_string(),
+        _ => format!("{}: {source}", path.display()),
+    }
+}
+
 fn gigabytes(bytes: u128) -> f64 {
     bytes as f64 / 1e9
 }
@@ -401,4 +429,27 @@ fn signature_algorithms() -> String {
     SignatureAlgorithm::ALL
         .map(SignatureAlgorithm::name)
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_is_named_once() {
+        let path = Path::new("client-0/sealing.key");
+        let missing = CliError::key(path)(PqError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })
+        .to_string();
+        assert_eq!(
+            missing.matches("client-0/sealing.key").count(),
+            1,
+            "{missing}"
+        );
+        // An error of the key layer that does not name the file gets it.
+        let bad = CliError::key(path)(PqError::BadSignature).to_string();
+        assert_eq!(bad, "client-0/sealing.key: signature does not verify");
+    }
 }

@@ -1,9 +1,11 @@
 //! The library behind the `ringsum` command line: the demo's data sets
 //! ([`data`]), models ([`model`]) and the in-process federation
 //! ([`demo`]) with its differentially private training ([`fedsgd`]), the pipeline benchmark ([`mod@bench`]), and the federation
-//! on several machines ([`net`]), so that tests and examples can run them
+//! on several machines ([`net`]) with its quantum threat assessment
+//! ([`assess`]), so that tests and examples can run them
 //! too. Every command fails with a [`CliError`].
 
+pub mod assess;
 pub mod bench;
 pub mod data;
 pub mod demo;

@@ -1,5 +1,5 @@
 //! The `ringsum` command line: `demo`, `serve`, `join`, `status`, `split`,
-//! `params list|check`, `audit verify`, `keygen`. Every failure prints one clear line and exits non-zero.
+//! `params list|check`, `audit verify`, `keygen`, `assess`. Every failure prints one clear line and exits non-zero.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +63,10 @@ enum Command {
         /// An identity directory of a member (`identity.key`).
         #[arg(long)]
         identity: PathBuf,
+        /// Print one JSON object (every field of the coordinator's status,
+        /// the federation id and the coordinator's URL) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the demo's split of a data set to per-client CSV files (and
     /// test.csv), for `ringsum join --data`.
@@ -83,6 +87,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The quantum threat assessment of a federation: every primitive it
+    /// relies on, what it protects, its status against a quantum adversary
+    /// (docs/assess.md). Exit code 0 when nothing the confidentiality of
+    /// updates rests on is quantum-vulnerable, 1 otherwise.
+    Assess(AssessCli),
     /// Write a new identity (ML-DSA-65) and, for key holders, a sealing
     /// key (ML-KEM-1024) to a directory.
     Keygen {
@@ -309,10 +318,56 @@ struct DemoArgs {
     dp_learning_rate: f64,
 }
 
+#[derive(Debug, clap::Args)]
+struct AssessCli {
+    /// The federation file (as for `ringsum serve`).
+    #[arg(long)]
+    config: PathBuf,
+    /// Also probe the running coordinator's TLS, https://host:port.
+    #[arg(long)]
+    coordinator: Option<String>,
+    /// The coordinator's certificate or its CA (PEM), e.g. its
+    /// tls-cert.pem; without it the chain is not verified.
+    #[arg(long, requires = "coordinator")]
+    ca: Option<PathBuf>,
+    /// The name to check the certificate against (default: the URL's host).
+    #[arg(long, requires = "coordinator")]
+    server_name: Option<String>,
+    /// Warnings (classical TLS group or certificate, plaintext) fail too.
+    #[arg(long)]
+    strict: bool,
+    /// One JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `ringsum assess`: prints the assessment; its exit code is the gate's.
+#[expect(clippy::print_stdout, reason = "the command's output")]
+fn assess(args: &AssessCli) -> Result<ExitCode> {
+    let assessment = ringsum_cli::assess::run(&ringsum_cli::assess::Options {
+        config: args.config.clone(),
+        coordinator: args.coordinator.clone(),
+        ca: args.ca.clone(),
+        server_name: args.server_name.clone(),
+        strict: args.strict,
+    })?;
+    if args.json {
+        println!("{}", assessment.to_json());
+    } else {
+        print!("{}", assessment.to_text());
+    }
+    Ok(ExitCode::from(assessment.gate.exit_code))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    // `assess` exits 1 for a failed gate without an error line.
+    let result = match cli.command {
+        Command::Assess(args) => assess(&args),
+        command => run(Cli { command }).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
         Err(error) => {
             #[expect(clippy::print_stderr, reason = "the one line a failed command prints")]
             {
@@ -407,9 +462,11 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Status { connect, identity } => {
-            ringsum_cli::net::status(&connect.args()?, &identity)
-        }
+        Command::Status {
+            connect,
+            identity,
+            json,
+        } => ringsum_cli::net::status(&connect.args()?, &identity, json),
         Command::Split {
             clients,
             seed,
@@ -547,6 +604,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        // main() runs it for its exit code; here it only reports errors.
+        Command::Assess(args) => assess(&args).map(drop),
         Command::Keygen {
             out,
             holder,

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use ringsum_core::update::RoundId;
 use ringsum_math::Csprng;
+use ringsum_net::auth::{Method, Query, with_proof};
 use ringsum_net::model_file::ModelFile;
 use ringsum_net::participant::{
     ConnectOptions, HolderOptions, fetch_setup, read_publication, run_holder,
@@ -80,6 +81,93 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// How the coordinator answered a flood.
+#[derive(Debug, Default)]
+struct Refusals {
+    unauthenticated: u64,
+    permission_denied: u64,
+    rate_limited: u64,
+    other: u64,
+    accepted: u64,
+}
+
+impl Refusals {
+    fn count(&mut self, result: Result<(), tonic::Status>) {
+        match result.map_err(|s| s.code()) {
+            Ok(()) => self.accepted += 1,
+            Err(tonic::Code::Unauthenticated) => self.unauthenticated += 1,
+            Err(tonic::Code::PermissionDenied) => self.permission_denied += 1,
+            Err(tonic::Code::ResourceExhausted) => self.rate_limited += 1,
+            Err(_) => self.other += 1,
+        }
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.unauthenticated += other.unauthenticated;
+        self.permission_denied += other.permission_denied;
+        self.rate_limited += other.rate_limited;
+        self.other += other.other;
+        self.accepted += other.accepted;
+    }
+
+    const fn total(&self) -> u64 {
+        self.unauthenticated + self.permission_denied + self.rate_limited + self.other
+    }
+}
+
+/// One flooding connection from 127.0.0.2 until `stop`: it cycles through
+/// a call without a proof streaming 8 MiB, a garbage proof, a stranger's
+/// proof and a member's proof replayed.
+async fn flood_from(
+    url: &str,
+    seed: u8,
+    stop: &std::sync::atomic::AtomicBool,
+    stranger: &SigningIdentity,
+    replayed: &[u8],
+    federation: ringsum_pq::FederationId,
+) -> Refusals {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .local_address(Some([127, 0, 0, 2].into()))
+        .connect()
+        .await
+        .unwrap();
+    let mut raw = FederationClient::new(channel);
+    let mut refused = Refusals::default();
+    let mut i = u64::from(seed);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let result = match i % 4 {
+            0 => {
+                let chunks = (0..8).map(|_| ringsum_net::proto::Chunk {
+                    total: 8 << 20,
+                    data: vec![0xA5; 1 << 20],
+                });
+                raw.submit(tokio_stream::iter(chunks)).await.map(|_| ())
+            }
+            1 => raw
+                .get_round(with_proof(Caller {}, &[seed; 3400]))
+                .await
+                .map(|_| ()),
+            2 => {
+                let proof = Query::now(Method::Round)
+                    .unwrap()
+                    .sign(stranger, federation)
+                    .unwrap();
+                raw.get_round(with_proof(Caller {}, &proof))
+                    .await
+                    .map(|_| ())
+            }
+            _ => raw
+                .get_round(with_proof(Caller {}, replayed))
+                .await
+                .map(|_| ()),
+        };
+        refused.count(result);
+        i += 1;
+    }
+    refused
+}
+
 /// User plus system CPU time of process `pid`, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -116,13 +204,13 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
         sealing.write_secret(&hd.join("sealing.key")).unwrap();
         std::fs::write(hd.join("sealing.pub"), sealing.public().to_bytes()).unwrap();
     }
-    let clients: Vec<SigningIdentity> = (0..CLIENTS)
+    let clients: Vec<Arc<SigningIdentity>> = (0..CLIENTS)
         .map(|i| {
             let id = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
             let cd = d.join(format!("client-{i}"));
             std::fs::create_dir_all(&cd).unwrap();
             id.write_public(&cd.join("identity.pub")).unwrap();
-            id
+            Arc::new(id)
         })
         .collect();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -166,13 +254,19 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
 
     // The round's opening: the model every client trains from.
     let (federation, publication) = runtime.block_on(async {
-        let (_, federation) = fetch_setup(&connect, clients[0].id()).await.unwrap();
+        let (_, federation) = fetch_setup(&connect, Arc::clone(&clients[0]))
+            .await
+            .unwrap();
         let mut raw = FederationClient::connect(url.clone()).await.unwrap();
-        let caller = Caller {
-            participant: clients[0].id().to_string(),
-        };
         loop {
-            let round = raw.get_round(caller.clone()).await.unwrap().into_inner();
+            let caller = with_proof(
+                Caller {},
+                &Query::now(Method::Round)
+                    .unwrap()
+                    .sign(&clients[0], pinned)
+                    .unwrap(),
+            );
+            let round = raw.get_round(caller).await.unwrap().into_inner();
             if round.phase() == Phase::Collecting {
                 break (federation, round.publication);
             }
@@ -187,20 +281,21 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
 
     // Every client's submission, encrypted, shared and signed up front:
     // what is measured next is the coordinator's ingest alone.
-    let submissions: Vec<Vec<u8>> = clients
+    let submissions: Vec<(Vec<u8>, Arc<SigningIdentity>)> = clients
         .into_par_iter()
         .enumerate()
         .map(|(i, identity)| {
             let delta = vec![(i % 7) as f32 / 100.0; parameters];
             let mut rng = Csprng::from_os().unwrap();
-            Client::new(Arc::clone(&federation), identity)
+            let bytes = Client::new(Arc::clone(&federation), Arc::clone(&identity))
                 .unwrap()
                 .submit(RoundId(1), &delta, 1000 + 10 * i as u64, &mut rng)
                 .unwrap()
-                .to_bytes()
+                .to_bytes();
+            (bytes, identity)
         })
         .collect();
-    let bytes: usize = submissions.iter().map(Vec::len).sum();
+    let bytes: usize = submissions.iter().map(|(s, _)| s.len()).sum();
     std::thread::sleep(Duration::from_millis(1200));
 
     let cpu_before = cpu_seconds(server.id());
@@ -208,13 +303,17 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
     runtime.block_on(async {
         let tasks: Vec<_> = submissions
             .iter()
-            .map(|s| {
+            .map(|(s, identity)| {
                 let url = url.clone();
                 let pieces = ringsum_net::chunks(s, 1 << 20);
+                let proof = Query::for_message(Method::Submit, s)
+                    .unwrap()
+                    .sign(identity, pinned)
+                    .unwrap();
                 tokio::spawn(async move {
                     let mut client = FederationClient::connect(url).await.unwrap();
                     client
-                        .submit(tokio_stream::iter(pieces))
+                        .submit(with_proof(tokio_stream::iter(pieces), &proof))
                         .await
                         .unwrap()
                         .into_inner()
@@ -239,7 +338,10 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
         bytes as f64 / 1e6 / ingest.as_secs_f64(),
         cpu * 1e3,
     );
-    assert!(rss < 2048.0, "the coordinator used {rss} MB");
+    assert!(
+        rss < 300.0,
+        "the coordinator used {rss} MB (the cap is 300 MB)"
+    );
 
     // SIGKILL with all 100 accepted, before any holder has answered.
     server.kill().unwrap();
@@ -263,6 +365,39 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
         "{line}"
     );
 
+    // A flood from another loopback address while the holders work: calls
+    // without a proof carrying megabytes, garbage proofs, a stranger's
+    // valid signature, and a member's proof replayed (each costs the
+    // coordinator a signature check), from 16 connections, until the
+    // round ends (at most 60 s).
+    let stop_flood = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stranger = Arc::new(SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap());
+    let replayed_proof = Query::now(Method::Round)
+        .unwrap()
+        .sign(
+            &SigningIdentity::read_secret(&d.join("holder-1/identity.key")).unwrap(),
+            pinned,
+        )
+        .unwrap();
+    // The member's own call with that proof, which the flood then replays.
+    runtime.block_on(async {
+        let mut raw = FederationClient::connect(url.clone()).await.unwrap();
+        raw.get_round(with_proof(Caller {}, &replayed_proof))
+            .await
+            .unwrap();
+    });
+    let flood: Vec<_> = (0..16)
+        .map(|i| {
+            let url = url.clone();
+            let stop = Arc::clone(&stop_flood);
+            let stranger = Arc::clone(&stranger);
+            let replayed = replayed_proof.clone();
+            runtime.spawn(
+                async move { flood_from(&url, i, &stop, &stranger, &replayed, pinned).await },
+            )
+        })
+        .collect();
+
     // The holders come; the round is decoded with every submission once.
     let holders: Vec<_> = (1..=HOLDERS)
         .map(|point| {
@@ -272,7 +407,39 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
             runtime.spawn(run_holder(holder_options(point), id, sealing))
         })
         .collect();
-    let status = server.wait().unwrap();
+    let flood_started = Instant::now();
+    let mut restarted_rss = 0.0f64;
+    let status = loop {
+        let rss = peak_rss_mb(server.id());
+        if rss.is_finite() {
+            restarted_rss = restarted_rss.max(rss);
+        }
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            flood_started.elapsed() < Duration::from_secs(120),
+            "the round did not finish under the flood"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stop_flood.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut refused = Refusals::default();
+    for f in flood {
+        refused.add(&runtime.block_on(f).unwrap());
+    }
+    eprintln!(
+        "FLOOD: {} refused calls in {:.1} s from 16 connections on 127.0.0.2 ({refused:?}); the round finished; restarted coordinator's peak RSS {:.0} MB",
+        refused.total(),
+        flood_started.elapsed().as_secs_f64(),
+        restarted_rss,
+    );
+    assert!(
+        restarted_rss < 300.0,
+        "the coordinator used {restarted_rss} MB under the flood (the cap is 300 MB)"
+    );
+    assert!(refused.total() > 100, "the flood never ran: {refused:?}");
+    assert_eq!(refused.accepted, 0, "a flood call was served");
     assert!(status.success());
     for h in holders {
         let report = runtime.block_on(h).unwrap().unwrap();

@@ -64,6 +64,23 @@ impl Federation {
         ])
     }
 
+    /// `ringsum status --json`, parsed.
+    fn status_json(&self) -> serde_json::Value {
+        let out = run(&[
+            "status",
+            "--json",
+            "--insecure-plaintext",
+            "--coordinator",
+            &self.url,
+            "--federation",
+            &self.id,
+            "--identity",
+            &self.dir.join("client-1").display().to_string(),
+        ]);
+        assert_eq!(out.lines().count(), 1, "{out}");
+        serde_json::from_str(&out).unwrap()
+    }
+
     fn audit(&self) -> String {
         std::fs::read_to_string(self.dir.join("state/audit.jsonl")).unwrap_or_default()
     }
@@ -237,6 +254,29 @@ fn separate_processes_reach_plaintext_fedavg() {
         "{status}"
     );
     assert!(!status.contains("0 of 3"), "{status}");
+    // The same as one JSON object.
+    let json = f.status_json();
+    assert_eq!(json["federation"], f.id.as_str(), "{json}");
+    assert_eq!(json["coordinator"], f.url.as_str());
+    assert_eq!(json["phase"], "finished");
+    assert_eq!(json["round"], 2);
+    assert_eq!(json["rounds"], 2);
+    assert_eq!(json["clients"], 3);
+    assert_eq!(json["holders"], serde_json::json!([1, 2, 3]));
+    assert_eq!(json["threshold"], 2);
+    let ended = json["ended"].as_array().unwrap();
+    assert_eq!(ended.len(), 2);
+    for (end, round) in ended.iter().zip(1..) {
+        assert_eq!(end["round"], round);
+        assert_eq!(end["failed"], false);
+        assert_eq!(end["clients"], 3);
+        assert_eq!(end["holders_named"], serde_json::json!([]));
+    }
+    assert!(json["audit_lines"].as_u64().unwrap() > 0);
+    assert!(!json["audit_head"].as_str().unwrap().is_empty(), "{json}");
+    for field in ["accepted", "min_clients", "answered", "phase_seconds"] {
+        assert!(json.get(field).is_some(), "{field} missing in {json}");
+    }
     finish(vec![serve]);
     f.check_plaintext_fedavg();
     assert_eq!(f.audit().matches("submission_accepted").count(), 6);

@@ -72,6 +72,17 @@ pub enum NetError {
     )]
     NotPinned,
 
+    /// The coordinator refused a proof of identity made for the pinned
+    /// federation: it serves another one (it does not say which to
+    /// someone who is not its member).
+    #[error(
+        "the coordinator does not serve the pinned federation {expected}: check --federation and the coordinator's URL"
+    )]
+    NotThisFederation {
+        /// The pinned id (hex).
+        expected: String,
+    },
+
     /// The coordinator serves another federation than the pinned one.
     #[error(
         "the coordinator serves federation {found}, not the pinned {expected}: refusing to take part"
@@ -219,6 +230,13 @@ pub enum NetError {
         source: std::io::Error,
     },
 
+    /// A proof of identity that does not decode or does not belong here.
+    #[error("proof of identity refused: {reason}")]
+    Proof {
+        /// What was wrong.
+        reason: String,
+    },
+
     /// The operating system's random generator failed.
     #[error("random generator: {0}")]
     Entropy(#[from] getrandom::Error),
@@ -227,12 +245,71 @@ pub enum NetError {
     #[error("TLS certificate: {0}")]
     Tls(#[from] rcgen::Error),
 
+    /// The CA a participant was given is not a usable PEM certificate.
+    #[error(
+        "the --ca file is not a PEM certificate ({reason}): pass the coordinator's tls-cert.pem or the PEM certificate of the CA that signed it"
+    )]
+    CaNotCertificate {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An https:// coordinator without a CA: this build carries no system
+    /// root certificates.
+    #[error(
+        "an https:// coordinator needs --ca (its tls-cert.pem, or the CA that signed its certificate): this build trusts no system root certificates"
+    )]
+    NoCa,
+
+    /// The coordinator's certificate or key cannot serve TLS.
+    #[error(
+        "the coordinator's TLS certificate or key (tls-cert.pem / tls-key.pem in the data directory, or the configuration's tls_cert / tls_key): {reason}"
+    )]
+    ServerCertificate {
+        /// What is wrong with them.
+        reason: String,
+    },
+
+    /// rustls refused the TLS 1.3 / X25519MLKEM768 configuration (a build
+    /// whose crypto provider lacks them).
+    #[error("rustls refused the TLS 1.3 configuration with X25519MLKEM768: {0}")]
+    TlsSetup(#[source] rustls::Error),
+
     /// The connection to the coordinator failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 
-    /// The coordinator refused a call.
-    #[error("the coordinator answered {}: {}", .0.code(), .0.message())]
+    /// The TLS handshake with the coordinator failed in a way retrying
+    /// cannot mend (its certificate was not accepted, or it refused this
+    /// participant's TLS).
+    #[error("the TLS handshake with the coordinator at {url} failed: {reason}; {hint}")]
+    Handshake {
+        /// The coordinator's URL.
+        url: String,
+        /// What failed.
+        reason: String,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// The coordinator could not be reached for as long as the participant
+    /// was told to try.
+    #[error(
+        "the coordinator at {url} cannot be reached ({reason}); gave up after {:.1} s of retries: check that it is running and that the URL's host and port are the ones it listens on",
+        waited.as_secs_f64()
+    )]
+    Unreachable {
+        /// The coordinator's URL.
+        url: String,
+        /// Why (connection refused, timed out, name not resolved, ...).
+        reason: String,
+        /// How long the participant tried.
+        waited: std::time::Duration,
+    },
+
+    /// The coordinator refused a call, or a call failed on this side in a
+    /// way that has no variant of its own.
+    #[error("{}", status_text(.0))]
     Status(#[from] tonic::Status),
 
     /// A protocol message was refused.
@@ -246,6 +323,28 @@ pub enum NetError {
     /// A background task panicked or was cancelled.
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// A status in words: the coordinator's answer, or what failed on this
+/// side (a status made here carries the failure as its source).
+fn status_text(status: &tonic::Status) -> String {
+    let mut innermost = None;
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        innermost = Some(e);
+        source = e.source();
+    }
+    match innermost {
+        Some(cause) => format!(
+            "the call to the coordinator failed on this side: {} ({cause})",
+            status.message()
+        ),
+        None => format!(
+            "the coordinator answered {:?}: {}",
+            status.code(),
+            status.message()
+        ),
+    }
 }
 
 impl NetError {

@@ -1,6 +1,7 @@
 //! ringsum as a service: the coordinator serves a federation over gRPC
-//! (tonic over rustls, preferring the hybrid post-quantum key exchange
-//! X25519MLKEM768), key holders and clients join from their own machines,
+//! (tonic over rustls, TLS 1.3 with the hybrid post-quantum key exchange
+//! X25519MLKEM768 required), key holders and clients join from their own
+//! machines, every call signed by its caller ([`auth`]),
 //! and everything the coordinator accepted survives a crash.
 //!
 //! The round is the protocol's (`ringsum-protocol`: per-round client keys,
@@ -21,7 +22,9 @@
 //! - [`safetensors_file`]: models and updates as safetensors files.
 //! - [`fs`]: the one way files are replaced (atomically and durably).
 //! - [`tls`]: certificates and the rustls configuration.
+//! - [`probe`]: what a TLS endpoint negotiates (`ringsum assess`).
 
+pub mod auth;
 pub mod description;
 pub mod engine;
 pub mod error;
@@ -30,6 +33,7 @@ pub mod fs;
 pub mod journal;
 pub mod model_file;
 pub mod participant;
+pub mod probe;
 pub mod safetensors_file;
 pub mod server;
 pub mod store;
@@ -54,19 +58,25 @@ pub use error::{NetError, Result, StoreError};
 use ringsum_math::Csprng;
 use sha3::{Digest, Sha3_256};
 
-/// `bytes` as a streamed message: chunks of at most `size` bytes (at least
-/// one byte each), the first stating the whole length.
+/// `bytes` as a streamed message: chunks of at most `size` bytes, the
+/// first stating the whole length (one empty chunk for no bytes).
 #[must_use]
 pub fn chunks(bytes: &[u8], size: usize) -> Vec<proto::Chunk> {
     let total = bytes.len() as u64;
-    bytes
+    let mut out: Vec<proto::Chunk> = bytes
         .chunks(size.max(1))
-        .enumerate()
-        .map(|(i, c)| proto::Chunk {
-            total: if i == 0 { total } else { 0 },
+        .map(|c| proto::Chunk {
+            total: 0,
             data: c.to_vec(),
         })
-        .collect()
+        .collect();
+    if out.is_empty() {
+        out.push(proto::Chunk::default());
+    }
+    if let Some(first) = out.first_mut() {
+        first.total = total;
+    }
+    out
 }
 
 /// A deterministic generator for client `index` in `round`, from `seed`:

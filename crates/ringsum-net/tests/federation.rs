@@ -45,7 +45,7 @@ async fn two_rounds_over_grpc_reach_plaintext_fedavg() {
     .await
     .unwrap_err();
     assert!(
-        matches!(refused, NetError::FederationMismatch { .. }),
+        matches!(refused, NetError::NotThisFederation { .. }),
         "{refused}"
     );
     // And one that pins nothing does not start.
@@ -68,7 +68,7 @@ async fn two_rounds_over_grpc_reach_plaintext_fedavg() {
     let results = results(tasks).await;
     assert_eq!(results.len(), 4, "every client saw the final result");
     // After the last round, status says so (the service lingers).
-    let status = fetch_status(&connect(&url, federation), keys.clients[0].id())
+    let status = fetch_status(&connect(&url, federation), client(dir.path(), 0))
         .await
         .unwrap();
     assert_eq!(status.phase(), Phase::Finished);
@@ -144,7 +144,7 @@ async fn a_coordinator_restarted_mid_round_loses_nothing_and_counts_nothing_twic
     ));
     let watch = connect(&url, federation);
     loop {
-        let status = fetch_status(&watch, keys.clients[0].id()).await.unwrap();
+        let status = fetch_status(&watch, client(dir.path(), 0)).await.unwrap();
         if status.accepted == 2 {
             break;
         }
@@ -158,7 +158,7 @@ async fn a_coordinator_restarted_mid_round_loses_nothing_and_counts_nothing_twic
     options.listen = addr;
     let running = start(plan(dir.path(), description), options).await.unwrap();
     assert!(running.replayed >= 3, "open + two submissions");
-    let status = fetch_status(&watch, keys.clients[0].id()).await.unwrap();
+    let status = fetch_status(&watch, client(dir.path(), 0)).await.unwrap();
     assert_eq!(status.accepted, 2, "both submissions survived the restart");
     tasks.extend(spawn_clients(
         &url,

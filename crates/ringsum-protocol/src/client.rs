@@ -23,7 +23,7 @@ use crate::spec::Federation;
 #[derive(Debug)]
 pub struct Client {
     federation: Arc<Federation>,
-    identity: SigningIdentity,
+    identity: Arc<SigningIdentity>,
 }
 
 impl Client {
@@ -32,7 +32,11 @@ impl Client {
     /// # Errors
     /// [`ProtocolError::Setup`] for an identity that is not a client of the
     /// federation.
-    pub fn new(federation: Arc<Federation>, identity: SigningIdentity) -> Result<Self> {
+    pub fn new(
+        federation: Arc<Federation>,
+        identity: impl Into<Arc<SigningIdentity>>,
+    ) -> Result<Self> {
+        let identity = identity.into();
         if !federation.clients().contains(&identity.id()) {
             return Err(ProtocolError::Setup(
                 "this identity is not a client of the federation".into(),

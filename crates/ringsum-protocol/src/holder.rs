@@ -93,7 +93,7 @@ const ROUNDS_AHEAD: u64 = 1;
 /// A key holder.
 pub struct Holder<J: AnswerJournal> {
     federation: Arc<Federation>,
-    identity: SigningIdentity,
+    identity: Arc<SigningIdentity>,
     sealing: SealingKey,
     point: HolderId,
     journal: J,
@@ -119,10 +119,11 @@ impl<J: AnswerJournal> Holder<J> {
     /// the federation.
     pub fn new(
         federation: Arc<Federation>,
-        identity: SigningIdentity,
+        identity: impl Into<Arc<SigningIdentity>>,
         sealing: SealingKey,
         journal: J,
     ) -> Result<Self> {
+        let identity = identity.into();
         let point = federation.holder_point(identity.id()).ok_or_else(|| {
             ProtocolError::Setup("this identity is not a key holder of the federation".into())
         })?;

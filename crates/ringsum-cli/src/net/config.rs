@@ -108,6 +108,10 @@ pub struct FederationConfig {
     pub model: ModelConfig,
     /// Differential privacy (absent: none).
     pub privacy: Option<PrivacyConfig>,
+    /// What the service lets callers make it hold and do (absent: the
+    /// defaults).
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Key holders' identity directories (`identity.pub`, `sealing.pub`),
     /// in Shamir-point order: the first is holder 1.
     pub holders: Vec<PathBuf>,
@@ -148,6 +152,98 @@ pub struct FederationConfig {
     /// Messages per second per identity.
     #[serde(default = "default_writes")]
     pub writes_per_second: f64,
+}
+
+/// The `[limits]` section of a federation file: the service's caps on
+/// connections, bytes held and calls ([`Limits`]). The defaults keep a
+/// coordinator of 100 clients under 300 MB (BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open connections at once.
+    pub max_connections: usize,
+    /// HTTP/2 flow-control window of one stream, in bytes.
+    pub stream_window_bytes: u32,
+    /// HTTP/2 flow-control window of one connection, in bytes.
+    pub connection_window_bytes: u32,
+    /// Bytes of authenticated streamed messages held at once.
+    pub max_inflight_bytes: usize,
+    /// Streamed messages one identity may send at once.
+    pub max_streams_per_identity: usize,
+    /// Burst of messages per identity (default: 4 × `writes_per_second`).
+    pub write_burst: Option<f64>,
+    /// Queries per second per identity.
+    pub reads_per_second: f64,
+    /// Burst of queries per identity.
+    pub read_burst: f64,
+    /// Calls per second from one address, before any proof is checked.
+    pub peer_calls_per_second: f64,
+    /// Burst of calls from one address.
+    pub peer_burst: f64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = Limits::default();
+        Self {
+            max_connections: d.max_connections,
+            stream_window_bytes: d.stream_window,
+            connection_window_bytes: d.connection_window,
+            max_inflight_bytes: d.max_inflight_bytes,
+            max_streams_per_identity: d.max_streams_per_identity,
+            write_burst: None,
+            reads_per_second: d.reads_per_second,
+            read_burst: d.read_burst,
+            peer_calls_per_second: d.peer_calls_per_second,
+            peer_burst: d.peer_burst,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Checks every setting: `Err((field, requirement))` for the first
+    /// that is out of range.
+    fn check(&self) -> std::result::Result<(), (&'static str, &'static str)> {
+        let rate = |v: f64| v.is_finite() && v > 0.0;
+        let burst = |v: f64| v.is_finite() && (1.0..=1e9).contains(&v);
+        if !(1..=100_000).contains(&self.max_connections) {
+            return Err(("limits.max_connections", "must be between 1 and 100000"));
+        }
+        for (field, window) in [
+            ("limits.stream_window_bytes", self.stream_window_bytes),
+            (
+                "limits.connection_window_bytes",
+                self.connection_window_bytes,
+            ),
+        ] {
+            // HTTP/2 allows 65535 to 2^31 - 1.
+            if !(65_535..=(1 << 31) - 1).contains(&window) {
+                return Err((field, "must be between 65535 and 2147483647 (HTTP/2)"));
+            }
+        }
+        if self.max_inflight_bytes < 1 << 20 {
+            return Err(("limits.max_inflight_bytes", "must be at least 1 MiB"));
+        }
+        if self.max_streams_per_identity == 0 {
+            return Err(("limits.max_streams_per_identity", "must be at least 1"));
+        }
+        if self.write_burst.is_some_and(|b| !burst(b)) {
+            return Err(("limits.write_burst", "must be between 1 and 1e9"));
+        }
+        if !rate(self.reads_per_second) || !rate(self.peer_calls_per_second) {
+            return Err((
+                "limits.reads_per_second / peer_calls_per_second",
+                "must be positive numbers",
+            ));
+        }
+        if !burst(self.read_burst) || !burst(self.peer_burst) {
+            return Err((
+                "limits.read_burst / peer_burst",
+                "must be between 1 and 1e9",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_set() -> String {
@@ -213,6 +309,10 @@ impl FederationConfig {
         if config.report_secs == 0 {
             return Err(setting("report_secs", "must be at least 1"));
         }
+        config
+            .limits
+            .check()
+            .map_err(|(field, requirement)| setting(field, requirement))?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -354,8 +454,19 @@ impl FederationConfig {
                 limits: Limits {
                     max_chunk: self.max_chunk_bytes,
                     writes_per_second: self.writes_per_second,
-                    write_burst: self.writes_per_second * 4.0,
-                    ..Limits::default()
+                    write_burst: self
+                        .limits
+                        .write_burst
+                        .unwrap_or(self.writes_per_second * 4.0),
+                    reads_per_second: self.limits.reads_per_second,
+                    read_burst: self.limits.read_burst,
+                    peer_calls_per_second: self.limits.peer_calls_per_second,
+                    peer_burst: self.limits.peer_burst,
+                    max_connections: self.limits.max_connections,
+                    stream_window: self.limits.stream_window_bytes,
+                    connection_window: self.limits.connection_window_bytes,
+                    max_inflight_bytes: self.limits.max_inflight_bytes,
+                    max_streams_per_identity: self.limits.max_streams_per_identity,
                 },
                 timing: Timing {
                     collect_timeout: Duration::from_secs(self.collect_timeout_secs),
@@ -368,5 +479,58 @@ impl FederationConfig {
             },
             ca,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "listen = \"127.0.0.1:0\"\ndata_dir = \"state\"\nidentity = \"coordinator\"\nrounds = 1\nthreshold = 1\n\
+                        holders = []\nclients = []\n[model]\nkind = \"logistic\"\nfeatures = 4\nclasses = 2\n";
+
+    fn load(extra: &str) -> Result<FederationConfig> {
+        let dir = tempfile::tempdir().map_err(CliError::io(Path::new("tempdir")))?;
+        let path = dir.path().join("federation.toml");
+        std::fs::write(&path, format!("{BASE}{extra}")).map_err(CliError::io(&path))?;
+        FederationConfig::load(&path)
+    }
+
+    #[test]
+    fn the_limits_table_reaches_the_service_and_bad_values_are_named() {
+        let defaults = load("").unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            defaults.limits.max_connections,
+            Limits::default().max_connections
+        );
+        let set =
+            load("[limits]\nmax_connections = 7\nmax_inflight_bytes = 2097152\npeer_burst = 9.0\n")
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(set.limits.max_connections, 7);
+        assert_eq!(set.limits.max_inflight_bytes, 2 << 20);
+        assert!((set.limits.peer_burst - 9.0).abs() < f64::EPSILON);
+        for (bad, field) in [
+            ("max_connections = 0", "limits.max_connections"),
+            ("stream_window_bytes = 10", "limits.stream_window_bytes"),
+            ("max_inflight_bytes = 10", "limits.max_inflight_bytes"),
+            (
+                "max_streams_per_identity = 0",
+                "limits.max_streams_per_identity",
+            ),
+            ("read_burst = 0.5", "limits.read_burst / peer_burst"),
+            (
+                "peer_calls_per_second = -1.0",
+                "limits.reads_per_second / peer_calls_per_second",
+            ),
+        ] {
+            match load(&format!("[limits]\n{bad}\n")) {
+                Err(CliError::Setting { field: f, .. }) => assert_eq!(f, field, "{bad}"),
+                other => unreachable!("{bad}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            load("[limits]\nmax_conections = 5\n"),
+            Err(CliError::Toml { .. })
+        ));
     }
 }

@@ -11,13 +11,13 @@ use ringsum_net::participant::{
 };
 use ringsum_net::proto::Phase;
 use ringsum_net::{NetError, SetupDescription, federation_hex, parse_federation};
-use ringsum_pq::{FederationId, ParticipantId, SealingKey, SigningIdentity};
+use ringsum_pq::{FederationId, SealingKey, SigningIdentity};
 use ringsum_protocol::spec::Federation;
 
 mod config;
 mod trainer;
 
-pub use self::config::{FederationConfig, ModelConfig, PrivacyConfig};
+pub use self::config::{FederationConfig, LimitsConfig, ModelConfig, PrivacyConfig};
 pub use self::trainer::{CsvTrainer, UpdateTrainer, application_trainer};
 
 use crate::data::{self, Dataset};
@@ -62,6 +62,38 @@ impl JoinArgs {
         }
         self.connect()
     }
+
+    /// Names the `--ca` file in an error about the coordinator's TLS that
+    /// says to check it.
+    fn name_ca(&self, error: CliError) -> CliError {
+        match (error, &self.ca) {
+            (CliError::Net(net), Some(ca))
+                if matches!(
+                    *net,
+                    NetError::Handshake { .. } | NetError::CaNotCertificate { .. }
+                ) =>
+            {
+                CliError::CoordinatorCa {
+                    ca: ca.clone(),
+                    source: net,
+                }
+            }
+            (error, _) => error,
+        }
+    }
+}
+
+/// Shows a participant's warnings (a coordinator out of reach, retried)
+/// on stderr for a command that sets up no logging of its own
+/// (`RINGSUM_LOG` as for `join`, default `warn`).
+fn show_warnings() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGSUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -97,6 +129,9 @@ pub fn serve(config_path: &Path) -> Result<()> {
     let (options, ca) = config.serve_options()?;
     let data_dir = config.data_dir.clone();
     runtime()?.block_on(async move {
+        // Listen for the stop signals before the service starts: one that
+        // arrives during recovery stops it as soon as it runs.
+        let stop_signal = StopSignal::listen()?;
         let running = ringsum_net::server::start(plan, options).await?;
         // The id participants pin, beside the state, for the operator.
         let id_file = data_dir.join("federation.id");
@@ -131,9 +166,11 @@ pub fn serve(config_path: &Path) -> Result<()> {
         if let Some(ca) = &ca {
             println!("participants trust {} (--ca)", ca.display());
         }
+        // Ctrl-C or SIGTERM: the write in progress is recorded, the
+        // service stops, and the command exits 0.
         let stopper = running.stop_handle();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if stop_signal.wait().await {
                 stopper.stop();
             }
         });
@@ -159,6 +196,46 @@ pub fn serve(config_path: &Path) -> Result<()> {
         );
         Ok(())
     })
+}
+
+/// The signals that stop `ringsum serve` gracefully: Ctrl-C (SIGINT) and,
+/// on Unix, SIGTERM, which `kill`, systemd and container runtimes send.
+#[derive(Debug)]
+struct StopSignal {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    /// Starts listening (within a runtime).
+    ///
+    /// # Errors
+    /// [`CliError::Runtime`] if the handler cannot be installed.
+    fn listen() -> Result<Self> {
+        Ok(Self {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(CliError::Runtime)?,
+        })
+    }
+
+    /// Waits for a stop signal; false if none can arrive any more.
+    async fn wait(self) -> bool {
+        #[cfg(unix)]
+        {
+            let mut terminate = self.terminate;
+            // A signal whose listener fails leaves the other one.
+            tokio::select! {
+                Ok(()) = tokio::signal::ctrl_c() => true,
+                Some(()) = terminate.recv() => true,
+                else => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
 }
 
 /// What `ringsum serve` says of a federation's privacy plan.
@@ -196,10 +273,11 @@ pub fn join_client(
     let identity = read_identity(identity_dir)?;
     let data = data::load(data_path)?;
     let state_dir = state.unwrap_or_else(|| identity_dir.join("client-state"));
-    runtime()?.block_on(async move {
+    let result = runtime()?.block_on(async move {
         // The trainer needs the description's model settings: fetch them
         // first (checked against the pinned id).
-        let (description, federation, index) = client_setup(&connect, identity.id()).await?;
+        let identity = std::sync::Arc::new(identity);
+        let (description, federation, index) = client_setup(&connect, &identity).await?;
         let trainer = application_trainer(&description, &federation, data, index)?;
         let report = run_client(
             ClientOptions {
@@ -222,7 +300,8 @@ pub fn join_client(
             ),
         }
         Ok(())
-    })
+    });
+    result.map_err(|e| args.name_ca(e))
 }
 
 /// Runs a client that submits one update computed elsewhere: the values
@@ -252,8 +331,9 @@ pub fn join_client_update(
     // Read before connecting: a missing file fails at once.
     let bytes = read_bytes(update)?;
     let state_dir = state.unwrap_or_else(|| identity_dir.join("client-state"));
-    runtime()?.block_on(async move {
-        let (_, federation, index) = client_setup(&connect, identity.id()).await?;
+    let result = runtime()?.block_on(async move {
+        let identity = std::sync::Arc::new(identity);
+        let (_, federation, index) = client_setup(&connect, &identity).await?;
         if federation.privacy().is_some() {
             return Err(CliError::UpdateWithPrivacy {
                 path: update.to_path_buf(),
@@ -293,7 +373,8 @@ pub fn join_client_update(
             update.display()
         );
         Ok(())
-    })
+    });
+    result.map_err(|e| args.name_ca(e))
 }
 
 /// The federation a client joins, from the coordinator (checked against
@@ -304,9 +385,11 @@ pub fn join_client_update(
 /// one of its clients.
 async fn client_setup(
     connect: &ConnectOptions,
-    id: ParticipantId,
+    identity: &std::sync::Arc<SigningIdentity>,
 ) -> Result<(SetupDescription, Federation, usize)> {
-    let (description, federation) = ringsum_net::participant::fetch_setup(connect, id).await?;
+    let id = identity.id();
+    let (description, federation) =
+        ringsum_net::participant::fetch_setup(connect, std::sync::Arc::clone(identity)).await?;
     let index = description
         .client_index(&federation, id)
         .ok_or_else(|| NetError::NotAMember {
@@ -326,12 +409,21 @@ pub fn join_holder(args: &JoinArgs, identity_dir: &Path, state: Option<PathBuf>)
     let connect = args.pinned()?;
     let identity = read_identity(identity_dir)?;
     let key_file = identity_dir.join("sealing.key");
-    let sealing = SealingKey::read_secret(&key_file).map_err(CliError::key(&key_file))?;
+    let sealing = SealingKey::read_secret(&key_file).map_err(|e| match e {
+        // identity.key was read: a directory without a sealing key is a
+        // client's.
+        ringsum_pq::PqError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            CliError::NotAHolder {
+                dir: identity_dir.to_path_buf(),
+            }
+        }
+        e => CliError::key(&key_file)(e),
+    })?;
     let options = HolderOptions {
         connect,
         state_dir: state.unwrap_or_else(|| identity_dir.join("holder-state")),
     };
-    runtime()?.block_on(async move {
+    let result = runtime()?.block_on(async move {
         let report = run_holder(options, identity, sealing).await?;
         println!(
             "holder {point} (Shamir point {point}, identity {}): answered rounds {:?}; {} answers sent by this run",
@@ -341,25 +433,82 @@ pub fn join_holder(args: &JoinArgs, identity_dir: &Path, state: Option<PathBuf>)
             point = report.point.0,
         );
         Ok(())
-    })
+    });
+    result.map_err(|e| args.name_ca(e))
 }
 
 /// Prints where the federation stands: the open round and what it waits
-/// for, and how every ended round ended.
+/// for, and how every ended round ended; with `json`, one JSON object
+/// instead ([`status_json`]).
 ///
 /// # Errors
 /// An unreachable coordinator, another federation than the pinned one, or
 /// an identity it refuses.
 #[expect(clippy::print_stdout, reason = "the command's output")]
-pub fn status(args: &JoinArgs, identity_dir: &Path) -> Result<()> {
+pub fn status(args: &JoinArgs, identity_dir: &Path, json: bool) -> Result<()> {
     let identity = read_identity(identity_dir)?;
     let connect = args.connect()?;
-    runtime()?.block_on(async move {
-        let status = ringsum_net::participant::fetch_status(&connect, identity.id()).await?;
-        for line in status_lines(&status) {
-            println!("{line}");
+    show_warnings();
+    let result = runtime()?.block_on(async move {
+        let status = ringsum_net::participant::fetch_status(&connect, identity).await?;
+        if json {
+            // The pinned id, which the coordinator's was checked against
+            // (calls are made only for a pinned federation).
+            let federation = connect.federation.ok_or(NetError::NotPinned)?;
+            println!("{}", status_json(&status, federation, &connect.url));
+        } else {
+            for line in status_lines(&status) {
+                println!("{line}");
+            }
         }
         Ok(())
+    });
+    result.map_err(|e| args.name_ca(e))
+}
+
+/// The lower-case word `ringsum status --json` gives a phase.
+#[must_use]
+pub const fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Unspecified => "unspecified",
+        Phase::Collecting => "collecting",
+        Phase::Answering => "answering",
+        Phase::Between => "between",
+        Phase::Finished => "finished",
+    }
+}
+
+/// What `ringsum status --json` prints: every field of the coordinator's
+/// status reply (the phase as a lower-case word, see [`phase_name`]), the
+/// federation id (hex) and the coordinator's URL.
+#[must_use]
+pub fn status_json(
+    status: &ringsum_net::proto::StatusReply,
+    federation: FederationId,
+    coordinator: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "federation": federation_hex(federation),
+        "coordinator": coordinator,
+        "round": status.round,
+        "phase": phase_name(status.phase()),
+        "rounds": status.rounds,
+        "accepted": status.accepted,
+        "clients": status.clients,
+        "min_clients": status.min_clients,
+        "holders": status.holders,
+        "answered": status.answered,
+        "threshold": status.threshold,
+        "audit_lines": status.audit_lines,
+        "audit_head": status.audit_head,
+        "ended": status.ended.iter().map(|end| serde_json::json!({
+            "round": end.round,
+            "failed": end.failed,
+            "clients": end.clients,
+            "reason": end.reason,
+            "holders_named": end.holders_named,
+        })).collect::<Vec<_>>(),
+        "phase_seconds": status.phase_seconds,
     })
 }
 
@@ -479,4 +628,168 @@ pub fn federation_arg(text: &str) -> Result<FederationId> {
         .ok()
         .and_then(|contents| parse_federation(&contents))
         .ok_or_else(|| CliError::FederationArg(text.to_owned()))
+}
+
+#[cfg(test)]
+mod status_json_tests {
+    use ringsum_net::proto::{RoundEnd, StatusReply};
+
+    use super::*;
+
+    fn reply() -> StatusReply {
+        let mut reply = StatusReply {
+            round: 3,
+            rounds: 5,
+            accepted: 2,
+            clients: 4,
+            min_clients: 3,
+            holders: vec![1, 2, 3],
+            answered: vec![2],
+            threshold: 2,
+            audit_lines: 17,
+            audit_head: "ab".repeat(32),
+            ended: vec![
+                RoundEnd {
+                    round: 1,
+                    failed: false,
+                    clients: 4,
+                    reason: String::new(),
+                    holders_named: vec![3],
+                },
+                RoundEnd {
+                    round: 2,
+                    failed: true,
+                    clients: 0,
+                    reason: "only 1 of the 3 submissions arrived".into(),
+                    holders_named: Vec::new(),
+                },
+            ],
+            phase_seconds: 42,
+            ..StatusReply::default()
+        };
+        reply.set_phase(Phase::Answering);
+        reply
+    }
+
+    /// Every field of the reply, the federation id and the URL are there,
+    /// with their values; nothing else is.
+    #[test]
+    fn every_field_of_the_status_is_in_the_json() {
+        let federation = FederationId([7; 32]);
+        let json = status_json(&reply(), federation, "https://coordinator:7300");
+        let expected = serde_json::json!({
+            "federation": "07".repeat(32),
+            "coordinator": "https://coordinator:7300",
+            "round": 3,
+            "phase": "answering",
+            "rounds": 5,
+            "accepted": 2,
+            "clients": 4,
+            "min_clients": 3,
+            "holders": [1, 2, 3],
+            "answered": [2],
+            "threshold": 2,
+            "audit_lines": 17,
+            "audit_head": "ab".repeat(32),
+            "ended": [
+                {"round": 1, "failed": false, "clients": 4, "reason": "", "holders_named": [3]},
+                {
+                    "round": 2,
+                    "failed": true,
+                    "clients": 0,
+                    "reason": "only 1 of the 3 submissions arrived",
+                    "holders_named": [],
+                },
+            ],
+            "phase_seconds": 42,
+        });
+        assert_eq!(json, expected);
+        // One line of text that parses back.
+        let text = json.to_string();
+        assert!(!text.contains('\n'));
+        let parsed: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn phases_are_lower_case_words() {
+        let mut reply = reply();
+        for (phase, name) in [
+            (Phase::Unspecified, "unspecified"),
+            (Phase::Collecting, "collecting"),
+            (Phase::Answering, "answering"),
+            (Phase::Between, "between"),
+            (Phase::Finished, "finished"),
+        ] {
+            reply.set_phase(phase);
+            let json = status_json(&reply, FederationId([0; 32]), "http://127.0.0.1:1");
+            assert_eq!(json["phase"], name);
+        }
+        // A phase number the reply does not know reads as unspecified.
+        reply.phase = 99;
+        let json = status_json(&reply, FederationId([0; 32]), "http://127.0.0.1:1");
+        assert_eq!(json["phase"], "unspecified");
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use ringsum_pq::SignatureAlgorithm;
+
+    use super::*;
+
+    fn args(ca: Option<&str>) -> JoinArgs {
+        JoinArgs {
+            // Never reached: the identity is refused first.
+            coordinator: "http://127.0.0.1:1".into(),
+            ca: ca.map(PathBuf::from),
+            federation: Some(FederationId([1; 32])),
+            insecure_plaintext: true,
+        }
+    }
+
+    #[test]
+    fn a_client_identity_is_not_a_holder() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let client = dir.path().join("client-0");
+        std::fs::create_dir_all(&client).unwrap_or_else(|e| unreachable!("{e}"));
+        SigningIdentity::generate(SignatureAlgorithm::MlDsa65)
+            .and_then(|id| id.write_secret(&client.join("identity.key")))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let refused = join_holder(&args(None), &client, None)
+            .err()
+            .unwrap_or_else(|| unreachable!("a client identity joined as a holder"));
+        let message = refused.to_string();
+        assert!(
+            matches!(&refused, CliError::NotAHolder { dir } if *dir == client),
+            "{message}"
+        );
+        assert!(message.contains("not a key holder's identity"), "{message}");
+        assert!(message.contains("--role client"), "{message}");
+        assert_eq!(message.matches("client-0").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn a_refused_certificate_names_the_ca_file() {
+        let handshake = || {
+            CliError::from(NetError::Handshake {
+                url: "https://c:1".into(),
+                reason: "its certificate was not accepted".into(),
+                hint: "check --ca".into(),
+            })
+        };
+        let named = args(Some("other/tls-cert.pem")).name_ca(handshake());
+        assert!(
+            named
+                .to_string()
+                .ends_with("check --ca (--ca other/tls-cert.pem)"),
+            "{named}"
+        );
+        // Without a file, the message already says none was given.
+        assert!(matches!(args(None).name_ca(handshake()), CliError::Net(_)));
+        // Other errors pass through.
+        let other = args(Some("x.pem")).name_ca(NetError::NotPinned.into());
+        assert!(matches!(other, CliError::Net(e) if matches!(*e, NetError::NotPinned)));
+    }
 }

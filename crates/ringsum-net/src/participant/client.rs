@@ -305,14 +305,15 @@ impl Run {
 /// [`NetError::CannotSubmit`]; a failed training.
 pub async fn run_client(
     options: ClientOptions,
-    identity: SigningIdentity,
+    identity: impl Into<Arc<SigningIdentity>>,
     trainer: Box<dyn Trainer>,
 ) -> Result<ClientReport> {
+    let identity: Arc<SigningIdentity> = identity.into();
     if options.connect.federation.is_none() {
         return Err(NetError::NotPinned);
     }
     let me = identity.id();
-    let connection = Connection::new(&options.connect, me)?;
+    let connection = Connection::new(&options.connect, Arc::clone(&identity))?;
     let (description, federation) = connection.join(Some(Role::Client)).await?;
     let federation = Arc::new(federation);
     let not_member = || NetError::NotAMember {

@@ -19,6 +19,7 @@ use ringsum_threshold::HolderId;
 use tonic::{Code, Response};
 
 use super::Connection;
+use crate::auth::{Method, Query, with_proof};
 use crate::error::{NetError, Result};
 use crate::journal::HolderJournal;
 use crate::proto::{Phase, ShareQuery};
@@ -97,13 +98,14 @@ impl Run {
         let connection = &self.connection;
         let shares = connection
             .call("shares", |mut c| {
-                let query = ShareQuery {
-                    participant: connection.me.to_string(),
+                let proof = connection.proof(Query {
                     round,
                     from,
-                };
+                    ..Query::blank(Method::Shares)
+                });
                 async move {
-                    let mut stream = c.get_shares(query).await?.into_inner();
+                    let request = with_proof(ShareQuery {}, &proof?);
+                    let mut stream = c.get_shares(request).await?.into_inner();
                     let mut out = Vec::new();
                     while let Some(message) = stream.message().await? {
                         out.push(message.envelope);
@@ -209,14 +211,15 @@ impl Run {
 /// coordinator that stays away past the give-up time.
 pub async fn run_holder(
     options: HolderOptions,
-    identity: SigningIdentity,
+    identity: impl Into<Arc<SigningIdentity>>,
     sealing: SealingKey,
 ) -> Result<HolderReport> {
+    let identity: Arc<SigningIdentity> = identity.into();
     if options.connect.federation.is_none() {
         return Err(NetError::NotPinned);
     }
     let me = identity.id();
-    let connection = Connection::new(&options.connect, me)?;
+    let connection = Connection::new(&options.connect, Arc::clone(&identity))?;
     let (_, federation) = connection.join(Some(Role::KeyHolder)).await?;
     let federation = Arc::new(federation);
     let point = federation

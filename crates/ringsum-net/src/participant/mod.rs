@@ -7,22 +7,26 @@
 //! coordinator serving another description is refused.
 
 mod client;
+mod failure;
 mod holder;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringsum_core::update::RoundId;
-use ringsum_pq::{Envelope, FederationId, MessageKind, ParticipantId, Role};
+use ringsum_pq::{Envelope, FederationId, MessageKind, ParticipantId, Role, SigningIdentity};
 use ringsum_protocol::RoundResult;
 use ringsum_protocol::message::Verified;
 use ringsum_protocol::spec::Federation;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Response, Status};
 
 pub use self::client::{ClientOptions, ClientReport, TrainError, Trainer, run_client};
 pub use self::holder::{HolderOptions, HolderReport, run_holder};
 
+use self::failure::Failure;
+use crate::auth::{Method, Query, with_proof};
 use crate::description::{SetupDescription, federation_hex};
 use crate::error::{NetError, Result};
 use crate::proto::federation_client::FederationClient;
@@ -90,9 +94,20 @@ struct Connection {
     client: FederationClient<Channel>,
     options: ConnectOptions,
     me: ParticipantId,
+    identity: Arc<SigningIdentity>,
+    /// The federation the proofs of identity name (the pinned one).
+    federation: FederationId,
 }
 
+/// Whether a failed call is worth retrying: not a TLS handshake that
+/// cannot succeed; a coordinator that cannot be reached, yes; otherwise
+/// as the status code says.
 fn retryable(status: &Status) -> bool {
+    match failure::classify(status) {
+        Failure::Handshake { .. } => return false,
+        Failure::Unreachable(_) => return true,
+        Failure::Other => {}
+    }
     match status.code() {
         Code::Unavailable
         | Code::Unknown
@@ -109,6 +124,9 @@ fn retryable(status: &Status) -> bool {
         _ => false,
     }
 }
+
+/// The least time between two warnings of a participant retrying.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Whether `status` was made on this side from a failed connection.
 fn transport_failure(status: &Status) -> bool {
@@ -129,7 +147,11 @@ fn rand_jitter() -> Duration {
 }
 
 impl Connection {
-    fn new(options: &ConnectOptions, me: ParticipantId) -> Result<Self> {
+    fn new(options: &ConnectOptions, identity: Arc<SigningIdentity>) -> Result<Self> {
+        // Every call is signed for the federation it is made in: without
+        // a pinned id there is nothing to sign for.
+        let federation = options.federation.ok_or(NetError::NotPinned)?;
+        let me = identity.id();
         let url = || options.url.clone();
         let uri: tonic::codegen::http::Uri = options.url.parse().map_err(|_| NetError::Url {
             url: url(),
@@ -152,38 +174,70 @@ impl Connection {
                 });
             }
         };
-        let mut endpoint = Endpoint::from_shared(options.url.clone())?
+        // TLS 1.3 with X25519MLKEM768 only, through our own connector
+        // (tonic's TLS would allow TLS 1.2 and classical groups). A CA that
+        // is not a certificate fails here, before any connection. tonic
+        // refuses an https:// URI it does not secure itself, so its
+        // endpoint gets the same authority over http://.
+        let tls = if plaintext {
+            None
+        } else {
+            Some(crate::tls::Connector::new(
+                &options.url,
+                options.ca.as_deref(),
+                options.domain.as_deref(),
+            )?)
+        };
+        let target = tls
+            .as_ref()
+            .map_or_else(|| options.url.clone(), crate::tls::Connector::endpoint_uri);
+        let endpoint = Endpoint::from_shared(target)?
             .connect_timeout(Duration::from_secs(5))
             .initial_stream_window_size(Some(crate::server::WINDOW))
             .initial_connection_window_size(Some(4 * crate::server::WINDOW))
             .tcp_nodelay(true);
-        if !plaintext {
-            let mut tls = ClientTlsConfig::new();
-            if let Some(ca) = &options.ca {
-                tls = tls.ca_certificate(Certificate::from_pem(ca));
-            }
-            if let Some(domain) = &options.domain {
-                tls = tls.domain_name(domain.clone());
-            }
-            endpoint = endpoint.tls_config(tls)?;
-        }
-        let client = FederationClient::new(endpoint.connect_lazy())
+        let channel = match tls {
+            None => endpoint.connect_lazy(),
+            Some(connector) => endpoint
+                .origin(connector.origin().clone())
+                .connect_with_connector_lazy(connector),
+        };
+        let client = FederationClient::new(channel)
             .max_decoding_message_size(MAX_REPLY)
             .max_encoding_message_size(options.max_chunk + 4096);
         Ok(Self {
             client,
             options: options.clone(),
             me,
+            identity,
+            federation,
         })
     }
 
-    fn caller(&self) -> Caller {
-        Caller {
-            participant: self.me.to_string(),
-        }
+    /// A fresh proof of identity for `query` (made now: every attempt
+    /// signs anew, as the coordinator accepts a proof once).
+    fn proof(&self, query: Query) -> std::result::Result<Vec<u8>, Status> {
+        let fresh = Query::now(query.method).and_then(|now| {
+            Query {
+                timestamp_ms: now.timestamp_ms,
+                nonce: now.nonce,
+                ..query
+            }
+            .sign(&self.identity, self.federation)
+        });
+        fresh.map_err(|e| Status::internal(format!("could not sign the call: {e}")))
     }
 
-    /// Calls, retrying transient failures with exponential backoff.
+    /// A call of `method` (without arguments) carrying a fresh proof.
+    fn caller(&self, method: Method) -> std::result::Result<tonic::Request<Caller>, Status> {
+        Ok(with_proof(Caller {}, &self.proof(Query::blank(method))?))
+    }
+
+    /// Calls, retrying transient failures with exponential backoff for up
+    /// to `give_up_after`, saying so at most every [`WARN_EVERY`]. A TLS
+    /// handshake that cannot succeed fails at once
+    /// ([`NetError::Handshake`]); a coordinator that stays out of reach
+    /// ends in [`NetError::Unreachable`].
     async fn call<T, F, Fut>(&self, what: &'static str, mut call: F) -> Result<T>
     where
         F: FnMut(FederationClient<Channel>) -> Fut,
@@ -191,28 +245,74 @@ impl Connection {
     {
         let started = Instant::now();
         let mut delay = Duration::from_millis(50);
+        let mut warned: Option<Instant> = None;
+        let url = self.options.url.as_str();
         loop {
-            match call(self.client.clone()).await {
-                Ok(response) => return Ok(response.into_inner()),
-                Err(status)
-                    if retryable(&status) && started.elapsed() < self.options.give_up_after =>
-                {
-                    tracing::warn!(what, code = ?status.code(), message = status.message(), retry_ms = delay.as_millis(), "coordinator unavailable; retrying");
-                    tokio::time::sleep(delay + rand_jitter()).await;
-                    delay = (delay * 2).min(self.options.max_backoff);
+            let status = match call(self.client.clone()).await {
+                Ok(response) => {
+                    if warned.is_some() {
+                        tracing::info!(what, "reached the coordinator at {url}");
+                    }
+                    return Ok(response.into_inner());
                 }
-                Err(status) => return Err(status.into()),
+                Err(status) => status,
+            };
+            let waited = started.elapsed();
+            let give_up = self.options.give_up_after;
+            let problem = match failure::classify(&status) {
+                Failure::Handshake { tls, detail } => {
+                    return Err(failure::handshake_error(
+                        url,
+                        self.options.ca.as_deref(),
+                        tls.as_ref(),
+                        &detail,
+                    ));
+                }
+                Failure::Unreachable(reason) if waited >= give_up => {
+                    return Err(NetError::Unreachable {
+                        url: url.to_owned(),
+                        reason,
+                        waited,
+                    });
+                }
+                Failure::Unreachable(reason) => {
+                    format!("the coordinator at {url} cannot be reached ({reason})")
+                }
+                Failure::Other if retryable(&status) && waited < give_up => format!(
+                    "the {what} call to the coordinator at {url} failed ({:?}: {})",
+                    status.code(),
+                    status.message()
+                ),
+                Failure::Other => return Err(status.into()),
+            };
+            if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                warned = Some(Instant::now());
+                tracing::warn!(
+                    what,
+                    code = ?status.code(),
+                    "{problem}; retrying for another {} s before giving up",
+                    give_up.saturating_sub(waited).as_secs()
+                );
             }
+            tokio::time::sleep(delay + rand_jitter()).await;
+            delay = (delay * 2).min(self.options.max_backoff);
         }
     }
 
     /// Sends a streamed message: a submission, or a holder's answer.
     async fn send(&self, what: &'static str, bytes: &[u8], answer: bool) -> Result<Acknowledged> {
+        let method = if answer {
+            Method::Answer
+        } else {
+            Method::Submit
+        };
+        let query = Query::for_message(method, bytes)?;
         let ack = self
             .call(what, |mut client| {
                 let chunks = crate::chunks(bytes, self.options.max_chunk);
+                let proof = self.proof(query);
                 async move {
-                    let stream = tokio_stream::iter(chunks);
+                    let stream = with_proof(tokio_stream::iter(chunks), &proof?);
                     if answer {
                         client.post_answer(stream).await
                     } else {
@@ -233,10 +333,24 @@ impl Connection {
     async fn join(&self, role: Option<Role>) -> Result<(SetupDescription, Federation)> {
         let reply = self
             .call("setup", |mut c| {
-                let caller = self.caller();
-                async move { c.get_setup(caller).await }
+                let caller = self.caller(Method::Setup);
+                async move { c.get_setup(caller?).await }
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // A typed refusal: the pinned federation is not this
+                // coordinator's.
+                NetError::Status(s)
+                    if s.metadata()
+                        .get(crate::auth::REFUSAL_KEY)
+                        .is_some_and(|v| v == crate::auth::ANOTHER_FEDERATION) =>
+                {
+                    NetError::NotThisFederation {
+                        expected: federation_hex(self.federation),
+                    }
+                }
+                other => other,
+            })?;
         let description = SetupDescription::from_json(&reply.setup)?;
         let federation = description.federation()?;
         let computed = federation_hex(federation.id());
@@ -271,8 +385,8 @@ impl Connection {
 
     async fn round(&self) -> Result<crate::proto::RoundReply> {
         self.call("round", |mut c| {
-            let caller = self.caller();
-            async move { c.get_round(caller).await }
+            let caller = self.caller(Method::Round);
+            async move { c.get_round(caller?).await }
         })
         .await
     }
@@ -286,9 +400,9 @@ impl Connection {
 /// federation than the pinned one, an identity that is not a member.
 pub async fn fetch_setup(
     options: &ConnectOptions,
-    me: ParticipantId,
+    identity: impl Into<Arc<SigningIdentity>>,
 ) -> Result<(SetupDescription, Federation)> {
-    Connection::new(options, me)?.join(None).await
+    Connection::new(options, identity.into())?.join(None).await
 }
 
 /// The coordinator's status reply (checked against `options.federation`
@@ -298,16 +412,14 @@ pub async fn fetch_setup(
 /// An unreachable coordinator, another federation, a refused identity.
 pub async fn fetch_status(
     options: &ConnectOptions,
-    me: ParticipantId,
+    identity: impl Into<Arc<SigningIdentity>>,
 ) -> Result<crate::proto::StatusReply> {
-    let connection = Connection::new(options, me)?;
-    if options.federation.is_some() {
-        connection.join(None).await?;
-    }
+    let connection = Connection::new(options, identity.into())?;
+    connection.join(None).await?;
     connection
         .call("status", |mut c| {
-            let caller = connection.caller();
-            async move { c.status(caller).await }
+            let caller = connection.caller(Method::Status);
+            async move { c.status(caller?).await }
         })
         .await
 }

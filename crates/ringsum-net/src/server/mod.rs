@@ -11,6 +11,8 @@
 //! decoding, share bindings) outside the lock, in parallel.
 
 mod driver;
+mod guard;
+mod health;
 mod service;
 mod state;
 
@@ -20,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use ringsum_pq::{ParticipantId, SigningIdentity};
+use ringsum_pq::SigningIdentity;
 use ringsum_protocol::spec::Federation;
 use ringsum_threshold::HolderId;
 use tokio::sync::watch;
@@ -31,12 +33,26 @@ use crate::error::{NetError, Result};
 use crate::proto::federation_server::FederationServer;
 use crate::tls::CertificateFiles;
 
+use self::guard::Guard;
 use self::state::{Committer, Pending, State};
 
-/// The HTTP/2 flow-control window of a stream (bytes).
-pub(crate) const WINDOW: u32 = 8 << 20;
+/// The default HTTP/2 flow-control window of a stream and of a
+/// connection (bytes).
+pub(crate) const WINDOW: u32 = 1 << 20;
 
-/// What the service accepts.
+/// Calls one connection may have open at once (participants make one or
+/// two; each open call may hold its headers).
+const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+
+/// The largest header block of a call (a proof of identity is about 4.6
+/// KiB in base64).
+const MAX_HEADER_LIST: u32 = 16 << 10;
+
+/// What the service accepts. With the defaults, what strangers can make
+/// the coordinator hold is at most `max_connections` × (the connection
+/// window + 16 headers of 16 KiB) = 128 × 1.25 MiB = 160 MiB, and members
+/// at most `max_inflight_bytes` = 64 MiB of messages besides: with the
+/// state of 100 clients of 10^5 parameters (about 60 MB), under 300 MB.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// The largest chunk of a streamed message (and, with framing, the
@@ -50,6 +66,26 @@ pub struct Limits {
     pub reads_per_second: f64,
     /// Burst of queries per identity.
     pub read_burst: f64,
+    /// Sustained calls per second from one address, checked before any
+    /// proof of identity (many participants may share an address).
+    pub peer_calls_per_second: f64,
+    /// Burst of calls from one address.
+    pub peer_burst: f64,
+    /// Open connections at once (TCP and TLS handshakes included); a
+    /// connection over the cap waits in the kernel's backlog.
+    pub max_connections: usize,
+    /// The HTTP/2 flow-control window of one stream (bytes): what a peer
+    /// may send on a stream before the service reads it.
+    pub stream_window: u32,
+    /// The HTTP/2 flow-control window of one connection (bytes): with
+    /// `max_connections`, it bounds what unauthenticated peers can make
+    /// the service hold.
+    pub connection_window: u32,
+    /// Bytes of authenticated streamed messages held at once, over every
+    /// sender.
+    pub max_inflight_bytes: usize,
+    /// Streamed messages one identity may send at once.
+    pub max_streams_per_identity: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +96,13 @@ impl Default for Limits {
             write_burst: 20.0,
             reads_per_second: 50.0,
             read_burst: 100.0,
+            peer_calls_per_second: 2000.0,
+            peer_burst: 4000.0,
+            max_connections: 128,
+            stream_window: WINDOW,
+            connection_window: WINDOW,
+            max_inflight_bytes: 64 << 20,
+            max_streams_per_identity: 2,
         }
     }
 }
@@ -143,21 +186,13 @@ pub struct Summary {
     pub audit_lines: usize,
 }
 
-/// A rate-limit bucket's owner: participant, peer address, writes or reads.
-type BucketKey = (ParticipantId, Option<std::net::IpAddr>, bool);
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 /// What the endpoints and the driver share.
 struct Shared {
     state: RwLock<State>,
     pending: Mutex<Pending>,
     committer: Mutex<Committer>,
     limits: Limits,
-    buckets: Mutex<HashMap<BucketKey, Bucket>>,
+    guard: Guard,
     seen: Mutex<HashMap<HolderId, Instant>>,
     /// When the current phase began, as the driver saw it.
     phase_since: Mutex<Instant>,
@@ -266,7 +301,7 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
         pending: Mutex::new(Pending::default()),
         committer: Mutex::new(recovered.committer),
         limits: options.limits,
-        buckets: Mutex::new(HashMap::new()),
+        guard: Guard::new(options.limits),
         seen: Mutex::new(HashMap::new()),
         phase_since: Mutex::new(Instant::now()),
         checks: tokio::sync::Semaphore::new(
@@ -293,22 +328,43 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
         .timeout(Duration::from_secs(120))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .initial_stream_window_size(Some(WINDOW))
-        .initial_connection_window_size(Some(4 * WINDOW))
-        .max_concurrent_streams(Some(1024));
-    if let Some(tls) = &options.tls {
-        let identity = tonic::transport::Identity::from_pem(&tls.cert, tls.key.as_slice());
-        builder =
-            builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
-    }
+        .initial_stream_window_size(Some(options.limits.stream_window))
+        .initial_connection_window_size(Some(options.limits.connection_window))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .http2_max_header_list_size(Some(MAX_HEADER_LIST));
+    // TLS 1.3 with X25519MLKEM768 only, from our own rustls configuration
+    // (tonic's would allow TLS 1.2 and classical groups): the connections
+    // are accepted, capped and handshaken in `tls::incoming`.
+    let tls = options
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()?;
     let service = FederationServer::new(service::Service::new(Arc::clone(&shared)))
         .max_decoding_message_size(options.limits.max_chunk + 4096)
         // Replies are the service's own (bounded by the federation).
         .max_encoding_message_size(usize::MAX);
+    // Every call is authenticated from its headers, before its body is
+    // read: what a stranger can make the service hold is the flow-control
+    // window of its connection.
+    let admitting = Arc::clone(&shared);
+    let service = tonic::service::interceptor::InterceptedService::new(
+        service,
+        move |request: tonic::Request<()>| admitting.admit(request),
+    );
+    // The standard health service, beside the Federation service and not
+    // behind its checks: it asks for no identity and reveals one word.
+    let (health_reporter, health_service) = health::service().await;
     let mut server_stop = stop_rx.clone();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = crate::tls::incoming(
+        listener,
+        tls,
+        options.limits.max_connections,
+        stop_rx.clone(),
+    );
     let server = builder
         .add_service(service)
+        .add_service(health_service)
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = server_stop.wait_for(|s| *s).await;
         });
@@ -318,9 +374,16 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
         options.data_dir.clone(),
         stop_rx,
     );
+    let health_report = health::report(
+        health_reporter,
+        Arc::clone(&shared),
+        options.timing.tick,
+        stop.subscribe(),
+    );
     let stop_all = stop.clone();
     let task = tokio::spawn(async move {
         let server = tokio::spawn(server);
+        tokio::spawn(health_report);
         let result = driver.await;
         let _ = stop_all.send(true);
         let served = server.await;

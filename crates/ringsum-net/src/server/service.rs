@@ -7,21 +7,24 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ringsum_core::update::RoundId;
-use ringsum_pq::codec::unhex;
 use ringsum_pq::{Envelope, ParticipantId, PqError, Role};
 use ringsum_protocol::ProtocolError;
 use ringsum_protocol::client::Submission;
 use ringsum_protocol::message::{max_answer_payload, max_share_payload, max_update_payload};
 use ringsum_protocol::spec::Federation;
+use sha3::{Digest, Sha3_256};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::guard::{Caller, Hold};
 use super::state::audit_head;
-use super::{Bucket, Shared, lock};
+use super::{Shared, lock};
+use crate::auth::{Method, PROOF_METADATA};
 use crate::engine::{Ending, Event, Outcome, Phase};
 use crate::proto::federation_server::Federation as FederationService;
 use crate::proto::{
-    Ack, AckStatus, Caller, Chunk, RoundReply, SetupReply, ShareQuery, SignedMessage, StatusReply,
+    Ack, AckStatus, Caller as CallerMessage, Chunk, RoundReply, SetupReply, ShareQuery,
+    SignedMessage, StatusReply,
 };
 
 /// Bytes an envelope adds to its payload, at most (header, routing,
@@ -77,11 +80,20 @@ fn peer<T>(request: &Request<T>) -> Option<std::net::IpAddr> {
     request.remote_addr().map(|a| a.ip())
 }
 
-fn parse_caller(text: &str) -> Result<ParticipantId, Status> {
-    let bytes: [u8; 32] = unhex(text).and_then(|b| b.try_into().ok()).ok_or_else(|| {
-        Status::invalid_argument("the caller must be a participant id (64 hex digits)")
-    })?;
-    Ok(ParticipantId(bytes))
+/// How long a streamed message may go without a chunk.
+const CHUNK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The next chunk of `stream`, within [`CHUNK_TIMEOUT`]: a sender that
+/// stalls loses its stream and what it held.
+async fn next_chunk(stream: &mut Streaming<Chunk>) -> Result<Option<Chunk>, Status> {
+    tokio::time::timeout(CHUNK_TIMEOUT, stream.message())
+        .await
+        .map_err(|_| {
+            Status::deadline_exceeded(format!(
+                "no chunk for {} s: the message is dropped",
+                CHUNK_TIMEOUT.as_secs()
+            ))
+        })?
 }
 
 fn count(n: usize) -> u64 {
@@ -111,91 +123,128 @@ impl Shared {
         blocking(move || shared.flush_all()).await
     }
 
-    fn member(&self, id: &ParticipantId) -> Result<Role, Status> {
-        let registry = self.federation.registry();
-        if let Some(reason) = registry.revocation(id) {
-            tracing::warn!(participant = %id, ?reason, "refused: revoked identity");
-            return Err(Status::permission_denied(format!(
-                "participant {id} is revoked"
-            )));
-        }
-        registry.get(id).map(|p| p.role).ok_or_else(|| {
-            tracing::warn!(participant = %id, "refused: not a member");
-            Status::permission_denied(format!(
-                "participant {id} is not a member of this federation"
-            ))
-        })
-    }
-
-    /// Takes a token from the bucket of `id` calling from `peer`: keyed by
-    /// both, so that a caller naming someone else's id from another address
-    /// cannot use up that participant's budget.
-    fn rate(
-        &self,
-        id: ParticipantId,
-        peer: Option<std::net::IpAddr>,
-        write: bool,
-    ) -> Result<(), Status> {
-        let (per_second, burst) = if write {
-            (self.limits.writes_per_second, self.limits.write_burst)
-        } else {
-            (self.limits.reads_per_second, self.limits.read_burst)
+    /// The caller of a request that reached the service: the address's
+    /// budget first, then the proof in the request's metadata, then the
+    /// member's budget (the headers only: no message of the call has been
+    /// read). Runs as the service's interceptor.
+    pub(super) fn admit(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        self.guard.admit(peer(&request))?;
+        let proof = match request.metadata().get_bin(PROOF_METADATA) {
+            Some(value) => value.to_bytes().map_err(|_| {
+                Status::unauthenticated(format!("the {PROOF_METADATA} header is not base64"))
+            })?,
+            None => {
+                return Err(Status::unauthenticated(format!(
+                    "no proof of identity (the {PROOF_METADATA} header): sign every call \
+                     with the participant's identity"
+                )));
+            }
         };
-        let mut buckets = lock(&self.buckets);
-        let now = Instant::now();
-        let bucket = buckets.entry((id, peer, write)).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        bucket.tokens =
-            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_second).min(burst);
-        bucket.at = now;
-        if bucket.tokens < 1.0 {
-            tracing::warn!(participant = %id, write, "refused: rate limit");
-            return Err(Status::resource_exhausted(format!(
-                "rate limit: at most {per_second} {} per second for participant {id}",
-                if write { "messages" } else { "queries" }
-            )));
-        }
-        bucket.tokens -= 1.0;
-        Ok(())
+        let caller = self
+            .guard
+            .authenticate(&self.federation, &proof, peer(&request))?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
     }
 
-    fn caller(
+    /// The caller the interceptor admitted, if its proof is for `method`
+    /// (and, when given, it has `role`).
+    fn caller<T>(
         &self,
-        caller: &Caller,
-        peer: Option<std::net::IpAddr>,
-    ) -> Result<(ParticipantId, Role), Status> {
-        let id = parse_caller(&caller.participant)?;
-        let role = self.member(&id)?;
-        self.rate(id, peer, false)?;
-        Ok((id, role))
-    }
-
-    /// A sender of `role` within its write budget.
-    fn sender(
-        &self,
-        id: ParticipantId,
-        role: Role,
-        what: &'static str,
-        peer: Option<std::net::IpAddr>,
-    ) -> Result<(), Status> {
-        let found = self.member(&id)?;
-        if found != role {
-            tracing::warn!(sender = %id, what, "refused: wrong role");
+        request: &Request<T>,
+        method: Method,
+        role: Option<Role>,
+    ) -> Result<Caller, Status> {
+        let caller = *request.extensions().get::<Caller>().ok_or_else(|| {
+            Status::unauthenticated("no proof of identity was checked for this call")
+        })?;
+        if caller.role == Role::Coordinator && !matches!(method, Method::Status | Method::Setup) {
             return Err(Status::permission_denied(format!(
-                "a {} may not send a {what}",
-                found.name()
+                "the coordinator's identity may only call Status and GetSetup, not {}",
+                method.name()
             )));
         }
-        self.rate(id, peer, true)
+        if caller.query.method != method {
+            return Err(Status::unauthenticated(format!(
+                "the proof authorizes {}, not {}",
+                caller.query.method.name(),
+                method.name()
+            )));
+        }
+        if let Some(role) = role
+            && caller.role != role
+        {
+            tracing::warn!(participant = %caller.id, method = method.name(), "refused: wrong role");
+            return Err(Status::permission_denied(format!(
+                "{} is for a {}; participant {} is a {}",
+                method.name(),
+                role.name(),
+                caller.id,
+                caller.role.name()
+            )));
+        }
+        Ok(caller)
     }
 
-    /// Reads a streamed message of at most `max` bytes.
-    async fn collect(&self, mut stream: Streaming<Chunk>, max: usize) -> Result<Vec<u8>, Status> {
-        let mut out: Option<Vec<u8>> = None;
-        let mut total = 0usize;
-        while let Some(chunk) = stream.message().await? {
+    /// Reads a streamed message whose first chunk carries the sender's
+    /// proof for `method` (of `role`): the proof is checked before
+    /// anything else is read, the message is held against the caps (until
+    /// the returned hold is dropped), and it must be the one the proof
+    /// names (at most `max` bytes).
+    async fn receive(
+        &self,
+        request: Request<Streaming<Chunk>>,
+        method: Method,
+        role: Role,
+        max: usize,
+    ) -> Result<(Caller, Vec<u8>, Hold<'_>), Status> {
+        let caller = self.caller(&request, method, Some(role))?;
+        let total = usize::try_from(caller.query.total).unwrap_or(usize::MAX);
+        if total > max {
+            tracing::warn!(participant = %caller.id, total, max, "refused: oversized message");
+            return Err(Status::out_of_range(format!(
+                "a message of {total} bytes exceeds the limit of {max}"
+            )));
+        }
+        let mut hold = self.guard.hold(caller.id, total)?;
+        let mut stream = request.into_inner();
+        let first = next_chunk(&mut stream)
+            .await?
+            .ok_or_else(|| Status::invalid_argument("an empty message"))?;
+        if caller.query.total != first.total {
+            return Err(Status::invalid_argument(
+                "the first chunk's total length is not the one the proof names",
+            ));
+        }
+        let bytes = self.collect(first, stream, total, &mut hold).await?;
+        let digest: [u8; 32] = Sha3_256::digest(&bytes).into();
+        if digest != caller.query.digest {
+            tracing::warn!(participant = %caller.id, "refused: message is not the one its proof names");
+            return Err(Status::invalid_argument(
+                "the message's SHA3-256 is not the one its proof names",
+            ));
+        }
+        // The decoded copy the checks make.
+        hold.take(total)?;
+        Ok((caller, bytes, hold))
+    }
+
+    /// Reads the rest of a streamed message of `total` bytes after its
+    /// `first` chunk, holding each chunk's bytes against the service's cap
+    /// as it arrives.
+    async fn collect(
+        &self,
+        first: Chunk,
+        mut stream: Streaming<Chunk>,
+        total: usize,
+        hold: &mut Hold<'_>,
+    ) -> Result<Vec<u8>, Status> {
+        // Address space for the whole message, but resident memory only
+        // as bytes arrive (and are held against the cap).
+        let mut buffer: Vec<u8> = Vec::with_capacity(total);
+        let mut next = Some(first);
+        let mut later = false;
+        while let Some(chunk) = next {
             // Oversized: OUT_OF_RANGE, as the transport refuses an oversized
             // frame (RESOURCE_EXHAUSTED is the rate limit, which a sender
             // waits out).
@@ -206,35 +255,21 @@ impl Shared {
                     self.limits.max_chunk
                 )));
             }
-            let buffer = match &mut out {
-                Some(b) => {
-                    if chunk.total != 0 && usize::try_from(chunk.total).ok() != Some(total) {
-                        return Err(Status::invalid_argument(
-                            "the chunks disagree on the total length",
-                        ));
-                    }
-                    b
-                }
-                None => {
-                    total = usize::try_from(chunk.total).unwrap_or(usize::MAX);
-                    if total > max {
-                        tracing::warn!(total, max, "refused: oversized message");
-                        return Err(Status::out_of_range(format!(
-                            "a message of {total} bytes exceeds the limit of {max}"
-                        )));
-                    }
-                    // Grows with what arrives, not with what is claimed.
-                    out.insert(Vec::new())
-                }
-            };
+            if later && chunk.total != 0 && usize::try_from(chunk.total).ok() != Some(total) {
+                return Err(Status::invalid_argument(
+                    "the chunks disagree on the total length",
+                ));
+            }
             if buffer.len() + chunk.data.len() > total {
                 return Err(Status::invalid_argument(
                     "the chunks exceed the stated total length",
                 ));
             }
+            hold.take(chunk.data.len())?;
             buffer.extend_from_slice(&chunk.data);
+            later = true;
+            next = next_chunk(&mut stream).await?;
         }
-        let buffer = out.ok_or_else(|| Status::invalid_argument("an empty message"))?;
         if buffer.len() != total {
             return Err(Status::invalid_argument(format!(
                 "truncated: {} of {total} bytes",
@@ -304,17 +339,23 @@ fn wire_phase(phase: Phase) -> crate::proto::Phase {
 
 #[tonic::async_trait]
 impl FederationService for Service {
-    async fn get_setup(&self, request: Request<Caller>) -> Result<Response<SetupReply>, Status> {
-        let (id, role) = self.0.caller(request.get_ref(), peer(&request))?;
-        tracing::info!(participant = %id, role = role.name(), "setup fetched");
+    async fn get_setup(
+        &self,
+        request: Request<CallerMessage>,
+    ) -> Result<Response<SetupReply>, Status> {
+        let caller = self.0.caller(&request, Method::Setup, None)?;
+        tracing::info!(participant = %caller.id, role = caller.role.name(), "setup fetched");
         Ok(Response::new(SetupReply {
             setup: self.0.description.clone(),
             federation: self.0.federation_hex.clone(),
         }))
     }
 
-    async fn get_round(&self, request: Request<Caller>) -> Result<Response<RoundReply>, Status> {
-        let (id, _) = self.0.caller(request.get_ref(), peer(&request))?;
+    async fn get_round(
+        &self,
+        request: Request<CallerMessage>,
+    ) -> Result<Response<RoundReply>, Status> {
+        let id = self.0.caller(&request, Method::Round, None)?.id;
         self.0.committed().await?;
         self.0.mark_seen(id);
         let state = self.0.read();
@@ -331,9 +372,11 @@ impl FederationService for Service {
     }
 
     async fn submit(&self, request: Request<Streaming<Chunk>>) -> Result<Response<Ack>, Status> {
-        let from = peer(&request);
         let max = max_submission_bytes(&self.0.federation);
-        let bytes = self.0.collect(request.into_inner(), max).await?;
+        let (caller, bytes, _hold) = self
+            .0
+            .receive(request, Method::Submit, Role::Client, max)
+            .await?;
         // The costly checks, in parallel with other submissions but no more
         // at once than there are cores.
         let permit = self
@@ -347,7 +390,13 @@ impl FederationService for Service {
             let submission = Submission::from_bytes(&shared.federation, &bytes)
                 .map_err(|e| Status::invalid_argument(format!("not a submission: {e}")))?;
             let sender = submission.update.sender();
-            shared.sender(sender, Role::Client, "submission", from)?;
+            if sender != caller.id {
+                tracing::warn!(%sender, caller = %caller.id, "refused: another client's submission");
+                return Err(Status::permission_denied(format!(
+                    "the submission is signed by {sender}, but sent by {}",
+                    caller.id
+                )));
+            }
             let prepared = shared.read().engine.prepare(submission);
             Ok((bytes, sender, prepared))
         })
@@ -372,25 +421,18 @@ impl FederationService for Service {
         &self,
         request: Request<ShareQuery>,
     ) -> Result<Response<SharesStream>, Status> {
-        let from = peer(&request);
-        let query = request.into_inner();
-        let caller = Caller {
-            participant: query.participant.clone(),
-        };
-        let (id, role) = self.0.caller(&caller, from)?;
-        if role != Role::KeyHolder {
-            return Err(Status::permission_denied(
-                "only key holders fetch round key shares",
-            ));
-        }
+        let caller = self
+            .0
+            .caller(&request, Method::Shares, Some(Role::KeyHolder))?;
+        let id = caller.id;
         self.0.committed().await?;
         self.0.mark_seen(id);
-        let start = usize::try_from(query.from).unwrap_or(usize::MAX);
+        let start = usize::try_from(caller.query.from).unwrap_or(usize::MAX);
         let shares = self
             .0
             .read()
             .engine
-            .shares_for(id, RoundId(query.round), start);
+            .shares_for(id, RoundId(caller.query.round), start);
         let messages = shares
             .into_iter()
             .map(|envelope| Ok(SignedMessage { envelope }));
@@ -401,23 +443,34 @@ impl FederationService for Service {
         &self,
         request: Request<Streaming<Chunk>>,
     ) -> Result<Response<Ack>, Status> {
-        let from = peer(&request);
         let max = max_answer_bytes(&self.0.federation);
-        let bytes = self.0.collect(request.into_inner(), max).await?;
+        let (caller, bytes, _hold) = self
+            .0
+            .receive(request, Method::Answer, Role::KeyHolder, max)
+            .await?;
         let shared = Arc::clone(&self.0);
         blocking(move || {
             let envelope = Envelope::from_bytes(&bytes, max_answer_payload(&shared.federation))
                 .map_err(|e| Status::invalid_argument(format!("not a valid envelope: {e}")))?;
             let sender = envelope.sender();
-            shared.sender(sender, Role::KeyHolder, "holder answer", from)?;
+            if sender != caller.id {
+                tracing::warn!(%sender, caller = %caller.id, "refused: another holder's answer");
+                return Err(Status::permission_denied(format!(
+                    "the answer is signed by {sender}, but sent by {}",
+                    caller.id
+                )));
+            }
             shared.mark_seen(sender);
             shared.apply_recorded(&Event::Answer(bytes), None, "holder answer", sender)
         })
         .await
     }
 
-    async fn status(&self, request: Request<Caller>) -> Result<Response<StatusReply>, Status> {
-        self.0.caller(request.get_ref(), peer(&request))?;
+    async fn status(
+        &self,
+        request: Request<CallerMessage>,
+    ) -> Result<Response<StatusReply>, Status> {
+        self.0.caller(&request, Method::Status, None)?;
         self.0.committed().await?;
         let since = *lock(&self.0.phase_since);
         let state = self.0.read();
