@@ -1,8 +1,9 @@
 //! What a participant or a restarted coordinator decodes in ringsum-net,
 //! from untrusted bytes: the coordinator's recorded events (and, for a
 //! recorded submission, the submission itself), a submission as the
-//! service receives it, and the federation description a participant
-//! rebuilds.
+//! service receives it, a caller's proof of identity (the query envelope
+//! in a call's headers, checked against the registry as the service
+//! does), and the federation description a participant rebuilds.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -11,6 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use ringsum_core::ParameterSet;
 use ringsum_core::model::ModelLayout;
 use ringsum_net::SetupDescription;
+use ringsum_net::auth::{Query, decode_proof};
 use ringsum_net::engine::Event;
 use ringsum_pq::{AlgorithmPolicy, KemAlgorithm, SealingKey, SignatureAlgorithm, SigningIdentity};
 use ringsum_protocol::client::Submission;
@@ -67,6 +69,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = Submission::from_bytes(federation, data);
+    if let Ok(query) = Query::from_bytes(data) {
+        assert_eq!(query.to_bytes(), data, "queries decode canonically");
+    }
+    if let Ok((envelope, query)) = decode_proof(data, federation.id()) {
+        assert_eq!(envelope.payload(), query.to_bytes().as_slice());
+        let _ = federation.registry().authenticate(&envelope);
+    }
     if let Ok(text) = std::str::from_utf8(data)
         && let Ok(description) = SetupDescription::from_json(text)
     {
