@@ -372,19 +372,24 @@ fn hundred_clients_of_1e5_parameters_then_sigkill_and_recovery() {
     // round ends (at most 60 s).
     let stop_flood = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stranger = Arc::new(SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap());
-    let replayed_proof = Query::now(Method::Round)
-        .unwrap()
-        .sign(
-            &SigningIdentity::read_secret(&d.join("holder-1/identity.key")).unwrap(),
-            pinned,
-        )
-        .unwrap();
-    // The member's own call with that proof, which the flood then replays.
-    runtime.block_on(async {
+    let member = SigningIdentity::read_secret(&d.join("holder-1/identity.key")).unwrap();
+    // The member's own call with a proof, which the flood then replays
+    // (signed again while the restarted coordinator still refuses proofs
+    // the killed one could have seen, as participants do).
+    let replayed_proof = runtime.block_on(async {
         let mut raw = FederationClient::connect(url.clone()).await.unwrap();
-        raw.get_round(with_proof(Caller {}, &replayed_proof))
-            .await
-            .unwrap();
+        loop {
+            let proof = Query::now(Method::Round)
+                .unwrap()
+                .sign(&member, pinned)
+                .unwrap();
+            match raw.get_round(with_proof(Caller {}, &proof)).await {
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                answer => break answer.map(|_| proof).unwrap(),
+            }
+        }
     });
     let flood: Vec<_> = (0..16)
         .map(|i| {

@@ -92,10 +92,15 @@ impl Federation {
     fn wait_for(&self, what: &str, ready: impl Fn(&Self) -> bool) {
         let started = Instant::now();
         while !ready(self) {
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "never saw {what}"
-            );
+            if started.elapsed() > Duration::from_secs(120) {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                unreachable!(
+                    "never saw {what}; the coordinator's log ends:\n{}",
+                    tail.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -8,9 +8,11 @@
 //! arguments (the round and position a key holder asks shares from; the
 //! length and SHA3-256 digest of a streamed message). The envelope's
 //! routing names the federation, so a proof made for one federation is
-//! refused by another. The coordinator accepts a proof within
-//! [`MAX_SKEW`] of its clock and at most once (it remembers nonces for
-//! twice that long), so a proof seen once cannot be replayed to poll as
+//! refused by another. The coordinator accepts a proof stamped at most
+//! [`MAX_SKEW`] behind its clock and [`MAX_AHEAD`] ahead of it, and at
+//! most once (it remembers nonces for as long as they are valid, and
+//! after a restart refuses proofs stamped before it started), so a proof
+//! seen once cannot be replayed to poll as
 //! someone else, refresh a holder's liveness or stream a message under
 //! another's name.
 //!
@@ -52,8 +54,14 @@ pub fn with_proof<T>(message: T, proof: &[u8]) -> tonic::Request<T> {
 /// service, not to any parameter set).
 pub const QUERY_PARAMETER_SET: &str = "ringsum-query-v1";
 
-/// How far a proof's timestamp may be from the coordinator's clock.
-pub const MAX_SKEW: Duration = Duration::from_secs(300);
+/// How far a proof's timestamp may be behind the coordinator's clock.
+pub const MAX_SKEW: Duration = Duration::from_secs(120);
+
+/// How far a proof's timestamp may be ahead of the coordinator's clock.
+/// Small: after a restart, the coordinator refuses proofs stamped before
+/// it started (it forgot their nonces), and only one stamped this far
+/// ahead, in the last moments of the previous process, could slip past.
+pub const MAX_AHEAD: Duration = Duration::from_secs(10);
 
 /// The length of a [`Query`] payload.
 pub const QUERY_LEN: usize = 1 + 8 + 16 + 8 + 8 + 8 + 32;

@@ -89,6 +89,11 @@ async fn serving_while_rounds_run_not_serving_once_stopped() {
     // A name it does not know.
     let unknown = probe.check(request("grpc.other.v1.Nothing")).await;
     assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
+    // Anyone may ask, so nothing larger than a service name is read: a
+    // stranger cannot make the coordinator buffer megabytes this way.
+    let huge = probe.check(request(&"x".repeat(64 * 1024))).await;
+    assert_eq!(huge.unwrap_err().code(), Code::OutOfRange);
+    assert_eq!(check(&mut probe, "").await, ServingStatus::Serving);
 
     // A watcher sees SERVING, then NOT_SERVING once the service stops,
     // and its stream ends rather than hold the shutdown.

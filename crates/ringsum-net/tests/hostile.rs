@@ -462,6 +462,46 @@ async fn failed_signatures_block_their_address_and_old_proofs_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    // And a stranger's gets the same answer: a blocked address cannot
+    // tell members' ids from others'.
+    let stranger = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
+    let refused_stranger = raw
+        .get_round(caller(&stranger, pinned, Method::Round))
+        .await
+        .unwrap_err();
+    assert_eq!(refused_stranger.code(), refused.code());
+    assert_eq!(refused_stranger.message(), refused.message());
+    running.stop();
+    running.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_spend_the_address_budget_of_failures_as_members_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path(), 3, 3);
+    let description = description(&keys, 100, 2, 1);
+    let pinned = pin(&description);
+    let options = serve_options(&dir.path().join("coordinator"));
+    let running = start(plan(dir.path(), description), options).await.unwrap();
+    let mut raw = FederationClient::connect(format!("http://{}", running.addr))
+        .await
+        .unwrap();
+    // Proofs from ids that are not members: after the same budget of
+    // failures as a member's broken signatures, the address is blocked.
+    let stranger = SigningIdentity::generate(SignatureAlgorithm::MlDsa65).unwrap();
+    let mut blocked = false;
+    for _ in 0..200 {
+        let status = raw
+            .get_round(caller(&stranger, pinned, Method::Round))
+            .await
+            .unwrap_err();
+        if status.code() == Code::ResourceExhausted {
+            blocked = true;
+            break;
+        }
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    assert!(blocked, "a stranger's proofs never blocked the address");
     running.stop();
     running.wait().await.unwrap();
 }

@@ -12,25 +12,29 @@
 //!
 //! Every keyed state is pruned: the rate limiters drop keys whose budget
 //! is full again, the nonces are kept in two generations of
-//! 2 × [`MAX_SKEW`] each.
+//! [`MAX_SKEW`] + [`MAX_AHEAD`] each.
+//!
+//! The guard's clock is the wall clock read once at start, then advanced
+//! by the monotonic clock: a wall clock stepped back cannot make proofs
+//! whose nonces were forgotten valid again.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
-use ringsum_pq::{ParticipantId, PqError, Role};
+use ringsum_pq::{ParticipantId, Role};
 use ringsum_protocol::spec::Federation;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 
 use super::{Limits, lock};
 use crate::auth::{
-    ANOTHER_FEDERATION, MAX_PROOF, MAX_SKEW, Method, Query, REFUSAL_KEY, decode_proof,
+    ANOTHER_FEDERATION, MAX_AHEAD, MAX_PROOF, MAX_SKEW, Method, Query, REFUSAL_KEY, decode_proof,
 };
 use crate::error::NetError;
 
@@ -66,9 +70,9 @@ struct Nonces {
 
 impl Nonces {
     fn rotate(&mut self) {
-        // A proof is valid for 2 × MAX_SKEW; a generation keeps it at
-        // least that long.
-        if self.since.elapsed() > 2 * MAX_SKEW {
+        // A proof is valid for MAX_SKEW + MAX_AHEAD of the guard's
+        // (monotonic) clock; a generation keeps it at least that long.
+        if self.since.elapsed() > MAX_SKEW + MAX_AHEAD {
             self.previous = std::mem::take(&mut self.current);
             self.since = Instant::now();
         }
@@ -149,8 +153,10 @@ pub(super) struct Guard {
     peers: DefaultKeyedRateLimiter<Option<IpAddr>>,
     failures: DefaultKeyedRateLimiter<Option<IpAddr>>,
     blocked: Mutex<HashMap<Option<IpAddr>, Instant>>,
-    /// When the service started (ms since the Unix epoch).
+    /// When the service started (ms since the Unix epoch, wall clock).
     started_ms: u64,
+    /// The same instant on the monotonic clock.
+    started: Instant,
     reads: DefaultKeyedRateLimiter<ParticipantId>,
     writes: DefaultKeyedRateLimiter<ParticipantId>,
     nonces: Mutex<Nonces>,
@@ -168,14 +174,17 @@ impl std::fmt::Debug for Guard {
 }
 
 /// A streamed message's hold on the caps; released when dropped.
+/// It owns its share of the guard, so that the blocking work a message
+/// goes on to (its checks, its recording) can keep it after the call is
+/// cancelled: a cancelled call gives back nothing before that work ends.
 #[derive(Debug)]
-pub(super) struct Hold<'a> {
-    guard: &'a Guard,
+pub(super) struct Hold {
+    guard: Arc<Guard>,
     id: ParticipantId,
     bytes: Option<OwnedSemaphorePermit>,
 }
 
-impl Hold<'_> {
+impl Hold {
     /// Holds `n` more bytes against the service's cap, as they arrive
     /// (`RESOURCE_EXHAUSTED`, which senders retry, when it is full).
     pub(super) fn take(&mut self, n: usize) -> Result<(), Status> {
@@ -200,7 +209,7 @@ impl Hold<'_> {
     }
 }
 
-impl Drop for Hold<'_> {
+impl Drop for Hold {
     fn drop(&mut self) {
         self.guard.release_stream(self.id);
     }
@@ -209,6 +218,7 @@ impl Drop for Hold<'_> {
 impl Guard {
     pub(super) fn new(limits: Limits) -> Self {
         let permits = limits.max_inflight_bytes.min(Semaphore::MAX_PERMITS);
+        let started_ms = crate::auth::unix_ms(SystemTime::now());
         Self {
             limits,
             peers: governor::RateLimiter::keyed(quota(
@@ -217,7 +227,8 @@ impl Guard {
             )),
             failures: governor::RateLimiter::keyed(quota(FAILURES_PER_SECOND, FAILURE_BURST)),
             blocked: Mutex::new(HashMap::new()),
-            started_ms: crate::auth::unix_ms(SystemTime::now()),
+            started_ms,
+            started: Instant::now(),
             reads: governor::RateLimiter::keyed(quota(limits.reads_per_second, limits.read_burst)),
             writes: governor::RateLimiter::keyed(quota(
                 limits.writes_per_second,
@@ -251,6 +262,12 @@ impl Guard {
         }
         let now = Instant::now();
         lock(&self.blocked).retain(|_, until| *until > now);
+    }
+
+    /// The guard's clock: the wall clock at start, advanced by the
+    /// monotonic clock since.
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.started_ms) + self.started.elapsed()
     }
 
     /// Spends a token of `peer`'s budget: the first check of every call,
@@ -298,44 +315,8 @@ impl Guard {
             status
         })?;
         let id = envelope.sender();
-        let now = SystemTime::now();
-        let skew = query.skew_ms(now);
-        let allowed = i128::try_from(MAX_SKEW.as_millis()).unwrap_or(i128::MAX);
-        if skew.abs() > allowed {
-            tracing::warn!(participant = %id, skew_ms = %skew, "refused: stale proof");
-            return Err(Status::unauthenticated(format!(
-                "the proof's time is {:.1} s {} the coordinator's clock (at most {} s either way): \
-                 check this machine's clock",
-                (skew.unsigned_abs() as f64) / 1e3,
-                if skew > 0 { "ahead of" } else { "behind" },
-                MAX_SKEW.as_secs()
-            )));
-        }
-        // The nonces seen before a restart are gone: a proof made before
-        // the start could be a replay. Honest callers sign again.
-        if query.timestamp_ms < self.started_ms {
-            return Err(Status::unavailable(
-                "the coordinator restarted after this proof was made: sign the call again",
-            ));
-        }
-        // Strangers, revoked and rotated keys alike: one answer, so that a
-        // stranger learns nothing about who is a member (the log says).
-        let member = |reason: &dyn std::fmt::Display| {
-            tracing::warn!(participant = %id, %reason, ?peer, "refused: not a member's proof");
-            Status::unauthenticated(
-                "proof of identity refused: not a valid proof of a member of this federation",
-            )
-        };
-        match federation.registry().get(&id) {
-            Some(_) if federation.registry().revocation(&id).is_none() => {}
-            _ => return Err(member(&"unknown or revoked sender")),
-        }
-        if lock(&self.nonces).seen(id, &query.nonce) {
-            tracing::warn!(participant = %id, "refused: replayed proof");
-            return Err(Status::unauthenticated(
-                "this proof of identity was used before: sign every call afresh",
-            ));
-        }
+        // A blocked address is refused before anything about the sender
+        // is looked at, whoever the proof names.
         let key = address_key(peer);
         if lock(&self.blocked)
             .get(&key)
@@ -345,13 +326,63 @@ impl Guard {
                 "too many proofs that failed to verify from this address: wait and retry",
             ));
         }
-        let participant = federation.registry().authenticate(&envelope).map_err(|e| {
-            if matches!(e, PqError::BadSignature | PqError::AlgorithmMismatch { .. })
-                && let Err(not_until) = self.failures.check_key(&key)
-            {
+        let skew = query.skew_ms(self.now());
+        let behind = i128::try_from(MAX_SKEW.as_millis()).unwrap_or(i128::MAX);
+        let ahead = i128::try_from(MAX_AHEAD.as_millis()).unwrap_or(i128::MAX);
+        if skew < -behind || skew > ahead {
+            tracing::warn!(participant = %id, skew_ms = %skew, "refused: stale proof");
+            return Err(Status::unauthenticated(format!(
+                "the proof's time is {:.1} s {} the coordinator's clock (at most {} s behind \
+                 or {} s ahead): check this machine's clock",
+                (skew.unsigned_abs() as f64) / 1e3,
+                if skew > 0 { "ahead of" } else { "behind" },
+                MAX_SKEW.as_secs(),
+                MAX_AHEAD.as_secs()
+            )));
+        }
+        // The nonces seen before a restart are gone: a proof made before
+        // the start could be a replay. Honest callers sign again. (One
+        // stamped ahead of the clock by up to MAX_AHEAD, in the last
+        // moments of the previous process, is not caught here: refusing
+        // those would refuse every honest caller for MAX_AHEAD after each
+        // restart, longer than a round's wait for its key holders.)
+        if query.timestamp_ms < self.started_ms {
+            return Err(Status::unavailable(
+                "the coordinator restarted after this proof was made: sign the call again",
+            ));
+        }
+        // A failure spends the address's small budget of failures; past
+        // it, the address is blocked for a while.
+        let failed = || {
+            if let Err(not_until) = self.failures.check_key(&key) {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 lock(&self.blocked).insert(key, Instant::now() + wait.max(FAILURE_BLOCK));
             }
+        };
+        // Strangers, revoked and rotated keys alike: one answer, and the
+        // same budget spent, so that a stranger learns nothing about who
+        // is a member (the log says).
+        let member = |reason: &dyn std::fmt::Display| {
+            tracing::warn!(participant = %id, %reason, ?peer, "refused: not a member's proof");
+            Status::unauthenticated(
+                "proof of identity refused: not a valid proof of a member of this federation",
+            )
+        };
+        match federation.registry().get(&id) {
+            Some(_) if federation.registry().revocation(&id).is_none() => {}
+            _ => {
+                failed();
+                return Err(member(&"unknown or revoked sender"));
+            }
+        }
+        if lock(&self.nonces).seen(id, &query.nonce) {
+            tracing::warn!(participant = %id, "refused: replayed proof");
+            return Err(Status::unauthenticated(
+                "this proof of identity was used before: sign every call afresh",
+            ));
+        }
+        let participant = federation.registry().authenticate(&envelope).map_err(|e| {
+            failed();
             member(&e)
         })?;
         let role = participant.role;
@@ -386,7 +417,7 @@ impl Guard {
     /// arrive ([`Hold::take`]); refused (`RESOURCE_EXHAUSTED`, which
     /// senders retry) when the identity sends as many as it may, and
     /// (`FAILED_PRECONDITION`) when the message could never fit.
-    pub(super) fn hold(&self, id: ParticipantId, total: usize) -> Result<Hold<'_>, Status> {
+    pub(super) fn hold(self: &Arc<Self>, id: ParticipantId, total: usize) -> Result<Hold, Status> {
         // Twice the message: its bytes, and the decoded copy the checks
         // make while the bytes are still held.
         if total.saturating_mul(2) > self.limits.max_inflight_bytes {
@@ -406,7 +437,7 @@ impl Guard {
         }
         *n += 1;
         Ok(Hold {
-            guard: self,
+            guard: Arc::clone(self),
             id,
             bytes: None,
         })
@@ -427,12 +458,20 @@ impl Guard {
 mod tests {
     use super::*;
 
-    fn guard(max_inflight_bytes: usize) -> Guard {
-        Guard::new(Limits {
+    fn guard(max_inflight_bytes: usize) -> Arc<Guard> {
+        Arc::new(Guard::new(Limits {
             max_inflight_bytes,
             max_streams_per_identity: 2,
             ..Limits::default()
-        })
+        }))
+    }
+
+    #[test]
+    fn the_guards_clock_starts_at_the_wall_clock_and_moves_monotonically() {
+        let g = guard(1 << 20);
+        let first = crate::auth::unix_ms(g.now());
+        assert!(first >= g.started_ms && first < g.started_ms + 60_000);
+        assert!(crate::auth::unix_ms(g.now()) >= first);
     }
 
     #[test]

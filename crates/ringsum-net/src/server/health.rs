@@ -54,6 +54,9 @@ pub(super) struct Reporter {
     closed: watch::Sender<bool>,
 }
 
+/// The largest health request or answer: a service name and a status.
+const MAX_HEALTH_REQUEST: usize = 512;
+
 /// The health endpoint, every name NOT_SERVING, and its reporter.
 pub(super) async fn service() -> (Reporter, HealthServer<Probe>) {
     let reporter = HealthReporter::new();
@@ -63,7 +66,12 @@ pub(super) async fn service() -> (Reporter, HealthServer<Probe>) {
         inner: HealthService::from_health_reporter(reporter.clone()),
         closed: closed_rx,
     };
-    (Reporter { reporter, closed }, HealthServer::new(probe))
+    // Anyone may ask, unauthenticated: a request is a service name, so
+    // nothing larger is read (tonic's default would buffer 4 MiB a call).
+    let server = HealthServer::new(probe)
+        .max_decoding_message_size(MAX_HEALTH_REQUEST)
+        .max_encoding_message_size(MAX_HEALTH_REQUEST);
+    (Reporter { reporter, closed }, server)
 }
 
 async fn set(reporter: &HealthReporter, status: ServingStatus) {

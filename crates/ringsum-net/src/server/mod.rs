@@ -192,13 +192,13 @@ struct Shared {
     pending: Mutex<Pending>,
     committer: Mutex<Committer>,
     limits: Limits,
-    guard: Guard,
+    guard: Arc<Guard>,
     seen: Mutex<HashMap<HolderId, Instant>>,
     /// When the current phase began, as the driver saw it.
     phase_since: Mutex<Instant>,
     /// Submissions checked at once: as many as there are cores, so that
     /// checks do not crowd each other (and the engine's lock) off the CPU.
-    checks: tokio::sync::Semaphore,
+    checks: Arc<tokio::sync::Semaphore>,
     description: String,
     federation_hex: String,
     federation: Arc<Federation>,
@@ -301,12 +301,12 @@ pub async fn start(plan: Plan, options: ServeOptions) -> Result<Running> {
         pending: Mutex::new(Pending::default()),
         committer: Mutex::new(recovered.committer),
         limits: options.limits,
-        guard: Guard::new(options.limits),
+        guard: Arc::new(Guard::new(options.limits)),
         seen: Mutex::new(HashMap::new()),
         phase_since: Mutex::new(Instant::now()),
-        checks: tokio::sync::Semaphore::new(
+        checks: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-        ),
+        )),
         description,
         federation_hex: federation_hex.clone(),
         federation,

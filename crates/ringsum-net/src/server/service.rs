@@ -197,7 +197,7 @@ impl Shared {
         method: Method,
         role: Role,
         max: usize,
-    ) -> Result<(Caller, Vec<u8>, Hold<'_>), Status> {
+    ) -> Result<(Caller, Vec<u8>, Hold), Status> {
         let caller = self.caller(&request, method, Some(role))?;
         let total = usize::try_from(caller.query.total).unwrap_or(usize::MAX);
         if total > max {
@@ -237,7 +237,7 @@ impl Shared {
         first: Chunk,
         mut stream: Streaming<Chunk>,
         total: usize,
-        hold: &mut Hold<'_>,
+        hold: &mut Hold,
     ) -> Result<Vec<u8>, Status> {
         // Address space for the whole message, but resident memory only
         // as bytes arrive (and are held against the cap).
@@ -373,20 +373,21 @@ impl FederationService for Service {
 
     async fn submit(&self, request: Request<Streaming<Chunk>>) -> Result<Response<Ack>, Status> {
         let max = max_submission_bytes(&self.0.federation);
-        let (caller, bytes, _hold) = self
+        let (caller, bytes, hold) = self
             .0
             .receive(request, Method::Submit, Role::Client, max)
             .await?;
         // The costly checks, in parallel with other submissions but no more
-        // at once than there are cores.
-        let permit = self
-            .0
-            .checks
-            .acquire()
+        // at once than there are cores. The permit and the hold on the
+        // caps go into the blocking work: a call cancelled meanwhile gives
+        // them back only when that work ends.
+        let permit = Arc::clone(&self.0.checks)
+            .acquire_owned()
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         let shared = Arc::clone(&self.0);
-        let (bytes, sender, prepared) = blocking(move || {
+        let (bytes, sender, prepared, hold) = blocking(move || {
+            let _permit = permit;
             let submission = Submission::from_bytes(&shared.federation, &bytes)
                 .map_err(|e| Status::invalid_argument(format!("not a submission: {e}")))?;
             let sender = submission.update.sender();
@@ -398,13 +399,13 @@ impl FederationService for Service {
                 )));
             }
             let prepared = shared.read().engine.prepare(submission);
-            Ok((bytes, sender, prepared))
+            Ok((bytes, sender, prepared, hold))
         })
         .await?;
-        drop(permit);
         // Added and recorded (the wait for the disk holds no check back).
         let shared = Arc::clone(&self.0);
         blocking(move || {
+            let _hold = hold;
             shared.apply_recorded(
                 &Event::Submission(bytes),
                 Some(prepared),
@@ -444,12 +445,13 @@ impl FederationService for Service {
         request: Request<Streaming<Chunk>>,
     ) -> Result<Response<Ack>, Status> {
         let max = max_answer_bytes(&self.0.federation);
-        let (caller, bytes, _hold) = self
+        let (caller, bytes, hold) = self
             .0
             .receive(request, Method::Answer, Role::KeyHolder, max)
             .await?;
         let shared = Arc::clone(&self.0);
         blocking(move || {
+            let _hold = hold;
             let envelope = Envelope::from_bytes(&bytes, max_answer_payload(&shared.federation))
                 .map_err(|e| Status::invalid_argument(format!("not a valid envelope: {e}")))?;
             let sender = envelope.sender();
