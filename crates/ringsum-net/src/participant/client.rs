@@ -313,7 +313,7 @@ pub async fn run_client(
         return Err(NetError::NotPinned);
     }
     let me = identity.id();
-    let connection = Connection::new(&options.connect, Arc::clone(&identity))?;
+    let mut connection = Connection::new(&options.connect, Arc::clone(&identity))?;
     let (description, federation) = connection.join(Some(Role::Client)).await?;
     let federation = Arc::new(federation);
     let not_member = || NetError::NotAMember {

@@ -219,7 +219,7 @@ pub async fn run_holder(
         return Err(NetError::NotPinned);
     }
     let me = identity.id();
-    let connection = Connection::new(&options.connect, Arc::clone(&identity))?;
+    let mut connection = Connection::new(&options.connect, Arc::clone(&identity))?;
     let (_, federation) = connection.join(Some(Role::KeyHolder)).await?;
     let federation = Arc::new(federation);
     let point = federation

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use ringsum_core::update::RoundId;
 use ringsum_pq::{Envelope, FederationId, MessageKind, ParticipantId, Role, SigningIdentity};
 use ringsum_protocol::RoundResult;
-use ringsum_protocol::message::Verified;
+use ringsum_protocol::message::{Verified, max_set_payload, max_share_payload};
 use ringsum_protocol::spec::Federation;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Response, Status};
@@ -76,8 +76,43 @@ impl ConnectOptions {
     }
 }
 
-/// The largest reply a participant accepts.
-const MAX_REPLY: usize = 256 << 20;
+/// The largest reply a participant accepts before it has joined (the
+/// federation description, whose hash it then checks against the pinned
+/// id, and nothing else). Once joined, [`max_reply`] bounds every reply.
+const MAX_SETUP_REPLY: usize = 256 << 20;
+
+/// An envelope's header and its largest (hybrid) signature, with room.
+const ENVELOPE_ROOM: usize = 16 * 1024;
+
+/// Protobuf framing of a reply (tags, lengths, the small fields).
+const FRAMING: usize = 1024;
+
+/// The room a status reply gives each ended round (its reason, a
+/// sentence of the coordinator's, and the holders it names).
+const STATUS_PER_ROUND: usize = 4096;
+
+/// The largest valid reply of any call to a participant of `federation`
+/// (of `rounds` rounds), once it has joined: a round's reply (the signed
+/// model publication and the signed set request), one sealed share
+/// message, or the status with every ended round.
+fn max_reply(federation: &Federation, rounds: u64) -> usize {
+    let publication = federation
+        .layout()
+        .parameter_count()
+        .saturating_mul(4)
+        .saturating_add(64 + ENVELOPE_ROOM);
+    let request = max_set_payload(federation).saturating_add(ENVELOPE_ROOM);
+    let round = publication.saturating_add(request).saturating_add(FRAMING);
+    let share = max_share_payload(federation)
+        .saturating_add(ENVELOPE_ROOM)
+        .saturating_add(FRAMING);
+    let per_round = STATUS_PER_ROUND.saturating_add(8 * federation.holders().len());
+    let status = usize::try_from(rounds)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(per_round)
+        .saturating_add(FRAMING + 16 * federation.holders().len());
+    round.max(share).max(status)
+}
 
 /// How the coordinator acknowledged a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,7 +238,7 @@ impl Connection {
                 .connect_with_connector_lazy(connector),
         };
         let client = FederationClient::new(channel)
-            .max_decoding_message_size(MAX_REPLY)
+            .max_decoding_message_size(MAX_SETUP_REPLY)
             .max_encoding_message_size(options.max_chunk + 4096);
         Ok(Self {
             client,
@@ -330,7 +365,9 @@ impl Connection {
     /// Fetches the description, rebuilds the federation, and checks its id
     /// against the one the coordinator names and the pinned one, and that
     /// this identity is a member in `role`.
-    async fn join(&self, role: Option<Role>) -> Result<(SetupDescription, Federation)> {
+    /// Fetches and checks the federation description; from then on every
+    /// reply is capped at the largest valid one of this federation.
+    async fn join(&mut self, role: Option<Role>) -> Result<(SetupDescription, Federation)> {
         let reply = self
             .call("setup", |mut c| {
                 let caller = self.caller(Method::Setup);
@@ -379,7 +416,9 @@ impl Connection {
                 federation: computed,
             });
         }
-        tracing::info!(federation = %computed, "joined");
+        let cap = max_reply(&federation, description.rounds);
+        self.client = self.client.clone().max_decoding_message_size(cap);
+        tracing::info!(federation = %computed, max_reply = cap, "joined");
         Ok((description, federation))
     }
 
@@ -414,7 +453,7 @@ pub async fn fetch_status(
     options: &ConnectOptions,
     identity: impl Into<Arc<SigningIdentity>>,
 ) -> Result<crate::proto::StatusReply> {
-    let connection = Connection::new(options, identity.into())?;
+    let mut connection = Connection::new(options, identity.into())?;
     connection.join(None).await?;
     connection
         .call("status", |mut c| {
