@@ -39,6 +39,11 @@ pub mod server;
 pub mod store;
 pub mod tls;
 
+/// Bytes an envelope adds to its payload, at most (header, routing,
+/// signature of the largest algorithm), with a wide margin: the bound on
+/// the messages the coordinator reads and on the replies participants do.
+pub(crate) const ENVELOPE_OVERHEAD: usize = 16 * 1024;
+
 /// The generated gRPC types (proto/ringsum_service.proto).
 #[expect(
     missing_docs,

@@ -81,9 +81,6 @@ impl ConnectOptions {
 /// id, and nothing else). Once joined, [`max_reply`] bounds every reply.
 const MAX_SETUP_REPLY: usize = 256 << 20;
 
-/// An envelope's header and its largest (hybrid) signature, with room.
-const ENVELOPE_ROOM: usize = 16 * 1024;
-
 /// Protobuf framing of a reply (tags, lengths, the small fields).
 const FRAMING: usize = 1024;
 
@@ -91,20 +88,26 @@ const FRAMING: usize = 1024;
 /// sentence of the coordinator's, and the holders it names).
 const STATUS_PER_ROUND: usize = 4096;
 
+/// The most bytes the payload of a model publication can take: the
+/// model's parameters (4 bytes each) and the result's head.
+fn max_publication_payload(federation: &Federation) -> usize {
+    federation
+        .layout()
+        .parameter_count()
+        .saturating_mul(4)
+        .saturating_add(64)
+}
+
 /// The largest valid reply of any call to a participant of `federation`
 /// (of `rounds` rounds), once it has joined: a round's reply (the signed
 /// model publication and the signed set request), one sealed share
 /// message, or the status with every ended round.
 fn max_reply(federation: &Federation, rounds: u64) -> usize {
-    let publication = federation
-        .layout()
-        .parameter_count()
-        .saturating_mul(4)
-        .saturating_add(64 + ENVELOPE_ROOM);
-    let request = max_set_payload(federation).saturating_add(ENVELOPE_ROOM);
+    let publication = max_publication_payload(federation).saturating_add(crate::ENVELOPE_OVERHEAD);
+    let request = max_set_payload(federation).saturating_add(crate::ENVELOPE_OVERHEAD);
     let round = publication.saturating_add(request).saturating_add(FRAMING);
     let share = max_share_payload(federation)
-        .saturating_add(ENVELOPE_ROOM)
+        .saturating_add(crate::ENVELOPE_OVERHEAD)
         .saturating_add(FRAMING);
     let per_round = STATUS_PER_ROUND.saturating_add(8 * federation.holders().len());
     let status = usize::try_from(rounds)
@@ -473,8 +476,7 @@ pub async fn fetch_status(
 /// the coordinator's or does not decode; [`NetError::Publication`].
 pub fn read_publication(federation: &Federation, bytes: &[u8]) -> Result<(RoundId, RoundResult)> {
     let parameters = federation.layout().parameter_count();
-    let max = parameters.saturating_mul(4).saturating_add(64);
-    let envelope = Envelope::from_bytes(bytes, max)?;
+    let envelope = Envelope::from_bytes(bytes, max_publication_payload(federation))?;
     let verified = Verified::check(federation, envelope, MessageKind::RoundResult, None)?;
     if verified.origin() != federation.coordinator() {
         return Err(NetError::Publication {

@@ -27,15 +27,11 @@ use crate::proto::{
     SignedMessage, StatusReply,
 };
 
-/// Bytes an envelope adds to its payload, at most (header, routing,
-/// signature of the largest algorithm), with a wide margin.
-const ENVELOPE_OVERHEAD: usize = 16 * 1024;
-
 /// The largest submission of `federation` ([`Submission::to_bytes`]).
 #[must_use]
 pub fn max_submission_bytes(federation: &Federation) -> usize {
-    let update = 4 + max_update_payload(federation) + ENVELOPE_OVERHEAD;
-    let share = 4 + max_share_payload(federation) + ENVELOPE_OVERHEAD;
+    let update = 4 + max_update_payload(federation) + crate::ENVELOPE_OVERHEAD;
+    let share = 4 + max_share_payload(federation) + crate::ENVELOPE_OVERHEAD;
     5usize
         .saturating_add(update)
         .saturating_add(share.saturating_mul(federation.holders().len()))
@@ -44,7 +40,7 @@ pub fn max_submission_bytes(federation: &Federation) -> usize {
 /// The largest holder answer of `federation`.
 #[must_use]
 pub fn max_answer_bytes(federation: &Federation) -> usize {
-    max_answer_payload(federation) + ENVELOPE_OVERHEAD
+    max_answer_payload(federation) + crate::ENVELOPE_OVERHEAD
 }
 
 /// How a refusal of the protocol reads on the wire (docs/formats.md,
